@@ -1,0 +1,58 @@
+package async_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/seed-e1024768/async"
+)
+
+// BenchmarkPauseResume measures one PauseJob and the StartJob that resumes
+// the job: the cost OpenSSL's async_fibre_swapcontext pair is compared with.
+func BenchmarkPauseResume(b *testing.B) {
+	var pool async.Pool
+	defer pool.Close()
+	w := async.NewWaitCtx()
+	defer w.Free()
+	var job *async.Job
+	loop := func(ctx context.Context, _ []byte) int {
+		for async.PauseJob(ctx) == nil {
+		}
+		return 0
+	}
+	if st, _, err := pool.StartJob(context.Background(), &job, w, loop, nil); st != async.Pause {
+		b.Fatal(st, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if st, _, err := pool.StartJob(nil, &job, w, nil, nil); st != async.Pause {
+			b.Fatal(st, err)
+		}
+	}
+	b.StopTimer()
+	if _, err := pool.CancelJob(&job); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkStartFinish measures starting a pooled job whose Func returns at
+// once, with 8 bytes of args, up to its Finish.
+func BenchmarkStartFinish(b *testing.B) {
+	pool, err := async.NewPool(1, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	w := async.NewWaitCtx()
+	defer w.Free()
+	ctx := context.Background()
+	args := []byte("8 bytes!")
+	fn := func(context.Context, []byte) int { return 1 }
+	var job *async.Job
+	b.ReportAllocs()
+	for b.Loop() {
+		if st, _, err := pool.StartJob(ctx, &job, w, fn, args); st != async.Finish {
+			b.Fatal(st, err)
+		}
+	}
+}

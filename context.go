@@ -1,0 +1,98 @@
+package async
+
+import "context"
+
+// jobKey is the context key under which a job's context carries the job.
+type jobKey struct{}
+
+// jobContext is the context a job's Func receives: its parent is the ctx
+// given to StartJob. Each job embeds one and reuses it, so starting a job
+// allocates nothing.
+type jobContext struct {
+	context.Context
+	job *Job
+}
+
+func (c *jobContext) Value(key any) any {
+	if key == (jobKey{}) {
+		return c.job
+	}
+	return c.Context.Value(key)
+}
+
+func (c *jobContext) String() string { return "async.Job context" }
+
+// jobOf returns the job ctx carries, running or not.
+func jobOf(ctx context.Context) *Job {
+	switch c := ctx.(type) {
+	case nil:
+		return nil
+	case *jobContext:
+		return c.job
+	}
+	j, _ := ctx.Value(jobKey{}).(*Job)
+	return j
+}
+
+// CurrentJob is ASYNC_get_current_job: the job that ctx belongs to while
+// that job is running, else nil. ctx is the context the job's Func
+// received, or one derived from it; in nested jobs it is the innermost job
+// whose context ctx derives from.
+func CurrentJob(ctx context.Context) *Job {
+	var j *Job
+	if c, ok := ctx.(*jobContext); ok {
+		j = c.job // the usual case, without a Value lookup
+	} else if j = jobOf(ctx); j == nil {
+		return nil
+	}
+	if !j.active {
+		return nil
+	}
+	return j
+}
+
+// PauseJob is ASYNC_pause_job. Inside a running job whose pausing is not
+// blocked, it returns control to the StartJob call that started or resumed
+// the job, which reports Pause; it returns when the job is resumed.
+// Outside any job, or while pausing is blocked, it does nothing and
+// returns nil.
+//
+// It returns ErrCanceled when the job was canceled with CancelJob, and
+// ErrClosed when the job's pool was closed, while the job was paused; from
+// then on every PauseJob in the job returns that error at once, and the
+// Func should unwind and return.
+//
+// Call it only from the job's own Func, on the goroutine that runs it, with
+// the ctx the Func received or one derived from it.
+func PauseJob(ctx context.Context) error {
+	j := CurrentJob(ctx)
+	if j == nil || j.blocked > 0 {
+		return nil
+	}
+	if j.wake != nil {
+		return j.wake
+	}
+	// yield reports false only when the coroutine is stopped, which the
+	// pool never does to a paused job: it resumes it with wake set instead.
+	j.yield(struct{}{})
+	return j.wake
+}
+
+// BlockPause is ASYNC_block_pause: it stops the current job from pausing,
+// until a matching UnblockPause; calls nest. Use it around code that holds
+// a lock the code resuming the job may also take. Outside a job it does
+// nothing. The count belongs to the job run, so one left unbalanced does
+// not reach later jobs.
+func BlockPause(ctx context.Context) {
+	if j := CurrentJob(ctx); j != nil {
+		j.blocked++
+	}
+}
+
+// UnblockPause is ASYNC_unblock_pause: it undoes one BlockPause. Outside a
+// job, or with no BlockPause to undo, it does nothing.
+func UnblockPause(ctx context.Context) {
+	if j := CurrentJob(ctx); j != nil && j.blocked > 0 {
+		j.blocked--
+	}
+}

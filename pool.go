@@ -1,0 +1,384 @@
+package async
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Func is the code a job runs. ctx carries the job: CurrentJob(ctx) returns
+// it and PauseJob(ctx) pauses it, from any depth of calls that pass ctx on.
+// args is the job's own copy of the bytes given to StartJob, valid until
+// the Func returns. The int it returns is what StartJob reports on Finish.
+type Func func(ctx context.Context, args []byte) int
+
+// Pool holds reusable jobs (ASYNC_init_thread / ASYNC_cleanup_thread).
+// The zero Pool is ready to use: no maximum and no jobs created up front,
+// as OpenSSL does when ASYNC_init_thread was never called.
+// A Pool is safe for use by many goroutines at once.
+//
+// Jobs in a pool hold a parked goroutine each; Close releases them. A Pool
+// dropped without Close keeps them for the life of the process.
+type Pool struct {
+	max    int // immutable after NewPool
+	closed atomic.Bool
+	// hot holds one idle job that StartJob takes, and a finishing job
+	// returns, without the lock: the common start-finish cycle of one
+	// goroutine touches nothing else.
+	hot atomic.Pointer[Job]
+
+	mu      sync.Mutex
+	idle    []*Job // idle jobs other than hot
+	all     []*Job // every job the pool manages: idle, running and paused
+	retired uint64 // starts of jobs discarded from all
+}
+
+// PoolStats reports a pool's counters.
+type PoolStats struct {
+	Max     int    // maxSize (0: none)
+	Size    int    // jobs the pool manages now: idle + running + paused
+	Idle    int    // jobs ready for reuse
+	Paused  int    // jobs paused and not yet finished
+	Started uint64 // jobs started since the pool was made
+}
+
+// NewPool makes a pool that holds at most maxSize jobs (0: no limit) and
+// creates initSize of them at once. Negative sizes, or initSize > maxSize
+// where maxSize > 0, are an error wrapping ErrBadSize.
+func NewPool(maxSize, initSize int) (*Pool, error) {
+	if maxSize < 0 || initSize < 0 || (maxSize > 0 && initSize > maxSize) {
+		return nil, fmt.Errorf("async: NewPool(%d, %d): %w", maxSize, initSize, ErrBadSize)
+	}
+	p := &Pool{max: maxSize}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.idle = make([]*Job, 0, initSize)
+	for range initSize {
+		p.idle = append(p.idle, p.create())
+	}
+	return p, nil
+}
+
+// StartJob is ASYNC_start_job. It starts a new job running fn when *job is
+// nil, or resumes the paused job *job. fn and args are ignored on resume,
+// and wctx must be nil or the job's own WaitCtx.
+//
+// On Pause, *job holds the handle; on Finish, *job is set to nil and ret is
+// fn's return value. NoJobs means the pool is at its maximum and no job is
+// idle: retry once a job has finished. err is non-nil exactly when the
+// status is Err, and says why: ErrNilJob, ErrNilContext, ErrNilWaitCtx,
+// ErrNilFunc, ErrFreed or ErrClosed for a new job; ErrWrongPool,
+// ErrWrongWaitCtx, ErrRunning (resumed by another goroutine already),
+// ErrNotPaused (a finished job's handle), ErrFreed or ErrClosed on resume,
+// leaving *job as it was; and a *PanicError when fn panicked or called
+// runtime.Goexit, in which case *job is set to nil and the job is
+// discarded.
+//
+// ctx is the parent of the context the job's Func receives; it is taken
+// when the job starts and ignored on resume.
+func (p *Pool) StartJob(ctx context.Context, job **Job, wctx *WaitCtx, fn Func, args []byte) (st Status, ret int, err error) {
+	// The coroutine switch below must be called from here, not from a
+	// helper: every return that crosses a switch is mispredicted, so each
+	// frame between the caller and the switch costs several nanoseconds.
+	var j *Job
+	switch {
+	case job == nil:
+		return Err, 0, ErrNilJob
+	case *job != nil:
+		j = *job
+		if err := p.resume(j, job, wctx); err != nil {
+			return Err, 0, err
+		}
+	default:
+		if err := p.canStart(ctx, wctx, fn); err != nil {
+			return Err, 0, err
+		}
+		if j = p.get(); j == nil {
+			return NoJobs, 0, nil
+		}
+		j.begin(ctx, wctx, fn, args)
+	}
+	j.next()
+	return p.settle(j, job)
+}
+
+// canStart says why a new job cannot start, or returns nil.
+func (p *Pool) canStart(ctx context.Context, wctx *WaitCtx, fn Func) error {
+	switch {
+	case ctx == nil:
+		return ErrNilContext
+	case wctx == nil:
+		return ErrNilWaitCtx
+	case fn == nil:
+		return ErrNilFunc
+	case wctx.freed.Load():
+		return ErrFreed
+	case p.closed.Load():
+		return ErrClosed
+	}
+	return nil
+}
+
+// resume readies the paused job j, the value of *job, to be switched into,
+// or says why it cannot be. On a closed pool it unwinds the job instead.
+func (p *Pool) resume(j *Job, job **Job, wctx *WaitCtx) error {
+	if err := p.claim(j); err != nil {
+		return err
+	}
+	switch {
+	case wctx != nil && wctx != j.wctx:
+		j.setState(statePaused)
+		return ErrWrongWaitCtx
+	case j.wctx.freed.Load():
+		j.setState(statePaused)
+		return ErrFreed
+	case p.closed.Load():
+		*job = nil
+		return p.unwindClosed(j)
+	}
+	j.wctx.resetWindow()
+	j.active = true
+	return nil
+}
+
+// settle reports what the job, owned by the caller, did when last switched
+// into: paused, returned or panicked.
+func (p *Pool) settle(j *Job, job **Job) (Status, int, error) {
+	j.active = false
+	switch {
+	case j.panicked != nil:
+		err := j.panicked
+		*job = nil
+		p.discard(j)
+		return Err, 0, err
+	case j.finished:
+		ret := j.ret
+		*job = nil
+		p.put(j)
+		return Finish, ret, nil
+	}
+	j.setState(statePaused)
+	if p.closed.Load() {
+		// Close may have missed this job while it ran; do its work.
+		*job = nil
+		if p.claim(j) != nil {
+			return Err, 0, ErrClosed // Close has it
+		}
+		return Err, 0, p.unwindClosed(j)
+	}
+	*job = j
+	return Pause, 0, nil
+}
+
+// CancelJob ends the paused job *job without leaking it: the job is resumed
+// with PauseJob returning ErrCanceled (and every later PauseJob in it
+// returning ErrCanceled at once) until its Func returns; then *job is set to
+// nil, the job goes back to the pool, and ret is what Func returned.
+// OpenSSL has no way to do this; its users asked for one.
+//
+// Errors: ErrNilJob, ErrWrongPool, ErrRunning, ErrNotPaused or ErrClosed,
+// leaving *job as it was; a *PanicError when the Func panicked while
+// unwinding, with *job set to nil and the job discarded.
+func (p *Pool) CancelJob(job **Job) (ret int, err error) {
+	if job == nil || *job == nil {
+		return 0, ErrNilJob
+	}
+	j := *job
+	if err := p.claim(j); err != nil {
+		return 0, err
+	}
+	*job = nil
+	return p.unwind(j, ErrCanceled)
+}
+
+// Close is ASYNC_cleanup_thread: it frees the pool's idle jobs. Jobs still
+// paused are not leaked: each is resumed once with PauseJob returning
+// ErrClosed so that its Func can unwind, and Close reports how many there
+// were as an error wrapping ErrJobsOutstanding. Jobs running during Close
+// are freed when they pause or finish. StartJob on a closed pool returns
+// Err with ErrClosed. Closing a closed pool does nothing and returns nil.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	if p.closed.Load() {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed.Store(true)
+	jobs := slices.Clone(p.all)
+	idle := p.idle
+	p.idle = nil
+	if j := p.hot.Swap(nil); j != nil {
+		idle = append(idle, j)
+	}
+	p.mu.Unlock()
+
+	for _, j := range idle {
+		p.discard(j)
+	}
+	outstanding := 0
+	for _, j := range jobs {
+		if p.claim(j) == nil {
+			outstanding++
+			p.unwindClosed(j)
+		}
+	}
+	if outstanding > 0 {
+		return fmt.Errorf("async: Close: %d paused jobs unwound: %w", outstanding, ErrJobsOutstanding)
+	}
+	return nil
+}
+
+// Stats reports the pool's counters. It counts every job the pool holds,
+// so it costs time in proportion to Size.
+func (p *Pool) Stats() PoolStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := PoolStats{Max: p.max, Size: len(p.all), Idle: len(p.idle), Started: p.retired}
+	if p.hot.Load() != nil {
+		s.Idle++
+	}
+	for _, j := range p.all {
+		w := j.word.Load()
+		s.Started += w >> stateBits
+		if w&stateMask == statePaused {
+			s.Paused++
+		}
+	}
+	return s
+}
+
+// claim makes the caller the owner of the paused job j, or says why not.
+func (p *Pool) claim(j *Job) error {
+	if j.pool != p {
+		return ErrWrongPool
+	}
+	w := j.word.Load()
+	if w&stateMask == statePaused && j.word.CompareAndSwap(w, w&^stateMask|stateLive) {
+		return nil
+	}
+	if w&stateMask == stateDead {
+		if p.closed.Load() {
+			return ErrClosed
+		}
+		return ErrNotPaused
+	}
+	// Live: running, or idle in the pool after it finished (a stale
+	// handle). Only this error path tells the two apart.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.hot.Load() == j || slices.Contains(p.idle, j) {
+		return ErrNotPaused
+	}
+	return ErrRunning
+}
+
+// unwind resumes the claimed job j with every PauseJob returning why, until
+// its Func returns; the job then goes back to the pool.
+func (p *Pool) unwind(j *Job, why error) (int, error) {
+	j.wake = why
+	j.wctx.resetWindow()
+	for {
+		j.active = true
+		j.next()
+		j.active = false
+		switch {
+		case j.panicked != nil:
+			err := j.panicked
+			p.discard(j)
+			return 0, err
+		case j.finished:
+			ret := j.ret
+			p.put(j)
+			return ret, nil
+		}
+		// Unreachable: PauseJob no longer pauses once wake is set.
+	}
+}
+
+// unwindClosed unwinds a claimed job of the closed pool and reports why it
+// ended: ErrClosed, or the job's panic.
+func (p *Pool) unwindClosed(j *Job) error {
+	if _, err := p.unwind(j, ErrClosed); err != nil {
+		return err
+	}
+	return ErrClosed
+}
+
+// get takes an idle job, creating one if the pool has room; nil if not.
+func (p *Pool) get() *Job {
+	if p.hot.Load() != nil {
+		if j := p.hot.Swap(nil); j != nil {
+			return j
+		}
+	}
+	return p.getLocked()
+}
+
+func (p *Pool) getLocked() *Job {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if j := p.hot.Swap(nil); j != nil {
+		return j
+	}
+	if n := len(p.idle); n > 0 {
+		j := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		return j
+	}
+	if p.max > 0 && len(p.all) >= p.max {
+		return nil
+	}
+	return p.create()
+}
+
+// create makes a job and adds it to all; the caller holds mu.
+func (p *Pool) create() *Job {
+	j := newJob(p)
+	j.index = len(p.all)
+	p.all = append(p.all, j)
+	return j
+}
+
+// put returns a finished job to the pool, or discards it if the pool is
+// closed.
+func (p *Pool) put(j *Job) {
+	j.reset()
+	if p.hot.Load() == nil && p.hot.CompareAndSwap(nil, j) {
+		// Close empties hot after it marks the pool closed: if it did not
+		// see j there, j is taken back here.
+		if p.closed.Load() && p.hot.CompareAndSwap(j, nil) {
+			p.discard(j)
+		}
+		return
+	}
+	p.putLocked(j)
+}
+
+func (p *Pool) putLocked(j *Job) {
+	p.mu.Lock()
+	if !p.closed.Load() {
+		p.idle = append(p.idle, j)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	p.discard(j)
+}
+
+// discard removes j, owned by the caller, from the pool and ends its
+// coroutine.
+func (p *Pool) discard(j *Job) {
+	p.mu.Lock()
+	last := len(p.all) - 1
+	p.all[j.index] = p.all[last]
+	p.all[j.index].index = j.index
+	p.all[last] = nil
+	p.all = p.all[:last]
+	p.retired += j.word.Load() >> stateBits
+	j.setState(stateDead)
+	p.mu.Unlock()
+	j.end()
+}
