@@ -1,0 +1,143 @@
+// Package async is OpenSSL's asynchronous job API (ASYNC_start_job(3) and
+// ASYNC_WAIT_CTX_new(3)) in Go: jobs that run until they pause, are held in
+// a pool and reused, and are resumed later by the code that started them;
+// and the wait contexts through which async-aware code (an "engine", such
+// as a crypto accelerator) tells the application when a paused job is
+// ready again.
+//
+// # The model
+//
+// A job runs a [Func]. When the Func, or anything it calls with its ctx,
+// reaches a point where it would wait (an engine has submitted work to
+// hardware, say), it calls [PauseJob]. Control goes straight back to the
+// [Pool.StartJob] call that started the job, which returns [Pause] and a
+// handle. The application does other work, perhaps starting more jobs,
+// and calls StartJob again with the handle when the job can go on; the
+// job continues from its PauseJob call as if that call had just returned.
+// When the Func returns, StartJob returns [Finish] with the Func's result.
+//
+// Each job runs on a coroutine of its own (the Go runtime's, through
+// [iter.Pull]), so switching between the application and a job costs
+// about as much as a function call that misses the branch predictor a
+// few times: no goroutine is scheduled and nothing is allocated. Making a
+// job is dearer, so a [Pool] keeps finished jobs and reuses them.
+//
+// A [WaitCtx] travels with a job. The engine that paused the job registers
+// a wait file descriptor on it with [WaitCtx.SetWaitFD] and makes the fd
+// readable when the job can continue; the application waits for that with
+// poll or epoll, learning which fds to watch from [WaitCtx.AllFDs] or, in
+// an event loop, [WaitCtx.ChangedFDs]. Or the application sets a callback
+// with [WaitCtx.SetCallback], and an engine that supports it sets
+// [StatusOK] and calls the callback on completion instead.
+//
+//	var pool async.Pool          // the implicit pool: no limit, nothing made up front
+//	defer pool.Close()
+//	w := async.NewWaitCtx()
+//	defer w.Free()
+//	var job *async.Job
+//	for {
+//		st, ret, err := pool.StartJob(ctx, &job, w, fn, args)
+//		switch st {
+//		case async.Pause:
+//			waitFor(w.AllFDs())  // poll(2) until one is readable
+//			continue
+//		case async.Finish:
+//			use(ret)
+//		case async.NoJobs:
+//			// the pool is at its maximum: retry once a job has finished
+//		case async.Err:
+//			log.Print(err)
+//		}
+//		break
+//	}
+//
+// # From C to Go
+//
+//	C                                    Go
+//	ASYNC_init_thread(max, init)         NewPool(max, init), or the zero Pool
+//	ASYNC_cleanup_thread()               Pool.Close
+//	ASYNC_start_job(&job, ctx, &ret, ..) Pool.StartJob(ctx, &job, wctx, fn, args)
+//	ASYNC_pause_job()                    PauseJob(ctx)
+//	ASYNC_get_current_job()              CurrentJob(ctx)
+//	ASYNC_get_wait_ctx(job)              Job.WaitCtx
+//	ASYNC_block_pause()                  BlockPause(ctx)
+//	ASYNC_unblock_pause()                UnblockPause(ctx)
+//	ASYNC_is_capable()                   IsCapable
+//	ASYNC_stack_alloc_fn                 StackAllocFunc
+//	ASYNC_stack_free_fn                  StackFreeFunc
+//	ASYNC_set_mem_functions()            SetMemFunctions (always false)
+//	ASYNC_get_mem_functions()            GetMemFunctions (always nil, nil)
+//	ASYNC_ERR, _NO_JOBS, _PAUSE, _FINISH Err, NoJobs, Pause, Finish
+//	ASYNC_WAIT_CTX_new()                 NewWaitCtx, or the zero WaitCtx
+//	ASYNC_WAIT_CTX_free()                WaitCtx.Free
+//	ASYNC_WAIT_CTX_set_wait_fd()         WaitCtx.SetWaitFD
+//	ASYNC_WAIT_CTX_get_fd()              WaitCtx.FD
+//	ASYNC_WAIT_CTX_get_all_fds()         WaitCtx.AllFDs, WaitCtx.AppendAllFDs
+//	ASYNC_WAIT_CTX_get_changed_fds()     WaitCtx.ChangedFDs, WaitCtx.AppendChangedFDs
+//	ASYNC_WAIT_CTX_clear_fd()            WaitCtx.ClearFD
+//	ASYNC_WAIT_CTX_set_callback()        WaitCtx.SetCallback
+//	ASYNC_WAIT_CTX_get_callback()        WaitCtx.Callback
+//	ASYNC_WAIT_CTX_set_status()          WaitCtx.SetStatus
+//	ASYNC_WAIT_CTX_get_status()          WaitCtx.Status
+//	ASYNC_callback_fn                    CallbackFunc
+//	ASYNC_STATUS_UNSUPPORTED, _ERR,      StatusUnsupported, StatusErr,
+//	  _OK, _EAGAIN                         StatusOK, StatusEAGAIN
+//	the cleanup given to set_wait_fd     CleanupFunc
+//	OpenSSL's error queue                the error StartJob returns with Err
+//	(none)                               Pool.CancelJob, Pool.Stats
+//
+// # Where Go differs from C, on purpose
+//
+//   - "Thread" becomes Pool. A Pool may be shared by many goroutines, or one
+//     made per goroutine as OpenSSL does per thread. A paused job may be
+//     resumed from any goroutine, through the pool that started it, but
+//     never by two at once: the second gets [ErrRunning].
+//   - The current job travels in ctx, the Go way, instead of in
+//     thread-local state. CurrentJob, PauseJob, BlockPause and UnblockPause
+//     take the ctx the Func received, or one derived from it.
+//   - The blocked-pause count belongs to the job run, not to the thread, so
+//     an unbalanced BlockPause cannot leak into later jobs.
+//   - Jobs nest: a Func may start jobs of its own, on any pool; pausing the
+//     inner job returns to the outer job's code.
+//   - A paused job can be canceled ([Pool.CancelJob]), and a pool closed
+//     with jobs outstanding, without leaking them: the job is resumed with
+//     PauseJob returning [ErrCanceled] or [ErrClosed] so that it unwinds.
+//   - A panic or runtime.Goexit in a Func does not take the application
+//     down: StartJob returns Err with a [*PanicError] and the job is
+//     discarded.
+//   - NewPool(0, n) is allowed: 0 means no maximum, so any initSize fits.
+//   - Wait fd keys are any comparable value, not only pointers, and setting
+//     a second fd under a key that has one is refused ([ErrKeyExists]).
+//   - Jobs run on goroutine stacks, which the Go runtime grows as needed:
+//     there is no fixed 32 KiB stack to overflow, and no stack allocator to
+//     replace, so [SetMemFunctions] reports false.
+//
+// # What the runtime cannot survive
+//
+// A job's Func runs on its own goroutine, switched to and from by the
+// runtime's coroutine machinery. Some things break that, and are
+// forbidden:
+//
+//   - Calling runtime.LockOSThread in a Func and then pausing. A
+//     coroutine locked to a thread cannot be switched away from cheaply,
+//     and one left locked when its Func returns takes the thread with it.
+//   - Pausing inside a cgo callback (C calling back into Go, then Go
+//     pausing): the C frames cannot be moved to another thread's view of
+//     the world, and the runtime aborts.
+//   - Handing a job's ctx to another goroutine and calling CurrentJob,
+//     PauseJob, BlockPause or UnblockPause there. Those belong to the
+//     goroutine running the Func; the race detector reports such calls.
+//     Other goroutines may use the ctx as a context (Done, Err, Value)
+//     while the Func runs, but not after it returns: the pool reuses the
+//     job, and its context with it.
+//   - Keeping args after the Func returns: the pool reuses the buffer.
+//
+// # Leaks
+//
+// Every job in a pool parks a goroutine (about 3 KB, mostly stack). A
+// paused job keeps its goroutine and everything its stack refers to until
+// it is resumed to the end, canceled, or its pool closed. [Pool.Close]
+// ends them all; a Pool dropped without Close keeps its parked goroutines,
+// and so its jobs, for the life of the process. A [WaitCtx] dropped without
+// Free never runs its cleanups, so the fds they would close stay open.
+package async
