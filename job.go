@@ -69,7 +69,6 @@ func newJob(p *Pool) *Job {
 	return j
 }
 
-
 // setState is for the goroutine that owns the job (it claimed it, or holds
 // it idle), so no other goroutine changes word meanwhile.
 func (j *Job) setState(s uint64) { j.word.Store(j.word.Load()&^stateMask | s) }
