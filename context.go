@@ -22,13 +22,19 @@ func (c *jobContext) Value(key any) any {
 
 func (c *jobContext) String() string { return "async.Job context" }
 
-// jobOf returns the job ctx carries, running or not.
+// jobOf returns the job ctx carries, running or not. It inlines: the
+// usual ctx is the one the Func received, found without a Value lookup.
 func jobOf(ctx context.Context) *Job {
-	switch c := ctx.(type) {
-	case nil:
-		return nil
-	case *jobContext:
+	if c, ok := ctx.(*jobContext); ok {
 		return c.job
+	}
+	return jobOfValue(ctx)
+}
+
+//go:noinline
+func jobOfValue(ctx context.Context) *Job {
+	if ctx == nil {
+		return nil
 	}
 	j, _ := ctx.Value(jobKey{}).(*Job)
 	return j
@@ -39,16 +45,10 @@ func jobOf(ctx context.Context) *Job {
 // received, or one derived from it; in nested jobs it is the innermost job
 // whose context ctx derives from.
 func CurrentJob(ctx context.Context) *Job {
-	var j *Job
-	if c, ok := ctx.(*jobContext); ok {
-		j = c.job // the usual case, without a Value lookup
-	} else if j = jobOf(ctx); j == nil {
-		return nil
+	if j := jobOf(ctx); j != nil && j.active {
+		return j
 	}
-	if !j.active {
-		return nil
-	}
-	return j
+	return nil
 }
 
 // PauseJob is ASYNC_pause_job. Inside a running job whose pausing is not
@@ -65,8 +65,8 @@ func CurrentJob(ctx context.Context) *Job {
 // Call it only from the job's own Func, on the goroutine that runs it, with
 // the ctx the Func received or one derived from it.
 func PauseJob(ctx context.Context) error {
-	j := CurrentJob(ctx)
-	if j == nil || j.blocked > 0 {
+	j := jobOf(ctx)
+	if j == nil || !j.active || j.blocked > 0 {
 		return nil
 	}
 	if j.wake != nil {
