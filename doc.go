@@ -115,15 +115,22 @@
 // # What the runtime cannot survive
 //
 // A job's Func runs on its own goroutine, switched to and from by the
-// runtime's coroutine machinery. Some things break that, and are
-// forbidden:
+// runtime's coroutine machinery, which insists that a coroutine and the
+// goroutine switching to it agree on being locked to an OS thread. Where
+// they do not, the runtime stops the whole process with "fatal error:
+// coro: OS thread locking must match locking at coroutine creation"; no
+// error can be returned, because nothing in Go can ask whether a goroutine
+// is locked. So these are forbidden:
 //
-//   - Calling runtime.LockOSThread in a Func and then pausing. A
-//     coroutine locked to a thread cannot be switched away from cheaply,
-//     and one left locked when its Func returns takes the thread with it.
+//   - Calling runtime.LockOSThread in a Func and then pausing.
+//   - Calling StartJob, CancelJob or Close from a goroutine locked to its
+//     thread (runtime.LockOSThread, or the main goroutine of a program
+//     that locks it in init) when the pool's jobs were made by an unlocked
+//     one, or the other way round. A pool used only from one locked
+//     goroutine works.
 //   - Pausing inside a cgo callback (C calling back into Go, then Go
-//     pausing): the C frames cannot be moved to another thread's view of
-//     the world, and the runtime aborts.
+//     calling PauseJob), and starting or resuming jobs from one: a cgo
+//     callback runs locked to its thread.
 //   - Handing a job's ctx to another goroutine and calling CurrentJob,
 //     PauseJob, BlockPause or UnblockPause there. Those belong to the
 //     goroutine running the Func; the race detector reports such calls.
