@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/seed-e1024768/async/offload"
+)
+
+// op performs one operation through e: offloaded when ctx carries a job,
+// on the caller otherwise.
+type op func(ctx context.Context, e *offload.Engine) error
+
+// algorithm is one row group of the table, named as openssl speed names it.
+type algorithm struct {
+	name  string
+	about string
+	setup func() (op, error) // makes keys and inputs once
+}
+
+// algorithms lists every algorithm asyncspeed knows, in table order.
+var algorithms = []algorithm{
+	{"ecdsap256", "ECDSA P-256 sign of a SHA-256 digest", setupECDSA},
+	{"ed25519", "Ed25519 sign of a 64-byte message", setupEd25519},
+	{"rsa2048", "RSA-2048 PKCS#1 v1.5 sign of a SHA-256 digest", setupRSA},
+	{"sha256", "SHA-256 of 16 KiB", setupSHA256},
+	{"aes-128-gcm", "AES-128-GCM seal of 16 KiB", setupAESGCM},
+}
+
+func findAlgorithm(name string) (algorithm, bool) {
+	for _, a := range algorithms {
+		if a.name == name {
+			return a, true
+		}
+	}
+	return algorithm{}, false
+}
+
+func setupECDSA() (op, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	digest := sha256.Sum256([]byte("asyncspeed"))
+	return func(ctx context.Context, e *offload.Engine) error {
+		_, err := e.SignECDSAP256(ctx, key, digest[:])
+		return err
+	}, nil
+}
+
+func setupEd25519() (op, error) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	msg := make([]byte, 64)
+	return func(ctx context.Context, e *offload.Engine) error {
+		_, err := e.SignEd25519(ctx, key, msg)
+		return err
+	}, nil
+}
+
+func setupRSA() (op, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	digest := sha256.Sum256([]byte("asyncspeed"))
+	return func(ctx context.Context, e *offload.Engine) error {
+		_, err := e.SignRSA2048(ctx, key, digest[:])
+		return err
+	}, nil
+}
+
+const bulkSize = 16 << 10
+
+func setupSHA256() (op, error) {
+	data := make([]byte, bulkSize)
+	return func(ctx context.Context, e *offload.Engine) error {
+		_, err := e.SHA256(ctx, data)
+		return err
+	}, nil
+}
+
+func setupAESGCM() (op, error) {
+	block, err := aes.NewCipher(make([]byte, 16))
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	plaintext := make([]byte, bulkSize)
+	nonce := make([]byte, aead.NonceSize())
+	// Each call seals into its own buffer: operations run at once on
+	// several workers. A fixed nonce is fine for a benchmark only.
+	return func(ctx context.Context, e *offload.Engine) error {
+		_, err := e.SealAESGCM(ctx, aead, nil, nonce, plaintext, nil)
+		return err
+	}, nil
+}
+
+func algorithmNames() string {
+	s := ""
+	for i, a := range algorithms {
+		if i > 0 {
+			s += ", "
+		}
+		s += a.name
+	}
+	return s
+}
+
+func describeAlgorithms() string {
+	s := ""
+	for _, a := range algorithms {
+		s += fmt.Sprintf("  %-12s %s\n", a.name, a.about)
+	}
+	return s
+}

@@ -1,0 +1,180 @@
+// Command asyncspeed measures what the async job API is worth on real
+// crypto, in the spirit of `openssl speed -async_jobs`.
+//
+// Usage:
+//
+//	asyncspeed [-seconds N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json] [algorithm ...]
+//
+// For each algorithm (all of them when none is named) it measures three
+// ways of doing the same operations for -seconds each:
+//
+//   - sync: one after another on one goroutine, as `openssl speed`
+//     without -async_jobs;
+//   - async: -async_jobs jobs in flight, driven by one event loop
+//     (package loop) through an async-aware engine (package offload)
+//     whose -workers goroutines do the work; the loop waits on wait fds,
+//     on callbacks or by polling, as -mode says;
+//   - goroutines: the plain Go alternative, one goroutine per operation,
+//     -async_jobs at a time.
+//
+// and prints a table of operations per second. On a terminal it shows its
+// progress as it goes. With -json it prints one JSON object per
+// measurement instead, with the fields algorithm, mode (sync, goroutines,
+// fd, callback or poll), async_jobs, workers, ops, seconds and
+// ops_per_sec, and nothing else on standard output.
+//
+// Algorithms, named as openssl speed names them: ecdsap256, ed25519,
+// rsa2048, sha256, aes-128-gcm.
+//
+// Bad flags or an unknown algorithm: a message on standard error and exit
+// status 2. A failed operation: exit status 1.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/seed-e1024768/async/loop"
+)
+
+type config struct {
+	duration   time.Duration
+	asyncJobs  int
+	mode       string
+	workers    int
+	json       bool
+	algorithms []algorithm
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, isTerminal(os.Stderr)))
+}
+
+// errUsage marks an error in the command line: exit status 2.
+var errUsage = errors.New("usage")
+
+// run is the whole command; it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal bool) int {
+	cfg, err := parse(args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		return 2
+	}
+	var rows []row
+	p := newProgress(stderr, terminal)
+	enc := json.NewEncoder(stdout)
+	for _, a := range cfg.algorithms {
+		o, err := a.setup()
+		if err != nil {
+			fmt.Fprintf(stderr, "asyncspeed: %s: setting up: %v\n", a.name, err)
+			return 1
+		}
+		for _, mode := range []string{"sync", cfg.mode, "goroutines"} {
+			r, err := measure(ctx, cfg, a, o, mode, p)
+			if err != nil {
+				fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
+				return 1
+			}
+			if cfg.json {
+				if err := enc.Encode(r); err != nil {
+					fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
+					return 1
+				}
+			}
+			rows = append(rows, r)
+		}
+	}
+	if !cfg.json {
+		if err := printTable(stdout, cfg, rows); err != nil {
+			fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func parse(args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("asyncspeed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	seconds := fs.Float64("seconds", 0.2, "seconds to measure each row")
+	jobs := fs.Int("async_jobs", 16, "jobs (and goroutines) in flight")
+	mode := fs.String("mode", "fd", "how the event loop waits for paused jobs: fd, callback or poll")
+	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "engine worker goroutines")
+	asJSON := fs.Bool("json", false, "print one JSON object per row, and nothing else on standard output")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: asyncspeed [-seconds N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json] [algorithm ...]\n\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nalgorithms (all when none is named):\n%s", describeAlgorithms())
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	cfg := config{
+		duration:  time.Duration(*seconds * float64(time.Second)),
+		asyncJobs: *jobs,
+		mode:      *mode,
+		workers:   *workers,
+		json:      *asJSON,
+	}
+	bad := func(format string, a ...any) (config, error) {
+		fmt.Fprintf(stderr, "asyncspeed: "+format+"\n", a...)
+		fmt.Fprintf(stderr, "run 'asyncspeed -h' for usage\n")
+		return config{}, errUsage
+	}
+	switch {
+	case !(*seconds > 0) || *seconds > 24*3600:
+		return bad("-seconds must be more than 0 (and at most a day), not %v", *seconds)
+	case cfg.asyncJobs < 1 || cfg.asyncJobs > loop.MaxInFlight:
+		return bad("-async_jobs must be from 1 to %d, not %d", loop.MaxInFlight, cfg.asyncJobs)
+	case cfg.workers < 1:
+		return bad("-workers must be at least 1, not %d", cfg.workers)
+	}
+	if _, ok := modes[cfg.mode]; !ok {
+		return bad("unknown -mode %q: want fd, callback or poll", cfg.mode)
+	}
+	if fs.NArg() == 0 {
+		cfg.algorithms = algorithms
+	}
+	for _, name := range fs.Args() {
+		a, ok := findAlgorithm(name)
+		if !ok {
+			return bad("unknown algorithm %q: known are %s", name, algorithmNames())
+		}
+		cfg.algorithms = append(cfg.algorithms, a)
+	}
+	return cfg, nil
+}
+
+// printTable prints the rows as a table, one line per algorithm.
+func printTable(w io.Writer, cfg config, rows []row) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "asyncspeed: %d CPUs, %d async jobs, %d workers, mode %s, %.2gs per measurement\n",
+		runtime.GOMAXPROCS(0), cfg.asyncJobs, cfg.workers, cfg.mode, cfg.duration.Seconds())
+	fmt.Fprintf(tw, "algorithm\tsync ops/s\tasync %s ops/s\tgoroutines ops/s\tasync/sync\tgoroutines/sync\t\n", cfg.mode)
+	for i := 0; i+2 < len(rows); i += 3 {
+		s, a, g := rows[i], rows[i+1], rows[i+2]
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.2fx\t%.2fx\t\n", s.Algorithm, s.OpsPerSec, a.OpsPerSec, g.OpsPerSec,
+			a.OpsPerSec/s.OpsPerSec, g.OpsPerSec/s.OpsPerSec)
+	}
+	return tw.Flush()
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func runCmd(t *testing.T, args ...string) (status int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	status = run(context.Background(), args, &out, &errOut, false)
+	return status, out.String(), errOut.String()
+}
+
+func TestBadArguments(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-seconds", "0"}, "-seconds must be more than 0"},
+		{[]string{"-seconds", "NaN"}, "-seconds must be more than 0"},
+		{[]string{"-async_jobs", "0"}, "-async_jobs must be from 1"},
+		{[]string{"-workers", "-1"}, "-workers must be at least 1"},
+		{[]string{"-mode", "select"}, `unknown -mode "select"`},
+		{[]string{"md5"}, `unknown algorithm "md5": known are ecdsap256, ed25519, rsa2048, sha256, aes-128-gcm`},
+		{[]string{"-nosuchflag"}, "flag provided but not defined: -nosuchflag"},
+		{[]string{"-seconds", "abc"}, "invalid value"},
+	} {
+		status, stdout, stderr := runCmd(t, c.args...)
+		if status != 2 || stdout != "" || !strings.Contains(stderr, c.want) {
+			t.Errorf("asyncspeed %q: status %d, stdout %q, stderr %q; want 2 and %q", c.args, status, stdout, stderr, c.want)
+		}
+	}
+	if status, _, stderr := runCmd(t, "-h"); status != 0 || !strings.Contains(stderr, "usage: asyncspeed") {
+		t.Errorf("-h: status %d, stderr %q", status, stderr)
+	}
+}
+
+// -json prints one object per row with exactly the documented fields, and
+// nothing else on stdout.
+func TestJSONRows(t *testing.T) {
+	for _, mode := range []string{"fd", "callback", "poll"} {
+		status, stdout, stderr := runCmd(t, "-json", "-seconds", "0.05", "-async_jobs", "4", "-workers", "2", "-mode", mode, "sha256", "ed25519")
+		if status != 0 {
+			t.Fatalf("mode %s: status %d: %s", mode, status, stderr)
+		}
+		var modes []string
+		sc := bufio.NewScanner(strings.NewReader(stdout))
+		for sc.Scan() {
+			var fields map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &fields); err != nil {
+				t.Fatalf("line %q: %v", sc.Text(), err)
+			}
+			keys := make([]string, 0, len(fields))
+			for k := range fields {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			if want := []string{"algorithm", "async_jobs", "mode", "ops", "ops_per_sec", "seconds", "workers"}; !slices.Equal(keys, want) {
+				t.Fatalf("fields %v, want %v", keys, want)
+			}
+			var r row
+			json.Unmarshal(sc.Bytes(), &r)
+			if r.Ops == 0 || r.Seconds <= 0 || r.OpsPerSec <= 0 {
+				t.Fatalf("row measured nothing: %+v", r)
+			}
+			switch r.Mode {
+			case "sync":
+				if r.AsyncJobs != 0 || r.Workers != 0 {
+					t.Errorf("sync row: %+v", r)
+				}
+			case "goroutines":
+				if r.AsyncJobs != 4 || r.Workers != 0 {
+					t.Errorf("goroutines row: %+v", r)
+				}
+			default:
+				if r.AsyncJobs != 4 || r.Workers != 2 || r.Mode != mode {
+					t.Errorf("async row: %+v", r)
+				}
+			}
+			modes = append(modes, r.Algorithm+"/"+r.Mode)
+		}
+		want := []string{"sha256/sync", "sha256/" + mode, "sha256/goroutines", "ed25519/sync", "ed25519/" + mode, "ed25519/goroutines"}
+		if !slices.Equal(modes, want) {
+			t.Fatalf("rows %v, want %v", modes, want)
+		}
+	}
+}
+
+func TestTable(t *testing.T) {
+	status, stdout, stderr := runCmd(t, "-seconds", "0.02", "-async_jobs", "2", "ecdsap256")
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], "async fd ops/s") || !strings.HasPrefix(strings.TrimSpace(lines[2]), "ecdsap256") {
+		t.Fatalf("table:\n%s", stdout)
+	}
+}

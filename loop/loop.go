@@ -1,0 +1,520 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+
+	"github.com/seed-e1024768/async"
+	"golang.org/x/sys/unix"
+)
+
+// Mode says how the loop learns that a paused job can be resumed. It must
+// agree with how the engine the jobs use notifies (see the package
+// documentation).
+type Mode int
+
+const (
+	// ModeFD waits, with epoll, for the wait fds the jobs' engines set in
+	// their WaitCtx to become readable. Pair it with offload.NotifyFD.
+	ModeFD Mode = iota
+	// ModeCallback sets a callback on every WaitCtx and waits for engines
+	// to call it (for jobs that paused with status StatusOK), and for wait
+	// fds otherwise. Pair it with offload.NotifyAuto.
+	ModeCallback
+	// ModePoll never waits: it resumes every paused job in turn, round
+	// after round. Pair it with offload.NotifyPoll.
+	ModePoll
+)
+
+// String returns the constant's name, such as "ModeFD".
+func (m Mode) String() string {
+	switch m {
+	case ModeFD:
+		return "ModeFD"
+	case ModeCallback:
+		return "ModeCallback"
+	case ModePoll:
+		return "ModePoll"
+	}
+	return "Mode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Task is one unit of work for Run: a job that runs Fn(ctx, Args).
+type Task struct {
+	// Fn is the job's code; ctx is the context given to Run (or one
+	// derived from it) and carries the job. A nil Fn is reported in the
+	// task's Result as async.ErrNilFunc.
+	Fn async.Func
+	// Args is copied into the job when it starts; until then (Run may hold
+	// a task while the pool has no job free) the caller must not change it.
+	Args []byte
+	// Tag is the caller's, handed back unchanged in the task's Result.
+	Tag any
+}
+
+// Result is what became of a Task. Run reports exactly one Result for each
+// Task that next returned.
+type Result struct {
+	// Tag is the Task's Tag.
+	Tag any
+	// Ret is what the task's Fn returned (when the job was canceled, what
+	// it returned while unwinding).
+	Ret int
+	// Err is nil when Fn returned normally. Otherwise it is the error
+	// StartJob reported (a *async.PanicError when Fn panicked,
+	// async.ErrNilFunc, async.ErrClosed when the pool was closed under the
+	// loop, ...), or, for a task cut short by the cancellation of Run's
+	// ctx, ctx.Err() or the error CancelJob reported.
+	Err error
+}
+
+// Config configures Run. The zero Config is ModeFD, 16 jobs in flight, on
+// a private pool.
+type Config struct {
+	// Pool runs the jobs. nil: Run makes a private pool of InFlight jobs
+	// and closes it before it returns. A shared pool may limit the loop
+	// below InFlight (see the package documentation on back-pressure); Run
+	// leaves its idle jobs in it.
+	Pool *async.Pool
+	// InFlight is the most jobs Run keeps in flight at once (0:
+	// DefaultInFlight; at most MaxInFlight).
+	InFlight int
+	// Mode says how Run waits for paused jobs.
+	Mode Mode
+}
+
+const (
+	// DefaultInFlight is the number of jobs in flight when
+	// Config.InFlight is 0.
+	DefaultInFlight = 16
+	// MaxInFlight is the largest Config.InFlight Run accepts.
+	MaxInFlight = 1 << 16
+)
+
+// ErrBadConfig is wrapped by the error Run returns for a bad argument: a
+// negative or too large InFlight, an unknown Mode, a nil ctx, next or done.
+var ErrBadConfig = errors.New("loop: bad configuration")
+
+// Run keeps up to cfg.InFlight jobs in flight on the calling goroutine
+// until there is no more work, waiting for paused jobs as cfg.Mode says.
+//
+// next is called for work whenever a job can be started; ok=false means
+// there is no more, and Run returns once the jobs in flight have finished.
+// next should not block for long: while it does, no job is resumed. done is
+// called with each task's Result, once per task, as its job finishes. Both
+// run on the calling goroutine, as do the jobs, never two at once.
+//
+// Run returns nil when all work is done. When ctx is canceled, it stops
+// calling next, ends every paused job with CancelJob, reports a Result for
+// each, frees everything it made and returns ctx.Err(). It returns an error
+// wrapping ErrBadConfig for a bad argument, and one from the system when
+// epoll or eventfd fails; in those cases too nothing is left behind, though
+// paused jobs are then ended without a Result. A panic in next or done
+// propagates after the same cleanup.
+func Run(ctx context.Context, cfg Config, next func() (Task, bool), done func(Result)) error {
+	if err := cfg.check(ctx, next, done); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l := &loop{ctx: ctx, mode: cfg.Mode, next: next, done: done, epfd: -1}
+	defer l.close()
+	if err := l.init(cfg); err != nil {
+		return err
+	}
+	return l.run()
+}
+
+func (c *Config) check(ctx context.Context, next func() (Task, bool), done func(Result)) error {
+	switch {
+	case ctx == nil:
+		return fmt.Errorf("loop: nil context: %w", ErrBadConfig)
+	case next == nil:
+		return fmt.Errorf("loop: nil next function: %w", ErrBadConfig)
+	case done == nil:
+		return fmt.Errorf("loop: nil done function: %w", ErrBadConfig)
+	case c.InFlight < 0 || c.InFlight > MaxInFlight:
+		return fmt.Errorf("loop: InFlight %d out of range [0, %d]: %w", c.InFlight, MaxInFlight, ErrBadConfig)
+	case c.Mode < ModeFD || c.Mode > ModePoll:
+		return fmt.Errorf("loop: unknown %v: %w", c.Mode, ErrBadConfig)
+	}
+	return nil
+}
+
+// Slot states. A slot holds one job in flight, or none.
+const (
+	slotIdle    = iota // no job; its index is in loop.free
+	slotWaiting        // job paused, waiting for an fd or a callback
+	slotReady          // job paused, to be resumed this round; in loop.ready
+)
+
+type slot struct {
+	idx    int32
+	state  uint8
+	resync bool // see syncFDs
+	job    *async.Job
+	wctx   *async.WaitCtx // the slot's own, for every job it runs
+	tag    any
+	fds    []int // wait fds registered for the slot, as the WaitCtx lists them
+}
+
+// loop is Run's state; everything but n belongs to the calling goroutine.
+type loop struct {
+	ctx     context.Context
+	pool    *async.Pool
+	ownPool bool
+	mode    Mode
+	next    func() (Task, bool)
+	done    func(Result)
+
+	slots    []slot
+	free     []int32 // idle slots, used last-in first-out
+	ready    []int32 // slots to resume this round
+	spare    []int32 // the other ready buffer
+	inflight int     // slots not idle
+	waiting  int     // slots in slotWaiting
+	finished uint64  // jobs ended (reported), for progress checks
+
+	pending    Task // got from next, not yet started (NoJobs)
+	hasPending bool
+	exhausted  bool // next returned ok=false
+	starved    bool // the pool said NoJobs: start nothing until a job ends
+	backoffMS  int  // sleep before retrying NoJobs with nothing in flight
+	noJobs     int  // NoJobs reports, for tests
+
+	epfd   int
+	events []unix.EpollEvent
+	ev     unix.EpollEvent // EpollCtl's argument, kept here so it does not escape per call
+	fdTab  []fdEntry       // indexed by fd
+	added  []int           // AppendChangedFDs buffers
+	del    []int
+	all    []int   // AppendAllFDs buffer
+	cbBuf  []int32 // slots taken from n's queue
+	rbuf   [8]byte // eventfd read buffer
+
+	n         *notifier
+	stopAfter func() bool
+}
+
+func (l *loop) init(cfg Config) error {
+	size := cfg.InFlight
+	if size == 0 {
+		size = DefaultInFlight
+	}
+	l.pool = cfg.Pool
+	if l.pool == nil {
+		p, err := async.NewPool(size, 0)
+		if err != nil {
+			return err
+		}
+		l.pool, l.ownPool = p, true
+	}
+	var err error
+	if l.n, err = newNotifier(size); err != nil {
+		return err
+	}
+	if l.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		l.epfd = -1
+		return os.NewSyscallError("epoll_create1", err)
+	}
+	l.ev = unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(l.n.efd)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, l.n.efd, &l.ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	l.events = make([]unix.EpollEvent, min(size+1, 256))
+	l.slots = make([]slot, size)
+	l.free = make([]int32, size)
+	l.ready = make([]int32, 0, size)
+	l.spare = make([]int32, 0, size)
+	l.cbBuf = make([]int32, 0, size)
+	for i := range l.slots {
+		s := &l.slots[i]
+		s.idx = int32(i)
+		s.wctx = async.NewWaitCtx()
+		if l.mode == ModeCallback {
+			if err := s.wctx.SetCallback(notifySlot, &slotRef{n: l.n, idx: s.idx}); err != nil {
+				return err
+			}
+		}
+		l.free[size-1-i] = s.idx // slot 0 is used first
+	}
+	if ctx := l.ctx; ctx.Done() != nil {
+		l.stopAfter = context.AfterFunc(ctx, l.n.cancel)
+	}
+	return nil
+}
+
+// close frees everything Run made; it is safe on a partly made loop and
+// after a panic in next or done.
+func (l *loop) close() {
+	if l.stopAfter != nil {
+		l.stopAfter()
+	}
+	for i := range l.slots {
+		if s := &l.slots[i]; s.job != nil {
+			l.pool.CancelJob(&s.job)
+			s.job = nil
+		}
+	}
+	for i := range l.slots {
+		l.slots[i].wctx.Free() // engines' cleanups close their fds
+	}
+	if l.epfd >= 0 {
+		unix.Close(l.epfd)
+		l.epfd = -1
+	}
+	if l.n != nil {
+		l.n.close()
+	}
+	if l.ownPool {
+		l.pool.Close()
+	}
+	if testHookClose != nil {
+		testHookClose(l)
+	}
+}
+
+// testHookClose lets tests look at the loop as Run ends.
+var testHookClose func(*loop)
+
+func (l *loop) run() error {
+	for {
+		if l.n.canceled.Load() {
+			return l.cancel()
+		}
+		l.fill()
+		if l.inflight == 0 {
+			switch {
+			case l.hasPending && l.starved:
+				// The pool is exhausted by jobs that are not ours, so no
+				// Finish of ours will say when to retry: sleep a little.
+				l.backoffMS = min(max(2*l.backoffMS, 1), 64)
+				if err := l.wait(l.backoffMS); err != nil {
+					return err
+				}
+				l.starved = false
+			case l.exhausted && !l.hasPending:
+				return nil
+			}
+			continue
+		}
+		// Every slot in flight is waiting or ready. Sleep only when none
+		// is ready; poll for events without sleeping when some are.
+		if len(l.ready) == 0 {
+			if err := l.wait(-1); err != nil {
+				return err
+			}
+		} else if l.waiting > 0 {
+			if err := l.wait(0); err != nil {
+				return err
+			}
+		}
+		l.runReady()
+	}
+}
+
+// fill starts tasks in idle slots: at most one round's worth, so that a
+// stream of tasks that finish without pausing cannot shut out
+// cancellation.
+func (l *loop) fill() {
+	for range len(l.slots) {
+		if len(l.free) == 0 || l.starved || l.n.canceled.Load() {
+			return
+		}
+		t := l.pending
+		if l.hasPending {
+			l.pending, l.hasPending = Task{}, false
+		} else {
+			if l.exhausted {
+				return
+			}
+			var ok bool
+			if t, ok = l.next(); !ok {
+				l.exhausted = true
+				return
+			}
+		}
+		l.start(t)
+	}
+}
+
+// start starts t's job in the most recently freed slot.
+func (l *loop) start(t Task) {
+	s := &l.slots[l.free[len(l.free)-1]]
+	if l.mode != ModePoll {
+		s.wctx.SetStatus(async.StatusUnsupported)
+	}
+	st, ret, err := l.pool.StartJob(l.ctx, &s.job, s.wctx, t.Fn, t.Args)
+	switch st {
+	case async.NoJobs:
+		l.pending, l.hasPending, l.starved = t, true, true
+		l.noJobs++
+		return
+	case async.Pause:
+		l.free = l.free[:len(l.free)-1]
+		l.inflight++
+		l.backoffMS = 0
+		s.tag = t.Tag
+		l.park(s)
+		return
+	}
+	// Finished (or failed) at once; the slot stays free.
+	l.backoffMS = 0
+	if s.job != nil { // cannot happen: a new job that did not pause
+		l.pool.CancelJob(&s.job)
+		s.job = nil
+	}
+	if l.mode != ModePoll {
+		l.syncFDs(s, true)
+	}
+	l.finished++
+	l.done(Result{Tag: t.Tag, Ret: ret, Err: err})
+}
+
+// runReady resumes the slots that are ready, in the order they became so.
+// Slots that pause again to be polled go to the next round.
+func (l *loop) runReady() {
+	cur := l.ready
+	l.ready = l.spare[:0]
+	before := l.finished
+	for _, i := range cur {
+		l.resume(&l.slots[i])
+	}
+	l.spare = cur[:0]
+	if len(cur) > 0 && l.finished == before {
+		// A round of polling got nowhere: let the goroutines the jobs
+		// wait for (an engine's workers) run before the next.
+		runtime.Gosched()
+	}
+}
+
+func (l *loop) resume(s *slot) {
+	if l.mode != ModePoll {
+		s.wctx.SetStatus(async.StatusUnsupported)
+	}
+	st, ret, err := l.pool.StartJob(l.ctx, &s.job, nil, nil, nil)
+	if st == async.Pause {
+		l.park(s)
+		return
+	}
+	if s.job != nil {
+		// The pool refused to resume the job and left it paused. That
+		// cannot happen to a job only this loop resumes; end it rather
+		// than leak it.
+		r, cerr := l.pool.CancelJob(&s.job)
+		ret, err = r, errors.Join(err, cerr)
+		s.job = nil
+	}
+	if l.mode != ModePoll {
+		l.syncFDs(s, true)
+	}
+	tag := s.tag
+	l.release(s)
+	l.done(Result{Tag: tag, Ret: ret, Err: err})
+}
+
+// park files the slot whose job just paused: waiting for an fd or a
+// callback, or ready to be polled next round.
+func (l *loop) park(s *slot) {
+	if l.mode != ModePoll {
+		l.syncFDs(s, false)
+		if st := s.wctx.Status(); st != async.StatusEAGAIN {
+			cb := l.mode == ModeCallback && st == async.StatusOK
+			if (cb || len(s.fds) > 0) && l.arm(s) {
+				s.state = slotWaiting
+				l.waiting++
+				return
+			}
+		}
+	}
+	s.state = slotReady
+	l.ready = append(l.ready, s.idx)
+}
+
+// wake makes a waiting slot ready.
+func (l *loop) wake(s *slot) {
+	if s.state == slotWaiting {
+		s.state = slotReady
+		l.waiting--
+		l.ready = append(l.ready, s.idx)
+	}
+}
+
+// release returns the slot of an ended job to the idle list.
+func (l *loop) release(s *slot) {
+	if s.state == slotWaiting {
+		l.waiting--
+	}
+	s.state = slotIdle
+	s.tag = nil
+	l.inflight--
+	l.finished++
+	l.free = append(l.free, s.idx)
+	l.starved = false
+}
+
+// cancel ends every paused job because ctx was canceled, reporting each.
+func (l *loop) cancel() error {
+	why := l.ctx.Err()
+	for i := range l.slots {
+		s := &l.slots[i]
+		if s.job == nil {
+			continue
+		}
+		ret, err := l.pool.CancelJob(&s.job)
+		if err == nil {
+			err = why
+		}
+		s.job = nil
+		tag := s.tag
+		l.release(s)
+		l.done(Result{Tag: tag, Ret: ret, Err: err})
+	}
+	if l.hasPending {
+		t := l.pending
+		l.pending, l.hasPending = Task{}, false
+		l.done(Result{Tag: t.Tag, Err: why})
+	}
+	return why
+}
+
+// wait waits up to timeout milliseconds (-1: no limit) for events and
+// makes the slots they concern ready.
+func (l *loop) wait(timeout int) error {
+	var n int
+	var err error
+	for {
+		n, err = unix.EpollWait(l.epfd, l.events, timeout)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return os.NewSyscallError("epoll_wait", err)
+	}
+	for _, ev := range l.events[:n] {
+		if fd := int(ev.Fd); fd == l.n.efd {
+			l.drainNotes()
+		} else {
+			l.fdReady(fd)
+		}
+	}
+	return nil
+}
+
+// drainNotes takes the wake-up from the loop's eventfd, then the slots
+// whose callbacks were called.
+func (l *loop) drainNotes() {
+	// Read before taking the queue: a callback that queues after the
+	// read writes the eventfd again (the queue is empty), so none is lost.
+	unix.Read(l.n.efd, l.rbuf[:])
+	l.cbBuf = l.n.take(l.cbBuf[:0])
+	for _, i := range l.cbBuf {
+		l.wake(&l.slots[i])
+	}
+}

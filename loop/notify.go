@@ -1,0 +1,112 @@
+package loop
+
+import (
+	"encoding/binary"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// notifier is the part of the loop other goroutines touch: engines'
+// completion goroutines through the slots' callbacks, and the context's
+// AfterFunc. Both queue or flag what they have to say and wake the loop by
+// writing its eventfd, which is in the loop's epoll set.
+type notifier struct {
+	canceled atomic.Bool // ctx is done; read by the loop every round
+
+	mu     sync.Mutex
+	closed bool    // efd is closed: late callbacks do nothing
+	efd    int     // immutable until closed
+	queue  []int32 // slots whose callback was called, not yet taken
+	queued []bool  // per slot: in queue
+}
+
+// one is the eventfd counter increment, in host byte order.
+var one = func() (b [8]byte) {
+	binary.NativeEndian.PutUint64(b[:], 1)
+	return b
+}()
+
+func newNotifier(slots int) (*notifier, error) {
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	return &notifier{efd: efd, queue: make([]int32, 0, slots), queued: make([]bool, slots)}, nil
+}
+
+// post queues slot idx and wakes the loop if the queue was empty. Each
+// slot is queued at most once, so the queue never grows past its capacity.
+func (n *notifier) post(idx int32) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	if !n.queued[idx] {
+		n.queued[idx] = true
+		n.queue = append(n.queue, idx)
+		if len(n.queue) == 1 {
+			n.wakeLocked()
+		}
+	}
+	return true
+}
+
+// take swaps the queue for buf (empty, with the queue's capacity) and
+// returns the queued slots.
+func (n *notifier) take(buf []int32) []int32 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	q := n.queue
+	for _, i := range q {
+		n.queued[i] = false
+	}
+	n.queue = buf
+	return q
+}
+
+// cancel is the context's AfterFunc.
+func (n *notifier) cancel() {
+	n.canceled.Store(true)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.closed {
+		n.wakeLocked()
+	}
+}
+
+// wakeLocked makes efd readable. The caller holds mu, so efd is open.
+func (n *notifier) wakeLocked() {
+	// The write cannot block (the counter would have to near 2^64), and a
+	// failure could only mean a wake-up is pending already.
+	unix.Write(n.efd, one[:])
+}
+
+func (n *notifier) close() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.closed {
+		n.closed = true
+		unix.Close(n.efd)
+	}
+}
+
+// slotRef is the argument of a slot's callback.
+type slotRef struct {
+	n   *notifier
+	idx int32
+}
+
+// notifySlot is every slot's async.CallbackFunc: it queues the slot for the
+// loop to resume. It takes a mutex briefly and makes at most one
+// non-blocking write; it returns 0 when the loop has ended, else 1.
+func notifySlot(arg any) int {
+	r, ok := arg.(*slotRef)
+	if !ok || !r.n.post(r.idx) {
+		return 0
+	}
+	return 1
+}

@@ -1,0 +1,340 @@
+package offload
+
+import (
+	"context"
+	"crypto"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/seed-e1024768/async"
+)
+
+// Errors reported by the engine. Test for them with errors.Is: the errors
+// returned may wrap them with more detail.
+var (
+	// ErrClosed: the engine was closed. Every operation started after
+	// Close returns it, and so does an offloaded operation whose request
+	// was still in the ring when Close was called.
+	ErrClosed = errors.New("offload: engine closed")
+	// ErrBadConfig: New was given a negative Depth or Workers, or an
+	// unknown Notify.
+	ErrBadConfig = errors.New("offload: bad config")
+	// ErrBadInput: an operation was given a nil or wrong-sized key, a nil
+	// AEAD or function, a nonce of the wrong size, or a digest of the wrong
+	// length.
+	ErrBadInput = errors.New("offload: bad input")
+)
+
+// Notify says how the engine tells the application that a paused job can
+// be resumed. The event loop of package loop pairs its ModeFD with
+// NotifyFD, ModeCallback with NotifyAuto and ModePoll with NotifyPoll.
+type Notify int
+
+const (
+	// NotifyAuto follows the man page's rule: call the WaitCtx's callback
+	// if it has one (after setting the status to async.StatusOK), else make
+	// the engine's wait fd readable.
+	NotifyAuto Notify = iota
+	// NotifyFD always uses the wait fd and never calls a callback.
+	NotifyFD
+	// NotifyPoll sets no fd and calls no callback: the application polls by
+	// resuming the job, which pauses again until its operation is done.
+	NotifyPoll
+)
+
+// String returns the constant's name, such as "NotifyAuto".
+func (n Notify) String() string {
+	switch n {
+	case NotifyAuto:
+		return "NotifyAuto"
+	case NotifyFD:
+		return "NotifyFD"
+	case NotifyPoll:
+		return "NotifyPoll"
+	}
+	return "Notify(" + strconv.Itoa(int(n)) + ")"
+}
+
+// Config configures an Engine. The zero Config is valid. The workers are
+// goroutines: they share the processors (GOMAXPROCS) with the application,
+// so offloading buys concurrency with the application's other jobs, not
+// more CPU.
+type Config struct {
+	Depth   int    // request ring capacity (0: 64)
+	Workers int    // worker goroutines (0: runtime.GOMAXPROCS(0))
+	Notify  Notify // how paused jobs are woken (zero: NotifyAuto)
+}
+
+// DefaultDepth is the ring capacity used when Config.Depth is 0.
+const DefaultDepth = 64
+
+// Engine offloads operations to worker goroutines through a bounded ring.
+// It is safe for use by many goroutines and many jobs at once. Its key in a
+// WaitCtx (the key its wait fd is set under) is the *Engine itself, so
+// FD(e) on a WaitCtx returns the engine's wait fd once one was set.
+type Engine struct {
+	notify  Notify
+	depth   int
+	workers int
+
+	// mu orders sends on ring against Close's close(ring): senders hold it
+	// shared, Close exclusively. closed is set under mu and read anywhere.
+	mu     sync.RWMutex
+	closed atomic.Bool
+	ring   chan *request
+	parked atomic.Int32 // workers blocked receiving from ring
+
+	wg   sync.WaitGroup
+	done chan struct{} // closed once Close has waited for the workers
+}
+
+// New starts an engine with cfg.Workers worker goroutines serving a ring of
+// cfg.Depth requests. It returns an error wrapping ErrBadConfig for
+// negative sizes or an unknown Notify. Close the engine to stop its
+// workers.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Depth < 0 || cfg.Workers < 0 || cfg.Notify < NotifyAuto || cfg.Notify > NotifyPoll {
+		return nil, fmt.Errorf("offload: New(Depth %d, Workers %d, %v): %w",
+			cfg.Depth, cfg.Workers, cfg.Notify, ErrBadConfig)
+	}
+	if cfg.Depth == 0 {
+		cfg.Depth = DefaultDepth
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	e := &Engine{
+		notify:  cfg.Notify,
+		depth:   cfg.Depth,
+		workers: cfg.Workers,
+		ring:    make(chan *request, cfg.Depth),
+		done:    make(chan struct{}),
+	}
+	e.wg.Add(cfg.Workers)
+	for range cfg.Workers {
+		go e.worker()
+	}
+	return e, nil
+}
+
+// Config returns the engine's configuration, with defaults filled in.
+func (e *Engine) Config() Config {
+	return Config{Depth: e.depth, Workers: e.workers, Notify: e.notify}
+}
+
+// Close stops the engine: operations started from now on return
+// ErrClosed, requests still in the ring complete with ErrClosed (their jobs
+// are woken as usual), operations already running on a worker finish, and
+// Close returns once every worker has exited. Closing a closed engine waits
+// for the first Close to finish and returns nil. Wait fds the engine set
+// stay with their WaitCtxs, which close them when freed.
+//
+// Close must not be called from a function given to Do, which runs on a
+// worker: it would wait for itself.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	first := !e.closed.Load()
+	if first {
+		e.closed.Store(true)
+		close(e.ring)
+	}
+	e.mu.Unlock()
+	if !first {
+		<-e.done
+		return nil
+	}
+	e.wg.Wait()
+	close(e.done)
+	return nil
+}
+
+// SignECDSAP256 signs digest (normally a SHA-256 hash) with the P-256 key
+// and returns the ASN.1 DER signature, as ecdsa.SignASN1 does. Inside a job
+// it is offloaded; outside one it runs on the caller. ErrBadInput: key is
+// nil or not on P-256.
+func (e *Engine) SignECDSAP256(ctx context.Context, key *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
+	if key == nil || key.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("offload: SignECDSAP256: key is nil or not on P-256: %w", ErrBadInput)
+	}
+	job := async.CurrentJob(ctx)
+	if job == nil {
+		if e.closed.Load() {
+			return nil, ErrClosed
+		}
+		return signECDSA(key, digest)
+	}
+	r := getRequest(opECDSA)
+	r.ecKey = key
+	r.in = append(r.in[:0], digest...)
+	if err := e.await(ctx, job, r); err != nil {
+		return nil, err
+	}
+	sig, err := r.out, r.err
+	r.release()
+	return sig, err
+}
+
+// SignEd25519 signs msg with the Ed25519 key and returns the 64-byte
+// signature, as ed25519.Sign does. Inside a job it is offloaded (msg is
+// copied first); outside one it runs on the caller. ErrBadInput: the key is
+// not ed25519.PrivateKeySize bytes long.
+func (e *Engine) SignEd25519(ctx context.Context, key ed25519.PrivateKey, msg []byte) ([]byte, error) {
+	if len(key) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("offload: SignEd25519: key of %d bytes: %w", len(key), ErrBadInput)
+	}
+	job := async.CurrentJob(ctx)
+	if job == nil {
+		if e.closed.Load() {
+			return nil, ErrClosed
+		}
+		return ed25519.Sign(key, msg), nil
+	}
+	r := getRequest(opEd25519)
+	copy(r.edKey[:], key)
+	r.in = append(r.in[:0], msg...)
+	if err := e.await(ctx, job, r); err != nil {
+		return nil, err
+	}
+	sig, err := r.out, r.err
+	r.release()
+	return sig, err
+}
+
+// SignRSA2048 signs the SHA-256 digest with the 2048-bit RSA key using
+// PKCS #1 v1.5, as rsa.SignPKCS1v15 with crypto.SHA256 does. Inside a job it
+// is offloaded; outside one it runs on the caller. ErrBadInput: key is nil
+// or not 2048 bits, or digest is not sha256.Size bytes long.
+func (e *Engine) SignRSA2048(ctx context.Context, key *rsa.PrivateKey, digest []byte) ([]byte, error) {
+	if key == nil || key.N == nil || key.N.BitLen() != 2048 {
+		return nil, fmt.Errorf("offload: SignRSA2048: key is nil or not 2048 bits: %w", ErrBadInput)
+	}
+	if len(digest) != sha256.Size {
+		return nil, fmt.Errorf("offload: SignRSA2048: digest of %d bytes: %w", len(digest), ErrBadInput)
+	}
+	job := async.CurrentJob(ctx)
+	if job == nil {
+		if e.closed.Load() {
+			return nil, ErrClosed
+		}
+		return signRSA(key, digest)
+	}
+	r := getRequest(opRSA)
+	r.rsaKey = key
+	r.in = append(r.in[:0], digest...)
+	if err := e.await(ctx, job, r); err != nil {
+		return nil, err
+	}
+	sig, err := r.out, r.err
+	r.release()
+	return sig, err
+}
+
+// SHA256 returns the SHA-256 digest of data. Inside a job it is offloaded
+// (data is copied first); outside one it runs on the caller.
+func (e *Engine) SHA256(ctx context.Context, data []byte) ([32]byte, error) {
+	job := async.CurrentJob(ctx)
+	if job == nil {
+		if e.closed.Load() {
+			return [32]byte{}, ErrClosed
+		}
+		return sha256.Sum256(data), nil
+	}
+	r := getRequest(opSHA256)
+	r.in = append(r.in[:0], data...)
+	if err := e.await(ctx, job, r); err != nil {
+		return [32]byte{}, err
+	}
+	sum, err := r.sum, r.err
+	r.release()
+	return sum, err
+}
+
+// SealAESGCM seals plaintext with aead (AES-128-GCM from cipher.NewGCM over
+// a 16-byte AES key, though any AEAD works), appends the result to dst and
+// returns the extended slice, as aead.Seal(dst, nonce, plaintext, ad)
+// does; plaintext[:0] may be passed as dst to encrypt in place. Inside a
+// job it is offloaded: the inputs are copied, the worker seals into a
+// buffer of the engine's, and the result is appended to dst when the job
+// resumes, so dst is never written after a canceled call returns. Outside
+// a job it runs on the caller. ErrBadInput: aead is nil or nonce is not
+// aead.NonceSize() bytes long.
+func (e *Engine) SealAESGCM(ctx context.Context, aead cipher.AEAD, dst, nonce, plaintext, ad []byte) ([]byte, error) {
+	if aead == nil || len(nonce) != aead.NonceSize() {
+		return nil, fmt.Errorf("offload: SealAESGCM: nil AEAD or bad nonce size: %w", ErrBadInput)
+	}
+	job := async.CurrentJob(ctx)
+	if job == nil {
+		if e.closed.Load() {
+			return nil, ErrClosed
+		}
+		return aead.Seal(dst, nonce, plaintext, ad), nil
+	}
+	r := getRequest(opSeal)
+	r.aead = aead
+	r.in = append(r.in[:0], plaintext...)
+	r.nonce = append(r.nonce[:0], nonce...)
+	r.ad = append(r.ad[:0], ad...)
+	if err := e.await(ctx, job, r); err != nil {
+		return nil, err
+	}
+	if r.err != nil {
+		err := r.err
+		r.release()
+		return nil, err
+	}
+	dst = append(dst, r.out...)
+	r.release()
+	return dst, nil
+}
+
+// Do runs fn. Inside a job it runs fn on a worker while the job is paused,
+// which is what an engine does with work of its own; outside a job it calls
+// fn on the caller. With an empty fn it measures the cost of offloading
+// itself. If fn panics, the panic is raised again in the caller (inside a
+// job, where the async.Pool reports it as an *async.PanicError).
+//
+// If the job is canceled or its pool closed while fn is queued, fn is never
+// called; if fn is already running, Do returns at once anyway and fn runs
+// to its end on the worker, so fn must not touch state that the caller
+// reuses once Do has returned. fn must not call Close. ErrBadInput: fn is
+// nil.
+func (e *Engine) Do(ctx context.Context, fn func()) error {
+	if fn == nil {
+		return fmt.Errorf("offload: Do: nil func: %w", ErrBadInput)
+	}
+	job := async.CurrentJob(ctx)
+	if job == nil {
+		if e.closed.Load() {
+			return ErrClosed
+		}
+		fn()
+		return nil
+	}
+	r := getRequest(opDo)
+	r.fn = fn
+	if err := e.await(ctx, job, r); err != nil {
+		return err
+	}
+	err := r.err
+	r.release()
+	return err
+}
+
+func signECDSA(key *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
+	return ecdsa.SignASN1(rand.Reader, key, digest)
+}
+
+func signRSA(key *rsa.PrivateKey, digest []byte) ([]byte, error) {
+	return rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest)
+}
