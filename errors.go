@@ -44,7 +44,9 @@ var (
 	// ErrBadSize: NewPool was given a negative size, or initSize > maxSize
 	// where maxSize > 0.
 	ErrBadSize = errors.New("async: bad pool size")
-	// ErrInvalidKey: a wait fd key is nil or not comparable.
+	// ErrInvalidKey: a wait fd key is nil, not comparable (a func, map or
+	// slice, or a struct or array holding one in an interface field), or
+	// not equal to itself (NaN).
 	ErrInvalidKey = errors.New("async: wait fd key is nil or not comparable")
 	// ErrKeyExists: SetWaitFD was given a key that already has an fd set;
 	// ClearFD it first.

@@ -1,7 +1,6 @@
 package async
 
 import (
-	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -90,7 +89,7 @@ func (w *WaitCtx) Free() {
 // is called by Free if the fd is still set then; it is never called for an
 // fd removed by ClearFD.
 //
-// Errors: ErrInvalidKey for a nil or uncomparable key, ErrBadFD for a
+// Errors: ErrInvalidKey for a nil or uncomparable key (or NaN), ErrBadFD for a
 // negative fd, ErrKeyExists when an fd is already set under key, ErrFreed
 // after Free.
 func (w *WaitCtx) SetWaitFD(key any, fd int, data any, cleanup CleanupFunc) error {
@@ -304,14 +303,20 @@ func (w *WaitCtx) live(key any) int {
 	return -1
 }
 
-// validKey reports whether key can be used as a wait fd key: non-nil and
-// comparable without a run-time panic.
-func validKey(key any) bool {
-	switch key.(type) {
-	case nil:
+// validKey reports whether key can be used as a wait fd key: non-nil, and
+// equal to itself without a run-time panic. That rules out funcs, maps and
+// slices, structs and arrays holding them in interface fields, and NaN,
+// which could be set but never found. It allocates nothing.
+func validKey(key any) (ok bool) {
+	if key == nil {
 		return false
-	case string, int, int64, uint64, uintptr, *int, *byte:
-		return true
 	}
-	return reflect.ValueOf(key).Comparable()
+	defer func() {
+		if recover() != nil {
+			ok = false // "comparing uncomparable type"
+		}
+	}()
+	return sameKey(key, key)
 }
+
+func sameKey(a, b any) bool { return a == b }

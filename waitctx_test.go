@@ -3,6 +3,7 @@ package async_test
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -78,7 +79,8 @@ func TestWaitFDs(t *testing.T) {
 func TestWaitFDBadArguments(t *testing.T) {
 	w := mustWaitCtx(t)
 	type withAny struct{ v any }
-	for _, key := range []any{nil, []int{1}, map[int]int{}, func() {}, withAny{[]byte{}}} {
+	nan := math.NaN()
+	for _, key := range []any{nil, []int{1}, map[int]int{}, func() {}, withAny{[]byte{}}, [1]any{[]int{}}, nan} {
 		if err := w.SetWaitFD(key, 1, nil, nil); !errors.Is(err, async.ErrInvalidKey) {
 			t.Errorf("SetWaitFD(%T) = %v, want ErrInvalidKey", key, err)
 		}
@@ -290,12 +292,16 @@ func TestChangedFDsWindowEndsOnCancel(t *testing.T) {
 
 func TestChangedFDsDoesNotAllocate(t *testing.T) {
 	w := mustWaitCtx(t)
-	mustSet(t, w, 1, 10, nil, nil)
+	type engine struct{ n int }
+	key := &engine{}
+	mustSet(t, w, key, 10, nil, nil)
+	var structKey any = struct{ a, b int }{1, 2}
 	added, deleted, all := make([]int, 0, 4), make([]int, 0, 4), make([]int, 0, 4)
 	if n := testing.AllocsPerRun(100, func() {
 		added, deleted = w.AppendChangedFDs(added[:0], deleted[:0])
 		all = w.AppendAllFDs(all[:0])
-		w.FD(1)
+		w.FD(key)
+		w.FD(structKey)
 	}); n != 0 {
 		t.Fatalf("%v allocations per run", n)
 	}
