@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"syscall"
+	"time"
 
 	"github.com/seed-e1024768/async"
 	"golang.org/x/sys/unix"
@@ -187,15 +189,25 @@ type loop struct {
 	backoffMS  int  // sleep before retrying NoJobs with nothing in flight
 	noJobs     int  // NoJobs reports, for tests
 
-	epfd   int
-	events []unix.EpollEvent
-	ev     unix.EpollEvent // EpollCtl's argument, kept here so it does not escape per call
-	fdTab  []fdEntry       // indexed by fd
-	added  []int           // AppendChangedFDs buffers
-	del    []int
-	all    []int   // AppendAllFDs buffer
-	cbBuf  []int32 // slots taken from n's queue
-	rbuf   [8]byte // eventfd read buffer
+	epfd int
+	// epf holds epfd for Go's netpoller, so that waiting for the epoll set
+	// parks this goroutine instead of blocking its thread: a thread
+	// blocked in epoll_wait keeps its P, and on a small machine that
+	// starves the engine's workers, whose completions are what we wait for.
+	epf      *os.File
+	epc      syscall.RawConn
+	deadline bool               // a read deadline is set on epf
+	readyFn  func(uintptr) bool // l.pollReady, made once: a closure per wait would allocate
+	nReady   int
+	errReady error
+	events   []unix.EpollEvent
+	ev       unix.EpollEvent // EpollCtl's argument, kept here so it does not escape per call
+	fdTab    []fdEntry       // indexed by fd
+	added    []int           // AppendChangedFDs buffers
+	del      []int
+	all      []int   // AppendAllFDs buffer
+	cbBuf    []int32 // slots taken from n's queue
+	rbuf     [8]byte // eventfd read buffer
 
 	n         *notifier
 	stopAfter func() bool
@@ -222,6 +234,14 @@ func (l *loop) init(cfg Config) error {
 		l.epfd = -1
 		return os.NewSyscallError("epoll_create1", err)
 	}
+	if err := unix.SetNonblock(l.epfd, true); err != nil {
+		return os.NewSyscallError("fcntl", err)
+	}
+	l.epf = os.NewFile(uintptr(l.epfd), "epoll") // non-blocking: registered with the netpoller
+	if l.epc, err = l.epf.SyscallConn(); err != nil {
+		return err
+	}
+	l.readyFn = l.pollReady
 	l.ev = unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(l.n.efd)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, l.n.efd, &l.ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
@@ -264,10 +284,13 @@ func (l *loop) close() {
 	for i := range l.slots {
 		l.slots[i].wctx.Free() // engines' cleanups close their fds
 	}
-	if l.epfd >= 0 {
+	switch {
+	case l.epf != nil:
+		l.epf.Close()
+	case l.epfd >= 0:
 		unix.Close(l.epfd)
-		l.epfd = -1
 	}
+	l.epf, l.epfd = nil, -1
 	if l.n != nil {
 		l.n.close()
 	}
@@ -484,18 +507,23 @@ func (l *loop) cancel() error {
 }
 
 // wait waits up to timeout milliseconds (-1: no limit) for events and
-// makes the slots they concern ready.
+// makes the slots they concern ready. It never blocks in epoll_wait: it
+// asks with timeout 0 and, when nothing is ready, parks in the netpoller
+// until the epoll fd is readable, which it is while any fd in its set is.
 func (l *loop) wait(timeout int) error {
-	var n int
-	var err error
-	for {
-		n, err = unix.EpollWait(l.epfd, l.events, timeout)
-		if err != unix.EINTR {
-			break
+	n, err := l.poll()
+	if err == nil && n == 0 && timeout != 0 {
+		if err = l.setDeadline(timeout); err == nil {
+			l.nReady, l.errReady = 0, nil
+			rerr := l.epc.Read(l.readyFn)
+			n, err = l.nReady, l.errReady
+			if rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded) {
+				err = rerr
+			}
 		}
 	}
 	if err != nil {
-		return os.NewSyscallError("epoll_wait", err)
+		return err
 	}
 	for _, ev := range l.events[:n] {
 		if fd := int(ev.Fd); fd == l.n.efd {
@@ -505,6 +533,40 @@ func (l *loop) wait(timeout int) error {
 		}
 	}
 	return nil
+}
+
+// poll takes the events ready now, without waiting.
+func (l *loop) poll() (int, error) {
+	for {
+		n, err := unix.EpollWait(l.epfd, l.events, 0)
+		switch err {
+		case nil:
+			return n, nil
+		case unix.EINTR:
+			continue
+		}
+		return 0, os.NewSyscallError("epoll_wait", err)
+	}
+}
+
+// pollReady is the netpoller's test of readiness: it takes the events
+// ready now, if any.
+func (l *loop) pollReady(uintptr) bool {
+	l.nReady, l.errReady = l.poll()
+	return l.nReady > 0 || l.errReady != nil
+}
+
+// setDeadline bounds the next wait to timeout milliseconds (-1: none).
+func (l *loop) setDeadline(timeout int) error {
+	if timeout < 0 {
+		if !l.deadline {
+			return nil
+		}
+		l.deadline = false
+		return l.epf.SetReadDeadline(time.Time{})
+	}
+	l.deadline = true
+	return l.epf.SetReadDeadline(time.Now().Add(time.Duration(timeout) * time.Millisecond))
 }
 
 // drainNotes takes the wake-up from the loop's eventfd, then the slots
