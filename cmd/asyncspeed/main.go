@@ -6,14 +6,15 @@
 //	asyncspeed [-seconds N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json] [algorithm ...]
 //
 // For each algorithm (all of them when none is named) it measures three
-// ways of doing the same operations for -seconds each:
+// ways of doing the same operations, for -seconds each:
 //
 //   - sync: one after another on one goroutine, as `openssl speed`
 //     without -async_jobs;
 //   - async: -async_jobs jobs in flight, driven by one event loop
 //     (package loop) through an async-aware engine (package offload)
 //     whose -workers goroutines do the work; the loop waits on wait fds,
-//     on callbacks or by polling, as -mode says;
+//     on callbacks or by polling, as -mode says (each of the three in
+//     turn when -mode is not given);
 //   - goroutines: the plain Go alternative, one goroutine per operation,
 //     -async_jobs at a time.
 //
@@ -40,6 +41,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -51,7 +53,7 @@ import (
 type config struct {
 	duration   time.Duration
 	asyncJobs  int
-	mode       string
+	modes      []string // async modes to measure: -mode, or all three
 	workers    int
 	json       bool
 	algorithms []algorithm
@@ -84,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal 
 			fmt.Fprintf(stderr, "asyncspeed: %s: setting up: %v\n", a.name, err)
 			return 1
 		}
-		for _, mode := range []string{"sync", cfg.mode, "goroutines"} {
+		for _, mode := range slices.Concat([]string{"sync"}, cfg.modes, []string{"goroutines"}) {
 			r, err := measure(ctx, cfg, a, o, mode, p)
 			if err != nil {
 				fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
@@ -113,7 +115,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	seconds := fs.Float64("seconds", 0.2, "seconds to measure each row")
 	jobs := fs.Int("async_jobs", 16, "jobs (and goroutines) in flight")
-	mode := fs.String("mode", "fd", "how the event loop waits for paused jobs: fd, callback or poll")
+	mode := fs.String("mode", "", "how the event loop waits for paused jobs: fd, callback or poll (default: all three)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "engine worker goroutines")
 	asJSON := fs.Bool("json", false, "print one JSON object per row, and nothing else on standard output")
 	fs.Usage = func() {
@@ -127,7 +129,6 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	cfg := config{
 		duration:  time.Duration(*seconds * float64(time.Second)),
 		asyncJobs: *jobs,
-		mode:      *mode,
 		workers:   *workers,
 		json:      *asJSON,
 	}
@@ -144,8 +145,13 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	case cfg.workers < 1:
 		return bad("-workers must be at least 1, not %d", cfg.workers)
 	}
-	if _, ok := modes[cfg.mode]; !ok {
-		return bad("unknown -mode %q: want fd, callback or poll", cfg.mode)
+	switch _, ok := modes[*mode]; {
+	case *mode == "":
+		cfg.modes = []string{"fd", "callback", "poll"}
+	case ok:
+		cfg.modes = []string{*mode}
+	default:
+		return bad("unknown -mode %q: want fd, callback or poll", *mode)
 	}
 	if fs.NArg() == 0 {
 		cfg.algorithms = algorithms
@@ -160,16 +166,25 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	return cfg, nil
 }
 
-// printTable prints the rows as a table, one line per algorithm.
+// printTable prints the rows as a table, one line per algorithm, with
+// each async mode's and the goroutines' ops/s also as a multiple of sync.
 func printTable(w io.Writer, cfg config, rows []row) error {
+	fmt.Fprintf(w, "asyncspeed: %d CPUs, %d async jobs, %d workers, %.2gs per measurement\n",
+		runtime.GOMAXPROCS(0), cfg.asyncJobs, cfg.workers, cfg.duration.Seconds())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "asyncspeed: %d CPUs, %d async jobs, %d workers, mode %s, %.2gs per measurement\n",
-		runtime.GOMAXPROCS(0), cfg.asyncJobs, cfg.workers, cfg.mode, cfg.duration.Seconds())
-	fmt.Fprintf(tw, "algorithm\tsync ops/s\tasync %s ops/s\tgoroutines ops/s\tasync/sync\tgoroutines/sync\t\n", cfg.mode)
-	for i := 0; i+2 < len(rows); i += 3 {
-		s, a, g := rows[i], rows[i+1], rows[i+2]
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.2fx\t%.2fx\t\n", s.Algorithm, s.OpsPerSec, a.OpsPerSec, g.OpsPerSec,
-			a.OpsPerSec/s.OpsPerSec, g.OpsPerSec/s.OpsPerSec)
+	fmt.Fprint(tw, "algorithm\tsync ops/s\t")
+	for _, m := range cfg.modes {
+		fmt.Fprintf(tw, "async %s ops/s\t", m)
+	}
+	fmt.Fprint(tw, "goroutines ops/s\t\n")
+	perAlgorithm := len(cfg.modes) + 2
+	for i := 0; i+perAlgorithm <= len(rows); i += perAlgorithm {
+		sync := rows[i].OpsPerSec
+		fmt.Fprintf(tw, "%s\t%.0f\t", rows[i].Algorithm, sync)
+		for _, r := range rows[i+1 : i+perAlgorithm] {
+			fmt.Fprintf(tw, "%.0f (%.2fx)\t", r.OpsPerSec, r.OpsPerSec/sync)
+		}
+		fmt.Fprint(tw, "\n")
 	}
 	return tw.Flush()
 }

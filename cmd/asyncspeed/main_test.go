@@ -98,7 +98,8 @@ func TestTable(t *testing.T) {
 		t.Fatalf("status %d: %s", status, stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if len(lines) != 3 || !strings.Contains(lines[1], "async fd ops/s") || !strings.HasPrefix(strings.TrimSpace(lines[2]), "ecdsap256") {
+	if len(lines) != 3 || !strings.Contains(lines[1], "async fd ops/s  async callback ops/s  async poll ops/s  goroutines ops/s") ||
+		!strings.HasPrefix(strings.TrimSpace(lines[2]), "ecdsap256") || strings.Count(lines[2], "x)") != 4 {
 		t.Fatalf("table:\n%s", stdout)
 	}
 }
