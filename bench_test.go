@@ -2,6 +2,7 @@ package async_test
 
 import (
 	"context"
+	"iter"
 	"testing"
 
 	"github.com/seed-e1024768/async"
@@ -54,5 +55,20 @@ func BenchmarkStartFinish(b *testing.B) {
 		if st, _, err := pool.StartJob(ctx, &job, w, fn, args); st != async.Finish {
 			b.Fatal(st, err)
 		}
+	}
+}
+
+// BenchmarkPullRoundTrip is the floor under BenchmarkPauseResume: one
+// iter.Pull round trip, the runtime's coroutine switch there and back,
+// with nothing else.
+func BenchmarkPullRoundTrip(b *testing.B) {
+	next, stop := iter.Pull(func(yield func(struct{}) bool) {
+		for yield(struct{}{}) {
+		}
+	})
+	defer stop()
+	b.ReportAllocs()
+	for b.Loop() {
+		next()
 	}
 }

@@ -36,8 +36,8 @@
 // must agree with how the engine notifies:
 //
 //   - ModeFD: after each Pause or Finish the loop applies the WaitCtx's
-//     ChangedFDs to its epoll set, and sleeps in epoll_wait until a job's fd
-//     is readable. Pair it with offload.NotifyFD.
+//     ChangedFDs to its epoll set, and waits until a job's fd is readable.
+//     Pair it with offload.NotifyFD.
 //   - ModeCallback: the loop sets a callback on every slot's WaitCtx. A job
 //     that paused with status StatusOK waits for its callback (or one of its
 //     fds, if it has any); the callback queues the slot and wakes the loop
@@ -60,6 +60,20 @@
 // Jobs must tolerate spurious resumes (a stale callback, an fd shared with
 // another job): an engine that is resumed before its operation is done
 // pauses again, as async-aware code must anyway.
+//
+// # Waiting
+//
+// The loop never blocks its thread in epoll_wait: it asks with timeout 0,
+// and parks its goroutine on the epoll fd through Go's netpoller. A thread
+// blocked in a system call keeps its P for a while, and on a small machine
+// that starves the engine's goroutines, whose completions the loop waits
+// for. But the runtime looks at its netpoller only when a P runs out of
+// work, or every 10ms, so a loop parked there while the engine keeps every
+// P busy would sleep until the engine had drained all its work. So before
+// it parks, the loop yields and polls a bounded number of times
+// (spinRounds), staying runnable while completions are near: some 100µs of
+// polling each time it goes to sleep on slow operations, in exchange for
+// throughput on fast ones (asyncspeed shows it).
 //
 // # Back-pressure and cancellation
 //
