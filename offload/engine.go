@@ -169,20 +169,15 @@ func (e *Engine) SignECDSAP256(ctx context.Context, key *ecdsa.PrivateKey, diges
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if e.closed.Load() {
-			return nil, ErrClosed
+		if err := e.open(); err != nil {
+			return nil, err
 		}
 		return signECDSA(key, digest)
 	}
 	r := getRequest(opECDSA)
 	r.ecKey = key
 	r.in = append(r.in[:0], digest...)
-	if err := e.await(ctx, job, r); err != nil {
-		return nil, err
-	}
-	sig, err := r.out, r.err
-	r.release()
-	return sig, err
+	return e.output(ctx, job, r)
 }
 
 // SignEd25519 signs msg with the Ed25519 key and returns the 64-byte
@@ -195,20 +190,15 @@ func (e *Engine) SignEd25519(ctx context.Context, key ed25519.PrivateKey, msg []
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if e.closed.Load() {
-			return nil, ErrClosed
+		if err := e.open(); err != nil {
+			return nil, err
 		}
 		return ed25519.Sign(key, msg), nil
 	}
 	r := getRequest(opEd25519)
 	copy(r.edKey[:], key)
 	r.in = append(r.in[:0], msg...)
-	if err := e.await(ctx, job, r); err != nil {
-		return nil, err
-	}
-	sig, err := r.out, r.err
-	r.release()
-	return sig, err
+	return e.output(ctx, job, r)
 }
 
 // SignRSA2048 signs the SHA-256 digest with the 2048-bit RSA key using
@@ -224,20 +214,15 @@ func (e *Engine) SignRSA2048(ctx context.Context, key *rsa.PrivateKey, digest []
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if e.closed.Load() {
-			return nil, ErrClosed
+		if err := e.open(); err != nil {
+			return nil, err
 		}
 		return signRSA(key, digest)
 	}
 	r := getRequest(opRSA)
 	r.rsaKey = key
 	r.in = append(r.in[:0], digest...)
-	if err := e.await(ctx, job, r); err != nil {
-		return nil, err
-	}
-	sig, err := r.out, r.err
-	r.release()
-	return sig, err
+	return e.output(ctx, job, r)
 }
 
 // SHA256 returns the SHA-256 digest of data. Inside a job it is offloaded
@@ -245,8 +230,8 @@ func (e *Engine) SignRSA2048(ctx context.Context, key *rsa.PrivateKey, digest []
 func (e *Engine) SHA256(ctx context.Context, data []byte) ([32]byte, error) {
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if e.closed.Load() {
-			return [32]byte{}, ErrClosed
+		if err := e.open(); err != nil {
+			return [32]byte{}, err
 		}
 		return sha256.Sum256(data), nil
 	}
@@ -275,8 +260,8 @@ func (e *Engine) SealAESGCM(ctx context.Context, aead cipher.AEAD, dst, nonce, p
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if e.closed.Load() {
-			return nil, ErrClosed
+		if err := e.open(); err != nil {
+			return nil, err
 		}
 		return aead.Seal(dst, nonce, plaintext, ad), nil
 	}
@@ -315,8 +300,8 @@ func (e *Engine) Do(ctx context.Context, fn func()) error {
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if e.closed.Load() {
-			return ErrClosed
+		if err := e.open(); err != nil {
+			return err
 		}
 		fn()
 		return nil
@@ -329,6 +314,25 @@ func (e *Engine) Do(ctx context.Context, fn func()) error {
 	err := r.err
 	r.release()
 	return err
+}
+
+// open reports ErrClosed once the engine is closed: operations outside a
+// job, which run on the caller, refuse then too.
+func (e *Engine) open() error {
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// output offloads r and returns its output, then releases it.
+func (e *Engine) output(ctx context.Context, job *async.Job, r *request) ([]byte, error) {
+	if err := e.await(ctx, job, r); err != nil {
+		return nil, err
+	}
+	out, err := r.out, r.err
+	r.release()
+	return out, err
 }
 
 func signECDSA(key *ecdsa.PrivateKey, digest []byte) ([]byte, error) {
