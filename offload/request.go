@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -195,8 +196,9 @@ func (r *request) waitDone() {
 // ring then complete with ErrClosed.
 func (e *Engine) worker() {
 	defer e.wg.Done()
+	running := time.Now() // since the worker last blocked or yielded
 	for {
-		r, ok := e.next()
+		r, ok := e.next(&running)
 		if !ok {
 			return
 		}
@@ -216,25 +218,37 @@ func (e *Engine) worker() {
 // next returns the worker's next request; ok is false once Close has
 // closed the ring and it is empty.
 //
-// If there is a request at once, the worker yields first: it has been
-// running since it last blocked, and without a yield the application's
-// goroutine, when every P is running a worker, would wait for the
-// runtime's 10ms preemption to run again. Otherwise the worker blocks
-// receiving, and counts itself in parked while it does (see trySubmit).
-func (e *Engine) next() (r *request, ok bool) {
+// If there is a request at once and the worker has run for yieldAfter
+// since it last blocked or yielded, it yields first: without a yield the
+// application's goroutine, when every P is running a worker, would wait
+// for the runtime's 10ms preemption to run again. Yielding after every
+// request would cost more than a small request. Otherwise the worker
+// blocks receiving, and counts itself in parked while it does (see
+// trySubmit).
+func (e *Engine) next(running *time.Time) (r *request, ok bool) {
 	if len(e.ring) > 0 {
-		runtime.Gosched()
-	}
-	select {
-	case r, ok = <-e.ring:
-		return r, ok
-	default:
+		if now := time.Now(); now.Sub(*running) >= yieldAfter {
+			runtime.Gosched()
+			*running = now
+		}
+		select {
+		case r, ok = <-e.ring:
+			return r, ok
+		default:
+		}
 	}
 	e.parked.Add(1)
 	r, ok = <-e.ring
 	e.parked.Add(-1)
+	*running = time.Now()
 	return r, ok
 }
+
+// yieldAfter is how long a worker runs requests back to back before it
+// yields to the application: long enough that small requests do not pay a
+// trip through the scheduler each, short enough that the application's
+// goroutine runs well before the runtime would preempt a worker.
+const yieldAfter = 20 * time.Microsecond
 
 // trySubmit puts r in the ring. It reports false if the ring is full, and
 // ErrClosed if the engine is closed.
