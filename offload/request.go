@@ -335,6 +335,10 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 
 	// Submitted: from here on the request is shared with the worker.
 	for {
+		// Say again what to wait for: the application may have reset the
+		// status before resuming (package loop does) and, after a spurious
+		// resume, would otherwise take this pause for one to poll.
+		setStatus(w, want)
 		if err := async.PauseJob(ctx); err != nil {
 			r.abandon()
 			return err
