@@ -287,6 +287,9 @@ func TestSpuriousResume(t *testing.T) {
 			})
 			g.waitStarted(t)
 			for range 3 {
+				// Reset the status as package loop does before resuming:
+				// the engine must say again what its pause waits for.
+				s.w.SetStatus(async.StatusUnsupported)
 				st, _, err := pool.StartJob(context.Background(), &job, s.w, nil, nil)
 				if st != async.Pause {
 					t.Fatalf("spurious resume: %v, %v; want ASYNC_PAUSE", st, err)
