@@ -277,6 +277,7 @@ func TestSpuriousResume(t *testing.T) {
 			s := newSession(t, mode)
 			defer s.w.Free()
 			g := newGate()
+			defer g.open() // a failure below must not leave the worker blocked
 			var doErr error
 			var sum [32]byte
 			var sumErr error
