@@ -69,6 +69,7 @@ type PanicError struct {
 	Stack []byte // the job's stack when it panicked
 }
 
+// Error says what the job panicked with, or that it called runtime.Goexit.
 func (e *PanicError) Error() string {
 	if e.Value == ErrGoexit {
 		return ErrGoexit.Error()
