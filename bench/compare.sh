@@ -32,7 +32,7 @@ if ((quick)); then
     iters=200000 runs=1 create_runs=1
     jobs=${jobs:-100000}
 else
-    iters=5000000 runs=3 create_runs=3
+    iters=5000000 runs=5 create_runs=3
     jobs=${jobs:-1000000}
 fi
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: -n wants a positive integer, got '$jobs'" >&2; exit 2; }
@@ -85,10 +85,20 @@ min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 <= b + 0) ? a : b }'; }
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 >= b + 0) ? a : b }'; }
 
 declare -A C G
+# This machine's speed drifts by tens of percent from minute to minute, so
+# C and Go take turns, a fresh process each, and each side keeps its best.
 for m in pause_resume start_finish; do
-    log "$m: $iters iterations, best of $runs, C then Go (fresh process each)"
-    C[$m]=$(value "$cbin" "${m}_ns" -m "$m" -N "$iters" -r "$runs")
-    G[$m]=$(value "$gobin" "${m}_ns" -m "$m" -N "$iters" -r "$runs")
+    log "$m: $iters iterations, best of $runs alternating C and Go runs"
+    for ((i = 0; i < runs; i++)); do
+        c=$(value "$cbin" "${m}_ns" -m "$m" -N "$iters" -r 1)
+        g=$(value "$gobin" "${m}_ns" -m "$m" -N "$iters" -r 1)
+        log "  run $((i + 1)): C $c ns, Go $g ns"
+        if ((i == 0)); then
+            C[$m]=$c G[$m]=$g
+        else
+            C[$m]=$(min "${C[$m]}" "$c") G[$m]=$(min "${G[$m]}" "$g")
+        fi
+    done
 done
 log "create_paused: $jobs paused jobs, $create_runs fresh process(es) per side, alternating"
 for ((i = 0; i < create_runs; i++)); do
