@@ -88,12 +88,20 @@ func (p *Pool) StartJob(ctx context.Context, job **Job, wctx *WaitCtx, fn Func, 
 		return Err, 0, ErrNilJob
 	case *job != nil:
 		j = *job
-		if err := p.resume(j, job, wctx); err != nil {
-			return Err, 0, err
+		// The common resume, written out here rather than called: claim
+		// the paused job, then check it may run.
+		w := j.word.Load()
+		if j.pool != p || w&stateMask != statePaused || !j.word.CompareAndSwap(w, w&^stateMask|stateLive) {
+			return Err, 0, p.claimError(j)
 		}
+		if (wctx != nil && wctx != j.wctx) || j.wctx.freed.Load() || p.closed.Load() {
+			return Err, 0, p.refuse(j, job, wctx)
+		}
+		j.wctx.resetWindow()
+		j.active = true
 	default:
-		if err := p.canStart(ctx, wctx, fn); err != nil {
-			return Err, 0, err
+		if ctx == nil || wctx == nil || fn == nil || wctx.freed.Load() || p.closed.Load() {
+			return Err, 0, p.cannotStart(ctx, wctx, fn)
 		}
 		if j = p.get(); j == nil {
 			return NoJobs, 0, nil
@@ -101,11 +109,24 @@ func (p *Pool) StartJob(ctx context.Context, job **Job, wctx *WaitCtx, fn Func, 
 		j.begin(ctx, wctx, fn, args)
 	}
 	j.next()
+	if j.panicked == nil && !p.closed.Load() {
+		// The common pause and finish, also written out.
+		j.active = false
+		if !j.finished {
+			j.setState(statePaused)
+			*job = j
+			return Pause, 0, nil
+		}
+		ret := j.ret
+		*job = nil
+		p.put(j)
+		return Finish, ret, nil
+	}
 	return p.settle(j, job)
 }
 
-// canStart says why a new job cannot start, or returns nil.
-func (p *Pool) canStart(ctx context.Context, wctx *WaitCtx, fn Func) error {
+// cannotStart says why a new job cannot start.
+func (p *Pool) cannotStart(ctx context.Context, wctx *WaitCtx, fn Func) error {
 	switch {
 	case ctx == nil:
 		return ErrNilContext
@@ -115,18 +136,13 @@ func (p *Pool) canStart(ctx context.Context, wctx *WaitCtx, fn Func) error {
 		return ErrNilFunc
 	case wctx.freed.Load():
 		return ErrFreed
-	case p.closed.Load():
-		return ErrClosed
 	}
-	return nil
+	return ErrClosed
 }
 
-// resume readies the paused job j, the value of *job, to be switched into,
-// or says why it cannot be. On a closed pool it unwinds the job instead.
-func (p *Pool) resume(j *Job, job **Job, wctx *WaitCtx) error {
-	if err := p.claim(j); err != nil {
-		return err
-	}
+// refuse hands back the claimed job j, the value of *job, that may not run
+// now, and says why. On a closed pool it unwinds the job instead.
+func (p *Pool) refuse(j *Job, job **Job, wctx *WaitCtx) error {
 	switch {
 	case wctx != nil && wctx != j.wctx:
 		j.setState(statePaused)
@@ -134,13 +150,9 @@ func (p *Pool) resume(j *Job, job **Job, wctx *WaitCtx) error {
 	case j.wctx.freed.Load():
 		j.setState(statePaused)
 		return ErrFreed
-	case p.closed.Load():
-		*job = nil
-		return p.unwindClosed(j)
 	}
-	j.wctx.resetWindow()
-	j.active = true
-	return nil
+	*job = nil
+	return p.unwindClosed(j)
 }
 
 // settle reports what the job, owned by the caller, did when last switched
@@ -251,14 +263,22 @@ func (p *Pool) Stats() PoolStats {
 
 // claim makes the caller the owner of the paused job j, or says why not.
 func (p *Pool) claim(j *Job) error {
+	w := j.word.Load()
+	if j.pool == p && w&stateMask == statePaused && j.word.CompareAndSwap(w, w&^stateMask|stateLive) {
+		return nil
+	}
+	return p.claimError(j)
+}
+
+// claimError says why j could not be claimed.
+func (p *Pool) claimError(j *Job) error {
 	if j.pool != p {
 		return ErrWrongPool
 	}
-	w := j.word.Load()
-	if w&stateMask == statePaused && j.word.CompareAndSwap(w, w&^stateMask|stateLive) {
-		return nil
-	}
-	if w&stateMask == stateDead {
+	switch j.word.Load() & stateMask {
+	case statePaused:
+		return ErrRunning // claimed by another goroutine just now
+	case stateDead:
 		if p.closed.Load() {
 			return ErrClosed
 		}
