@@ -114,7 +114,9 @@ func (p *Pool) StartJob(ctx context.Context, job **Job, wctx *WaitCtx, fn Func, 
 		j.active = false
 		if !j.finished {
 			j.setState(statePaused)
-			*job = j
+			if *job != j { // a new job; a resumed one is there already
+				*job = j
+			}
 			return Pause, 0, nil
 		}
 		ret := j.ret
