@@ -261,7 +261,7 @@ func (e *Engine) trySubmit(r *request) (bool, error) {
 	select {
 	case e.ring <- r:
 		e.mu.RUnlock()
-		if e.notify != NotifyPoll && e.parked.Load() > 0 {
+		if r.wfd != nil && e.parked.Load() > 0 {
 			// The send may have woken a blocked worker. The runtime puts
 			// a goroutine it wakes on the waker's P, in the slot that
 			// runs next; if this goroutine went on to pause the job and
@@ -269,8 +269,9 @@ func (e *Engine) trySubmit(r *request) (bool, error) {
 			// the worker could wait there until the runtime's monitor
 			// took the P back: tens of microseconds to milliseconds.
 			// Yielding lets the worker start now (here, or on an idle P).
-			// An application that polls never blocks to wait, and the
-			// yield would only slow it down.
+			// Only an application waiting on a wait fd blocks in a system
+			// call to wait; one that polls or takes callbacks does not,
+			// and the yield would only slow it down.
 			runtime.Gosched()
 		}
 		return true, nil
