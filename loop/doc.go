@@ -40,8 +40,9 @@
 //     Pair it with offload.NotifyFD.
 //   - ModeCallback: the loop sets a callback on every slot's WaitCtx. A job
 //     that paused with status StatusOK waits for its callback (or one of its
-//     fds, if it has any); the callback queues the slot and wakes the loop
-//     through one eventfd. Pair it with offload.NotifyAuto.
+//     fds, if it has any); the callback queues the slot and, when the loop
+//     sleeps, wakes it through one eventfd (an awake loop finds the queue
+//     without a system call). Pair it with offload.NotifyAuto.
 //   - ModePoll: the loop ignores fds and sets no callback; it resumes every
 //     paused job in turn, round after round. It needs no system calls, but
 //     keeps a CPU busy while jobs wait. Pair it with offload.NotifyPoll.

@@ -111,6 +111,7 @@ func (l *loop) arm(s *slot) bool {
 			return false
 		}
 		e.armed = true
+		l.armed++
 	}
 	return true
 }
@@ -121,6 +122,7 @@ func (l *loop) disarm(fd int) {
 	if e := &l.fdTab[fd]; e.armed {
 		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, &l.ev)
 		e.armed = false
+		l.armed--
 	}
 }
 

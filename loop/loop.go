@@ -194,6 +194,7 @@ type loop struct {
 	// parks this goroutine instead of blocking its thread: a thread
 	// blocked in epoll_wait keeps its P, and on a small machine that
 	// starves the engine's workers, whose completions are what we wait for.
+	armed    int // fds in the epoll set besides the loop's eventfd
 	epf      *os.File
 	epc      syscall.RawConn
 	deadline bool               // a read deadline is set on epf
@@ -514,10 +515,19 @@ func (l *loop) cancel() error {
 func (l *loop) spinWait() error {
 	for range spinRounds {
 		runtime.Gosched()
+		// Callbacks are seen without a system call; fds need epoll.
+		if l.n.pending.Load() > 0 {
+			l.takeNotes()
+		}
+		if l.armed > 0 {
+			if err := l.wait(0); err != nil {
+				return err
+			}
+		}
 		// A wake-up for cancellation readies no slot: return for run to
-		// see it, or the one write to the eventfd is spent.
-		if err := l.wait(0); err != nil || len(l.ready) > 0 || l.n.canceled.Load() {
-			return err
+		// see it.
+		if len(l.ready) > 0 || l.n.canceled.Load() {
+			return nil
 		}
 	}
 	return l.wait(-1)
@@ -537,6 +547,11 @@ const spinRounds = 128
 func (l *loop) wait(timeout int) error {
 	n, err := l.poll()
 	if err == nil && n == 0 && timeout != 0 {
+		if !l.n.sleep() {
+			l.takeNotes() // a callback came, or ctx is done: no sleep
+			return nil
+		}
+		defer l.n.awake()
 		if err = l.setDeadline(timeout); err == nil {
 			l.nReady, l.errReady = 0, nil
 			rerr := l.epc.Read(l.readyFn)
@@ -599,6 +614,11 @@ func (l *loop) drainNotes() {
 	// Read before taking the queue: a callback that queues after the
 	// read writes the eventfd again (the queue is empty), so none is lost.
 	unix.Read(l.n.efd, l.rbuf[:])
+	l.takeNotes()
+}
+
+// takeNotes makes ready the slots whose callbacks were called.
+func (l *loop) takeNotes() {
 	l.cbBuf = l.n.take(l.cbBuf[:0])
 	for _, i := range l.cbBuf {
 		l.wake(&l.slots[i])

@@ -14,9 +14,11 @@ import (
 // AfterFunc. Both queue or flag what they have to say and wake the loop by
 // writing its eventfd, which is in the loop's epoll set.
 type notifier struct {
-	canceled atomic.Bool // ctx is done; read by the loop every round
+	canceled atomic.Bool  // ctx is done; read by the loop every round
+	pending  atomic.Int32 // len(queue), for the loop to look at without the lock
 
 	mu     sync.Mutex
+	parked bool    // the loop sleeps in the netpoller: a post must write efd
 	closed bool    // efd is closed: late callbacks do nothing
 	efd    int     // immutable until closed
 	queue  []int32 // slots whose callback was called, not yet taken
@@ -37,8 +39,10 @@ func newNotifier(slots int) (*notifier, error) {
 	return &notifier{efd: efd, queue: make([]int32, 0, slots), queued: make([]bool, slots)}, nil
 }
 
-// post queues slot idx and wakes the loop if the queue was empty. Each
-// slot is queued at most once, so the queue never grows past its capacity.
+// post queues slot idx and, if the loop sleeps and the queue was empty,
+// wakes it. A loop that is awake finds the queue by itself (see pending),
+// so most posts make no system call. Each slot is queued at most once, so
+// the queue never grows past its capacity.
 func (n *notifier) post(idx int32) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -48,11 +52,31 @@ func (n *notifier) post(idx int32) bool {
 	if !n.queued[idx] {
 		n.queued[idx] = true
 		n.queue = append(n.queue, idx)
-		if len(n.queue) == 1 {
+		n.pending.Store(int32(len(n.queue)))
+		if len(n.queue) == 1 && n.parked {
 			n.wakeLocked()
 		}
 	}
 	return true
+}
+
+// sleep marks the loop as going to sleep, so that posts wake it; it
+// reports false, marking nothing, when there is something to do already.
+func (n *notifier) sleep() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.queue) > 0 || n.canceled.Load() {
+		return false
+	}
+	n.parked = true
+	return true
+}
+
+// awake marks the loop as awake again.
+func (n *notifier) awake() {
+	n.mu.Lock()
+	n.parked = false
+	n.mu.Unlock()
 }
 
 // take swaps the queue for buf (empty, with the queue's capacity) and
@@ -65,6 +89,7 @@ func (n *notifier) take(buf []int32) []int32 {
 		n.queued[i] = false
 	}
 	n.queue = buf
+	n.pending.Store(0)
 	return q
 }
 
