@@ -13,7 +13,7 @@ import (
 // in flight through one loop, 2 workers. ns/op is wall time per operation
 // on the whole machine; allocs/op is the steady state's.
 func benchEngine(b *testing.B, mode loop.Mode, notify offload.Notify) {
-	e, err := offload.New(offload.Config{Workers: 2, Notify: notify})
+	e, err := offload.New(offload.Config{Workers: 2, Notify: notify, AppParks: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -74,6 +74,13 @@ type Config struct {
 	Depth   int    // request ring capacity (0: 64)
 	Workers int    // worker goroutines (0: runtime.GOMAXPROCS(0))
 	Notify  Notify // how paused jobs are woken (zero: NotifyAuto)
+	// AppParks says that the application waits for wait fds by parking
+	// its goroutine (package loop does, through Go's netpoller), never by
+	// blocking its thread in poll(2) or epoll_wait(2). Then the engine
+	// need not yield after each submit to get the worker it woke running
+	// before the application blocks, and offloading costs less. Leave it
+	// false for an application that calls poll itself.
+	AppParks bool
 }
 
 // DefaultDepth is the ring capacity used when Config.Depth is 0.
@@ -84,9 +91,10 @@ const DefaultDepth = 64
 // WaitCtx (the key its wait fd is set under) is the *Engine itself, so
 // FD(e) on a WaitCtx returns the engine's wait fd once one was set.
 type Engine struct {
-	notify  Notify
-	depth   int
-	workers int
+	notify   Notify
+	appParks bool
+	depth    int
+	workers  int
 
 	// mu orders sends on ring against Close's close(ring): senders hold it
 	// shared, Close exclusively. closed is set under mu and read anywhere.
@@ -115,11 +123,12 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	e := &Engine{
-		notify:  cfg.Notify,
-		depth:   cfg.Depth,
-		workers: cfg.Workers,
-		ring:    make(chan *request, cfg.Depth),
-		done:    make(chan struct{}),
+		notify:   cfg.Notify,
+		appParks: cfg.AppParks,
+		depth:    cfg.Depth,
+		workers:  cfg.Workers,
+		ring:     make(chan *request, cfg.Depth),
+		done:     make(chan struct{}),
 	}
 	e.wg.Add(cfg.Workers)
 	for range cfg.Workers {
@@ -130,7 +139,7 @@ func New(cfg Config) (*Engine, error) {
 
 // Config returns the engine's configuration, with defaults filled in.
 func (e *Engine) Config() Config {
-	return Config{Depth: e.depth, Workers: e.workers, Notify: e.notify}
+	return Config{Depth: e.depth, Workers: e.workers, Notify: e.notify, AppParks: e.appParks}
 }
 
 // Close stops the engine: operations started from now on return

@@ -78,8 +78,12 @@ func TestNew(t *testing.T) {
 	}
 	e := newEngine(t, offload.Config{})
 	got := e.Config()
-	if got.Depth != offload.DefaultDepth || got.Workers != runtime.GOMAXPROCS(0) || got.Notify != offload.NotifyAuto {
+	if got.Depth != offload.DefaultDepth || got.Workers != runtime.GOMAXPROCS(0) || got.Notify != offload.NotifyAuto || got.AppParks {
 		t.Errorf("Config() = %+v", got)
+	}
+	want := offload.Config{Depth: 3, Workers: 1, Notify: offload.NotifyFD, AppParks: true}
+	if got := newEngine(t, want).Config(); got != want {
+		t.Errorf("Config() = %+v, want %+v", got, want)
 	}
 	if s := offload.NotifyPoll.String(); s != "NotifyPoll" {
 		t.Errorf("String = %q", s)

@@ -261,7 +261,7 @@ func (e *Engine) trySubmit(r *request) (bool, error) {
 	select {
 	case e.ring <- r:
 		e.mu.RUnlock()
-		if r.wfd != nil && e.parked.Load() > 0 {
+		if r.wfd != nil && !e.appParks && e.parked.Load() > 0 {
 			// The send may have woken a blocked worker. The runtime puts
 			// a goroutine it wakes on the waker's P, in the slot that
 			// runs next; if this goroutine went on to pause the job and
@@ -270,8 +270,9 @@ func (e *Engine) trySubmit(r *request) (bool, error) {
 			// took the P back: tens of microseconds to milliseconds.
 			// Yielding lets the worker start now (here, or on an idle P).
 			// Only an application waiting on a wait fd blocks in a system
-			// call to wait; one that polls or takes callbacks does not,
-			// and the yield would only slow it down.
+			// call to wait, and only if it does not park (AppParks); one
+			// that polls or takes callbacks does not, and the yield would
+			// only slow it down.
 			runtime.Gosched()
 		}
 		return true, nil

@@ -117,7 +117,7 @@ func runGoroutines(ctx context.Context, o op, e *offload.Engine, jobs int, d tim
 // measure runs one row and reports it.
 func measure(ctx context.Context, cfg config, a algorithm, o op, mode string, p *progress) (row, error) {
 	r := row{Algorithm: a.name, Mode: mode}
-	engineCfg := offload.Config{Workers: cfg.workers}
+	engineCfg := offload.Config{Workers: cfg.workers, AppParks: true} // package loop parks
 	if m, ok := modes[mode]; ok {
 		engineCfg.Notify = m.notify
 	}
