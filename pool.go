@@ -157,33 +157,27 @@ func (p *Pool) refuse(j *Job, job **Job, wctx *WaitCtx) error {
 	return p.unwindClosed(j)
 }
 
-// settle reports what the job, owned by the caller, did when last switched
-// into: paused, returned or panicked.
+// settle is StartJob's slow path after a switch: the job, owned by the
+// caller, panicked, or the pool was closed while it ran (Close may have
+// missed it then, so settle does Close's work).
 func (p *Pool) settle(j *Job, job **Job) (Status, int, error) {
 	j.active = false
+	*job = nil
 	switch {
 	case j.panicked != nil:
 		err := j.panicked
-		*job = nil
 		p.discard(j)
 		return Err, 0, err
 	case j.finished:
 		ret := j.ret
-		*job = nil
-		p.put(j)
+		p.put(j) // which discards it: the pool is closed
 		return Finish, ret, nil
 	}
 	j.setState(statePaused)
-	if p.closed.Load() {
-		// Close may have missed this job while it ran; do its work.
-		*job = nil
-		if p.claim(j) != nil {
-			return Err, 0, ErrClosed // Close has it
-		}
-		return Err, 0, p.unwindClosed(j)
+	if p.claim(j) != nil {
+		return Err, 0, ErrClosed // Close has it
 	}
-	*job = j
-	return Pause, 0, nil
+	return Err, 0, p.unwindClosed(j)
 }
 
 // CancelJob ends the paused job *job without leaking it: the job is resumed
