@@ -292,7 +292,7 @@ func TestChangedFDsWindowEndsOnCancel(t *testing.T) {
 
 func TestChangedFDsDoesNotAllocate(t *testing.T) {
 	w := mustWaitCtx(t)
-	type engine struct{ n int }
+	type engine struct{ _ byte } // not zero-sized: each new one is a distinct key
 	key := &engine{}
 	mustSet(t, w, key, 10, nil, nil)
 	var structKey any = struct{ a, b int }{1, 2}
