@@ -65,6 +65,29 @@ func CurrentJob(ctx context.Context) *Job {
 // Call it only from the job's own Func, on the goroutine that runs it, with
 // the ctx the Func received or one derived from it.
 func PauseJob(ctx context.Context) error {
+	// PauseJob is small enough to inline (TestHotPathsInline checks), so
+	// the switch leaves from and returns to the caller's frame: each frame
+	// a switch crosses costs a mispredicted return, about 7 ns. The
+	// inliner charges 57 for a call but 17 for a call through a parameter,
+	// hence the two helpers.
+	if c, ok := ctx.(*jobContext); ok && c.job.pausable {
+		switchOut(c.job.yield)
+		return c.job.wake
+	}
+	return callWith(pauseSlow, ctx)
+}
+
+// switchOut calls yield, which switches out of the job's coroutine. yield
+// reports false only when the coroutine is stopped, which the pool never
+// does to a paused job: it resumes it with wake set instead.
+func switchOut(yield func(struct{}) bool) { yield(struct{}{}) }
+
+// callWith calls f(ctx).
+func callWith(f func(context.Context) error, ctx context.Context) error { return f(ctx) }
+
+// pauseSlow is PauseJob for a ctx derived from the job's, and for every
+// case where PauseJob does not pause.
+func pauseSlow(ctx context.Context) error {
 	j := jobOf(ctx)
 	if j == nil || !j.active || j.blocked > 0 {
 		return nil
@@ -72,9 +95,7 @@ func PauseJob(ctx context.Context) error {
 	if j.wake != nil {
 		return j.wake
 	}
-	// yield reports false only when the coroutine is stopped, which the
-	// pool never does to a paused job: it resumes it with wake set instead.
-	j.yield(struct{}{})
+	switchOut(j.yield)
 	return j.wake
 }
 
@@ -86,6 +107,7 @@ func PauseJob(ctx context.Context) error {
 func BlockPause(ctx context.Context) {
 	if j := CurrentJob(ctx); j != nil {
 		j.blocked++
+		j.pausable = false
 	}
 }
 
@@ -94,5 +116,6 @@ func BlockPause(ctx context.Context) {
 func UnblockPause(ctx context.Context) {
 	if j := CurrentJob(ctx); j != nil && j.blocked > 0 {
 		j.blocked--
+		j.pausable = j.blocked == 0 && j.wake == nil
 	}
 }

@@ -13,9 +13,10 @@ type Job struct {
 	pool *Pool // immutable
 	// word packs the job's state (low bits) and the number of times it was
 	// started (high bits). It is the one field other goroutines may read
-	// while someone else owns the job: resuming claims a paused job by
-	// swapping its state. A start and a finish cost one atomic store between
-	// them; a pause and a resume, one store and one compare-and-swap.
+	// while someone else owns the job: resuming claims a paused job, and
+	// starting claims the pool's idle last job, by a compare-and-swap of
+	// its state. A start and a finish cost that and one atomic store; so do
+	// a pause and a resume.
 	word  atomic.Uint64
 	index int // position in pool.all; guarded by pool.mu
 
@@ -36,6 +37,9 @@ type Job struct {
 	// the owner sets it before switching in and clears it after switching
 	// back.
 	active bool
+	// pausable is true while active and PauseJob would pause: not blocked,
+	// not resumed to unwind. It lets PauseJob decide with one load.
+	pausable bool
 
 	// Written by the job's own code, read by the goroutine it switches back to.
 	blocked  int // BlockPause depth
@@ -46,8 +50,9 @@ type Job struct {
 }
 
 const (
-	stateLive   = iota // running, or idle in the pool: not claimable
+	stateLive   = iota // running, or held by one owner: not claimable
 	statePaused        // paused in PauseJob; *job holds it
+	stateIdle          // finished and free to take: the pool's last job
 	stateDead          // discarded: no longer in any pool
 	stateBits   = 2
 	stateMask   = 1<<stateBits - 1
@@ -73,6 +78,22 @@ func newJob(p *Pool) *Job {
 // it idle), so no other goroutine changes word meanwhile.
 func (j *Job) setState(s uint64) { j.word.Store(j.word.Load()&^stateMask | s) }
 
+// take makes the caller the owner of j if j is in state from, and reports
+// whether it did.
+func (j *Job) take(from uint64) bool {
+	w := j.word.Load()
+	return w&stateMask == from && j.word.CompareAndSwap(w, w&^stateMask|stateLive)
+}
+
+// takeForRun is take(stateIdle) that also counts the run about to start.
+func (j *Job) takeForRun() bool {
+	w := j.word.Load()
+	return w&stateMask == stateIdle && j.word.CompareAndSwap(w, (w>>stateBits+1)<<stateBits|stateLive)
+}
+
+// countRun counts the run about to start of a job the caller owns.
+func (j *Job) countRun() { j.word.Store((j.word.Load()>>stateBits + 1) << stateBits) }
+
 // begin readies an idle job to run fn; the caller owns the job.
 func (j *Job) begin(ctx context.Context, wctx *WaitCtx, fn Func, args []byte) {
 	j.ctx.Context = ctx
@@ -87,7 +108,7 @@ func (j *Job) begin(ctx context.Context, wctx *WaitCtx, fn Func, args []byte) {
 	j.wake = nil
 	j.finished = false
 	j.active = true
-	j.word.Store((j.word.Load()>>stateBits + 1) << stateBits) // one more run, stateLive
+	j.pausable = true
 }
 
 // reset drops what the finished run referenced, so an idle job pins nothing.

@@ -24,13 +24,14 @@ type Func func(ctx context.Context, args []byte) int
 type Pool struct {
 	max    int // immutable after NewPool
 	closed atomic.Bool
-	// hot holds one idle job that StartJob takes, and a finishing job
-	// returns, without the lock: the common start-finish cycle of one
-	// goroutine touches nothing else.
-	hot atomic.Pointer[Job]
+	// last is the job that finished last, kept idle in stateIdle where
+	// StartJob takes it, and the next finishing job returns it, without the
+	// lock: one goroutine starting and finishing jobs touches nothing else
+	// (see put). It may be nil, or point to a job that is busy or dead.
+	last atomic.Pointer[Job]
 
 	mu      sync.Mutex
-	idle    []*Job // idle jobs other than hot
+	idle    []*Job // the other idle jobs, in stateLive: the list owns them
 	all     []*Job // every job the pool manages: idle, running and paused
 	retired uint64 // starts of jobs discarded from all
 }
@@ -99,6 +100,7 @@ func (p *Pool) StartJob(ctx context.Context, job **Job, wctx *WaitCtx, fn Func, 
 		}
 		j.wctx.resetWindow()
 		j.active = true
+		j.pausable = true // it paused, so it was not blocked, and wake is nil
 	default:
 		if ctx == nil || wctx == nil || fn == nil || wctx.freed.Load() || p.closed.Load() {
 			return Err, 0, p.cannotStart(ctx, wctx, fn)
@@ -111,7 +113,7 @@ func (p *Pool) StartJob(ctx context.Context, job **Job, wctx *WaitCtx, fn Func, 
 	j.next()
 	if j.panicked == nil && !p.closed.Load() {
 		// The common pause and finish, also written out.
-		j.active = false
+		j.active, j.pausable = false, false
 		if !j.finished {
 			j.setState(statePaused)
 			if *job != j { // a new job; a resumed one is there already
@@ -161,7 +163,7 @@ func (p *Pool) refuse(j *Job, job **Job, wctx *WaitCtx) error {
 // caller, panicked, or the pool was closed while it ran (Close may have
 // missed it then, so settle does Close's work).
 func (p *Pool) settle(j *Job, job **Job) (Status, int, error) {
-	j.active = false
+	j.active, j.pausable = false, false
 	*job = nil
 	switch {
 	case j.panicked != nil:
@@ -217,9 +219,6 @@ func (p *Pool) Close() error {
 	jobs := slices.Clone(p.all)
 	idle := p.idle
 	p.idle = nil
-	if j := p.hot.Swap(nil); j != nil {
-		idle = append(idle, j)
-	}
 	p.mu.Unlock()
 
 	for _, j := range idle {
@@ -227,7 +226,10 @@ func (p *Pool) Close() error {
 	}
 	outstanding := 0
 	for _, j := range jobs {
-		if p.claim(j) == nil {
+		switch {
+		case j.take(stateIdle): // the last job, or one on its way to idle
+			p.discard(j)
+		case p.claim(j) == nil:
 			outstanding++
 			p.unwindClosed(j)
 		}
@@ -244,14 +246,14 @@ func (p *Pool) Stats() PoolStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := PoolStats{Max: p.max, Size: len(p.all), Idle: len(p.idle), Started: p.retired}
-	if p.hot.Load() != nil {
-		s.Idle++
-	}
 	for _, j := range p.all {
 		w := j.word.Load()
 		s.Started += w >> stateBits
-		if w&stateMask == statePaused {
+		switch w & stateMask {
+		case statePaused:
 			s.Paused++
+		case stateIdle:
+			s.Idle++
 		}
 	}
 	return s
@@ -274,17 +276,19 @@ func (p *Pool) claimError(j *Job) error {
 	switch j.word.Load() & stateMask {
 	case statePaused:
 		return ErrRunning // claimed by another goroutine just now
+	case stateIdle:
+		return ErrNotPaused // a stale handle
 	case stateDead:
 		if p.closed.Load() {
 			return ErrClosed
 		}
 		return ErrNotPaused
 	}
-	// Live: running, or idle in the pool after it finished (a stale
-	// handle). Only this error path tells the two apart.
+	// Live: running, or idle in the pool's list (a stale handle). Only
+	// this error path tells the two apart.
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.hot.Load() == j || slices.Contains(p.idle, j) {
+	if slices.Contains(p.idle, j) {
 		return ErrNotPaused
 	}
 	return ErrRunning
@@ -296,9 +300,9 @@ func (p *Pool) unwind(j *Job, why error) (int, error) {
 	j.wake = why
 	j.wctx.resetWindow()
 	for {
-		j.active = true
+		j.active = true // but not pausable: wake is set
 		j.next()
-		j.active = false
+		j.active, j.pausable = false, false
 		switch {
 		case j.panicked != nil:
 			err := j.panicked
@@ -322,12 +326,11 @@ func (p *Pool) unwindClosed(j *Job) error {
 	return ErrClosed
 }
 
-// get takes an idle job, creating one if the pool has room; nil if not.
+// get takes an idle job for a new run, creating one if the pool has room;
+// nil if not.
 func (p *Pool) get() *Job {
-	if p.hot.Load() != nil {
-		if j := p.hot.Swap(nil); j != nil {
-			return j
-		}
+	if j := p.last.Load(); j != nil && j.takeForRun() {
+		return j
 	}
 	return p.getLocked()
 }
@@ -335,19 +338,24 @@ func (p *Pool) get() *Job {
 func (p *Pool) getLocked() *Job {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if j := p.hot.Swap(nil); j != nil {
-		return j
-	}
 	if n := len(p.idle); n > 0 {
 		j := p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
+		j.countRun()
 		return j
 	}
 	if p.max > 0 && len(p.all) >= p.max {
+		// At the maximum, but the last job may have gone idle since get
+		// looked: NoJobs only when no job is idle.
+		if j := p.last.Load(); j != nil && j.takeForRun() {
+			return j
+		}
 		return nil
 	}
-	return p.create()
+	j := p.create()
+	j.countRun()
+	return j
 }
 
 // create makes a job and adds it to all; the caller holds mu.
@@ -358,19 +366,42 @@ func (p *Pool) create() *Job {
 	return j
 }
 
-// put returns a finished job to the pool, or discards it if the pool is
-// closed.
+// put returns a finished job, owned by the caller, to the pool, or
+// discards it if the pool is closed.
+//
+// The finishing job becomes the pool's last job when it already is (one
+// goroutine starting and finishing jobs: one atomic store), or when the
+// last job is busy or gone; otherwise it joins the locked list. Becoming
+// the last job races with that job going idle, so each side checks the
+// other after its own atomic write: j, after publishing stateIdle, that it
+// is still the last job; the replacer, after swapping last, that the job
+// it replaced is not idle. Whichever sees the other's write moves the
+// orphan to the list, and at least one does.
 func (p *Pool) put(j *Job) {
 	j.reset()
-	if p.hot.Load() == nil && p.hot.CompareAndSwap(nil, j) {
-		// Close empties hot after it marks the pool closed: if it did not
-		// see j there, j is taken back here.
-		if p.closed.Load() && p.hot.CompareAndSwap(j, nil) {
-			p.discard(j)
+	var replaced *Job
+	if last := p.last.Load(); last != j {
+		if last != nil && last.word.Load()&stateMask == stateIdle || !p.last.CompareAndSwap(last, j) {
+			p.putLocked(j)
+			return
 		}
-		return
+		replaced = last
 	}
-	p.putLocked(j)
+	j.setState(stateIdle)
+	if p.last.Load() != j || p.closed.Load() {
+		p.rescue(j)
+	}
+	if replaced != nil {
+		p.rescue(replaced)
+	}
+}
+
+// rescue moves j to the locked list if it is idle, so that an idle job
+// that is no longer the last one is not lost, and none outlives Close.
+func (p *Pool) rescue(j *Job) {
+	if j.take(stateIdle) {
+		p.putLocked(j)
+	}
 }
 
 func (p *Pool) putLocked(j *Job) {
@@ -396,5 +427,6 @@ func (p *Pool) discard(j *Job) {
 	p.retired += j.word.Load() >> stateBits
 	j.setState(stateDead)
 	p.mu.Unlock()
+	p.last.CompareAndSwap(j, nil) // not to keep it alive
 	j.end()
 }

@@ -90,7 +90,8 @@ func TestStressManyPausedJobs(t *testing.T) {
 }
 
 // Many goroutines start and finish jobs on one pool with a maximum, some
-// getting NoJobs: the pool never exceeds its maximum and loses no job.
+// getting NoJobs: the pool never exceeds its maximum and loses no job (all
+// max jobs can be paused at once afterwards, so every idle job is found).
 func TestStressSharedPool(t *testing.T) {
 	checkNoLeaks(t)
 	const max, goroutines, perG = 8, 8, 300
@@ -126,8 +127,21 @@ func TestStressSharedPool(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if s := pool.Stats(); s.Size > max || s.Paused != 0 || s.Started != goroutines*perG {
+	if s := pool.Stats(); s.Size > max || s.Paused != 0 || s.Idle != s.Size || s.Started != goroutines*perG {
 		t.Fatalf("Stats = %+v", s)
+	}
+	w := async.NewWaitCtx()
+	defer w.Free()
+	jobs := make([]*async.Job, max)
+	for i := range jobs {
+		if st, _, err := pool.StartJob(bg, &jobs[i], w, pauser(1, 0), nil); st != async.Pause {
+			t.Fatalf("job %d of %d after the churn: %v, %v; %+v", i+1, max, st, err, pool.Stats())
+		}
+	}
+	for i := range jobs {
+		if _, err := pool.CancelJob(&jobs[i]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := pool.Close(); err != nil {
 		t.Fatal(err)
