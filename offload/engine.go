@@ -96,12 +96,17 @@ type Engine struct {
 	depth    int
 	workers  int
 
-	// mu orders sends on ring against Close's close(ring): senders hold it
-	// shared, Close exclusively. closed is set under mu and read anywhere.
+	// mu orders puts in ring against Close: submitters hold it shared,
+	// Close exclusively, so that no request enters the ring once Close has
+	// set closed (the workers drain it and exit when they find it empty).
+	// closed is set under mu and read anywhere.
 	mu     sync.RWMutex
 	closed atomic.Bool
-	ring   chan *request
-	parked atomic.Int32 // workers blocked receiving from ring
+	ring   *ring
+	parked atomic.Int32 // workers parked, or about to park, on wake
+	// wake holds a token for each wake-up owed to parked workers; Close
+	// closes it (under mu, so no submitter sends on it after).
+	wake chan struct{}
 
 	wg   sync.WaitGroup
 	done chan struct{} // closed once Close has waited for the workers
@@ -127,7 +132,8 @@ func New(cfg Config) (*Engine, error) {
 		appParks: cfg.AppParks,
 		depth:    cfg.Depth,
 		workers:  cfg.Workers,
-		ring:     make(chan *request, cfg.Depth),
+		ring:     newRing(cfg.Depth),
+		wake:     make(chan struct{}, cfg.Workers),
 		done:     make(chan struct{}),
 	}
 	e.wg.Add(cfg.Workers)
@@ -156,7 +162,7 @@ func (e *Engine) Close() error {
 	first := !e.closed.Load()
 	if first {
 		e.closed.Store(true)
-		close(e.ring)
+		close(e.wake)
 	}
 	e.mu.Unlock()
 	if !first {

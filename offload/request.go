@@ -192,14 +192,14 @@ func (r *request) waitDone() {
 	}
 }
 
-// worker serves the ring until Close closes it; requests still in the
-// ring then complete with ErrClosed.
+// worker serves the ring until Close; requests still in the ring then
+// complete with ErrClosed.
 func (e *Engine) worker() {
 	defer e.wg.Done()
-	running := time.Now() // since the worker last blocked or yielded
+	running := time.Now() // since the worker last parked or yielded
 	for {
-		r, ok := e.next(&running)
-		if !ok {
+		r := e.next(&running)
+		if r == nil {
 			return
 		}
 		switch {
@@ -215,33 +215,51 @@ func (e *Engine) worker() {
 	}
 }
 
-// next returns the worker's next request; ok is false once Close has
-// closed the ring and it is empty.
+// next returns the worker's next request, or nil once the engine is closed
+// and the ring empty.
 //
 // If there is a request at once and the worker has run for yieldAfter
-// since it last blocked or yielded, it yields first: without a yield the
+// since it last parked or yielded, it yields first: without a yield the
 // application's goroutine, when every P is running a worker, would wait
 // for the runtime's 10ms preemption to run again. Yielding after every
-// request would cost more than a small request. Otherwise the worker
-// blocks receiving, and counts itself in parked while it does (see
-// trySubmit).
-func (e *Engine) next(running *time.Time) (r *request, ok bool) {
-	if len(e.ring) > 0 {
+// request would cost more than a small request. When the ring is empty the
+// worker yields and looks again a few times (workerSpins) before it parks:
+// a parked worker costs the next submitter a wake-up through the
+// scheduler, and often a thread's, which is worth more than a short wait.
+func (e *Engine) next(running *time.Time) *request {
+	if r := e.ring.take(); r != nil {
 		if now := time.Now(); now.Sub(*running) >= yieldAfter {
 			runtime.Gosched()
 			*running = now
 		}
-		select {
-		case r, ok = <-e.ring:
-			return r, ok
-		default:
+		return r
+	}
+	for {
+		for range workerSpins {
+			runtime.Gosched()
+			if r := e.ring.take(); r != nil {
+				*running = time.Now()
+				return r
+			}
+		}
+		// Park. Counting itself in parked before it looks once more pairs
+		// with trySubmit, which puts and then looks at parked: one of the
+		// two sees the other, so no request waits for a parked worker.
+		e.parked.Add(1)
+		r := e.ring.take()
+		if r == nil && !e.closed.Load() {
+			<-e.wake
+			r = e.ring.take()
+		}
+		e.parked.Add(-1)
+		if r != nil {
+			*running = time.Now()
+			return r
+		}
+		if e.closed.Load() && e.ring.empty() {
+			return nil
 		}
 	}
-	e.parked.Add(1)
-	r, ok = <-e.ring
-	e.parked.Add(-1)
-	*running = time.Now()
-	return r, ok
 }
 
 // yieldAfter is how long a worker runs requests back to back before it
@@ -249,6 +267,10 @@ func (e *Engine) next(running *time.Time) (r *request, ok bool) {
 // trip through the scheduler each, short enough that the application's
 // goroutine runs well before the runtime would preempt a worker.
 const yieldAfter = 20 * time.Microsecond
+
+// workerSpins is how many times an idle worker yields and looks at the
+// ring before it parks: some 10µs on this project's reference machine.
+const workerSpins = 64
 
 // trySubmit puts r in the ring. It reports false if the ring is full, and
 // ErrClosed if the engine is closed.
@@ -258,28 +280,31 @@ func (e *Engine) trySubmit(r *request) (bool, error) {
 		e.mu.RUnlock()
 		return false, ErrClosed
 	}
-	select {
-	case e.ring <- r:
-		e.mu.RUnlock()
-		if r.wfd != nil && !e.appParks && e.parked.Load() > 0 {
-			// The send may have woken a blocked worker. The runtime puts
-			// a goroutine it wakes on the waker's P, in the slot that
-			// runs next; if this goroutine went on to pause the job and
-			// its application blocked in a system call (poll, epoll_wait)
-			// the worker could wait there until the runtime's monitor
-			// took the P back: tens of microseconds to milliseconds.
-			// Yielding lets the worker start now (here, or on an idle P).
-			// Only an application waiting on a wait fd blocks in a system
-			// call to wait, and only if it does not park (AppParks); one
-			// that polls or takes callbacks does not, and the yield would
-			// only slow it down.
-			runtime.Gosched()
-		}
-		return true, nil
-	default:
+	if !e.ring.put(r) {
 		e.mu.RUnlock()
 		return false, nil
 	}
+	if e.parked.Load() > 0 {
+		select {
+		case e.wake <- struct{}{}:
+		default: // a wake-up is owed to every parked worker already
+		}
+	}
+	e.mu.RUnlock()
+	if r.wfd != nil && !e.appParks {
+		// A worker woken, or one yielding while it spins, waits for a P;
+		// the one woken is put on this goroutine's, in the slot that runs
+		// next. If this goroutine went on to pause the job and its
+		// application blocked in a system call (poll, epoll_wait), the
+		// worker could wait until the runtime's monitor took the P back:
+		// tens of microseconds to milliseconds. Yielding lets it start
+		// now. Only an application waiting on a wait fd blocks in a system
+		// call to wait, and only if it does not park (AppParks); one that
+		// polls or takes callbacks does not, and the yield would only
+		// slow it down.
+		runtime.Gosched()
+	}
+	return true, nil
 }
 
 // await offloads r from inside job: it arranges the wake-up, submits r

@@ -1,0 +1,154 @@
+package offload
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seed-e1024768/async"
+)
+
+// The ring keeps FIFO order, holds exactly depth requests (not the power
+// of two it allocates), and is reusable after it wraps.
+func TestRingOrderAndDepth(t *testing.T) {
+	for _, depth := range []int{1, 3, 4, 5, 64} {
+		q := newRing(depth)
+		reqs := make([]request, depth+1)
+		for round := range 3 { // wrap around a few times
+			if !q.empty() || q.take() != nil {
+				t.Fatalf("depth %d round %d: not empty at the start", depth, round)
+			}
+			for i := range depth {
+				if !q.put(&reqs[i]) {
+					t.Fatalf("depth %d round %d: put %d refused", depth, round, i)
+				}
+			}
+			if q.put(&reqs[depth]) {
+				t.Fatalf("depth %d round %d: put past the depth accepted", depth, round)
+			}
+			for i := range depth {
+				if r := q.take(); r != &reqs[i] {
+					t.Fatalf("depth %d round %d: take %d = %p, want %p", depth, round, i, r, &reqs[i])
+				}
+			}
+			if q.take() != nil {
+				t.Fatalf("depth %d round %d: take from an empty ring", depth, round)
+			}
+		}
+	}
+}
+
+// Many goroutines put and take at once: every request comes out exactly
+// once, and the ring never holds more than its depth.
+func TestRingConcurrent(t *testing.T) {
+	const depth, putters, takers, perPutter = 5, 4, 3, 2000
+	q := newRing(depth)
+	reqs := make([]request, putters*perPutter)
+	seen := make([]int32, len(reqs))
+	index := make(map[*request]int, len(reqs))
+	for i := range reqs {
+		index[&reqs[i]] = i
+	}
+	var wg sync.WaitGroup
+	for p := range putters {
+		wg.Go(func() {
+			for i := p * perPutter; i < (p+1)*perPutter; {
+				if q.put(&reqs[i]) {
+					i++
+				}
+				if n := int64(q.tail.Load() - q.head.Load()); n > depth {
+					t.Errorf("ring holds %d > %d", n, depth)
+					return
+				}
+			}
+		})
+	}
+	var mu sync.Mutex
+	taken := 0
+	for range takers {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				done := taken == len(reqs)
+				mu.Unlock()
+				if done {
+					return
+				}
+				if r := q.take(); r != nil {
+					mu.Lock()
+					seen[index[r]]++
+					taken++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, n := range seen {
+		if n != 1 {
+			t.Fatalf("request %d taken %d times", i, n)
+		}
+	}
+}
+
+// Workers that found the ring empty for a while park; a request submitted
+// then wakes one, and Close wakes them all to exit.
+func TestParkedWorkersWake(t *testing.T) {
+	e, err := New(Config{Workers: 2, Notify: NotifyPoll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var pool async.Pool
+	defer pool.Close()
+	w := async.NewWaitCtx()
+	defer w.Free()
+	for round := range 3 {
+		waitParked(t, e, 2)
+		ran := false
+		fn := func(ctx context.Context, _ []byte) int {
+			if err := e.Do(ctx, func() { ran = true }); err != nil {
+				return 0
+			}
+			return 1
+		}
+		var job *async.Job
+		st, ret, err := pool.StartJob(context.Background(), &job, w, fn, nil)
+		deadline := time.Now().Add(10 * time.Second)
+		for st == async.Pause {
+			if time.Now().After(deadline) {
+				pool.CancelJob(&job)
+				t.Fatalf("round %d: no parked worker woke for the request", round)
+			}
+			runtime.Gosched()
+			st, ret, err = pool.StartJob(context.Background(), &job, w, nil, nil)
+		}
+		if st != async.Finish || ret != 1 || !ran {
+			t.Fatalf("round %d: %v, %d, %v, ran %v", round, st, ret, err, ran)
+		}
+	}
+	waitParked(t, e, 2)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Close()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not wake the parked workers")
+	}
+}
+
+func waitParked(t *testing.T, e *Engine, n int32) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.parked.Load() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers parked, want %d", e.parked.Load(), n)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
