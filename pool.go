@@ -337,7 +337,13 @@ func (p *Pool) get() *Job {
 
 func (p *Pool) getLocked() *Job {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	j := p.takeLocked()
+	p.mu.Unlock()
+	return j
+}
+
+// takeLocked is getLocked's work; the caller holds mu.
+func (p *Pool) takeLocked() *Job {
 	if n := len(p.idle); n > 0 {
 		j := p.idle[n-1]
 		p.idle[n-1] = nil

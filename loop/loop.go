@@ -401,13 +401,20 @@ func (l *loop) start(t Task) {
 }
 
 // runReady resumes the slots that are ready, in the order they became so.
-// Slots that pause again to be polled go to the next round.
+// Slots that pause again to be polled go to the next round. A slot whose
+// job finished takes its next task at once: the pool then hands the new
+// task the job that just finished, without a lock, where starting them
+// all after the round would take most from the pool's locked list.
 func (l *loop) runReady() {
 	cur := l.ready
 	l.ready = l.spare[:0]
 	before := l.finished
 	for _, i := range cur {
-		l.resume(&l.slots[i])
+		s := &l.slots[i]
+		l.resume(s)
+		if s.state == slotIdle {
+			l.fill()
+		}
 	}
 	l.spare = cur[:0]
 	if len(cur) > 0 && l.finished == before {

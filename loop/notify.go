@@ -44,9 +44,9 @@ func newNotifier(slots int) (*notifier, error) {
 // so most posts make no system call. Each slot is queued at most once, so
 // the queue never grows past its capacity.
 func (n *notifier) post(idx int32) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.mu.Lock() // no defer: this is every callback's path
 	if n.closed {
+		n.mu.Unlock()
 		return false
 	}
 	if !n.queued[idx] {
@@ -57,6 +57,7 @@ func (n *notifier) post(idx int32) bool {
 			n.wakeLocked()
 		}
 	}
+	n.mu.Unlock()
 	return true
 }
 
@@ -83,13 +84,13 @@ func (n *notifier) awake() {
 // returns the queued slots.
 func (n *notifier) take(buf []int32) []int32 {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	q := n.queue
 	for _, i := range q {
 		n.queued[i] = false
 	}
 	n.queue = buf
 	n.pending.Store(0)
+	n.mu.Unlock()
 	return q
 }
 

@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -196,9 +195,10 @@ func (r *request) waitDone() {
 // complete with ErrClosed.
 func (e *Engine) worker() {
 	defer e.wg.Done()
-	running := time.Now() // since the worker last parked or yielded
+	var pace pacer
+	pace.restart()
 	for {
-		r := e.next(&running)
+		r := e.next(&pace)
 		if r == nil {
 			return
 		}
@@ -218,27 +218,22 @@ func (e *Engine) worker() {
 // next returns the worker's next request, or nil once the engine is closed
 // and the ring empty.
 //
-// If there is a request at once and the worker has run for yieldAfter
-// since it last parked or yielded, it yields first: without a yield the
-// application's goroutine, when every P is running a worker, would wait
-// for the runtime's 10ms preemption to run again. Yielding after every
-// request would cost more than a small request. When the ring is empty the
-// worker yields and looks again a few times (workerSpins) before it parks:
-// a parked worker costs the next submitter a wake-up through the
-// scheduler, and often a thread's, which is worth more than a short wait.
-func (e *Engine) next(running *time.Time) *request {
+// A request found at once runs back to back with the previous one, paced
+// by pace. When the ring is empty the worker yields and looks again a few
+// times (workerSpins) before it parks: a parked worker costs the next
+// submitter a wake-up through the scheduler, and often a thread's, which
+// is worth more than a short wait. (Letting only one worker spin at a time
+// measured slower.)
+func (e *Engine) next(pace *pacer) *request {
 	if r := e.ring.take(); r != nil {
-		if now := time.Now(); now.Sub(*running) >= yieldAfter {
-			runtime.Gosched()
-			*running = now
-		}
+		pace.tick()
 		return r
 	}
 	for {
 		for range workerSpins {
 			runtime.Gosched()
 			if r := e.ring.take(); r != nil {
-				*running = time.Now()
+				pace.restart()
 				return r
 			}
 		}
@@ -253,7 +248,7 @@ func (e *Engine) next(running *time.Time) *request {
 		}
 		e.parked.Add(-1)
 		if r != nil {
-			*running = time.Now()
+			pace.restart()
 			return r
 		}
 		if e.closed.Load() && e.ring.empty() {
@@ -262,11 +257,16 @@ func (e *Engine) next(running *time.Time) *request {
 	}
 }
 
-// yieldAfter is how long a worker runs requests back to back before it
-// yields to the application: long enough that small requests do not pay a
-// trip through the scheduler each, short enough that the application's
-// goroutine runs well before the runtime would preempt a worker.
-const yieldAfter = 20 * time.Microsecond
+// wakeOne wakes a parked worker, if there is one and a wake-up is not owed
+// to every parked worker already.
+func (e *Engine) wakeOne() {
+	if e.parked.Load() > 0 {
+		select {
+		case e.wake <- struct{}{}:
+		default:
+		}
+	}
+}
 
 // workerSpins is how many times an idle worker yields and looks at the
 // ring before it parks: some 10µs on this project's reference machine.
@@ -284,12 +284,7 @@ func (e *Engine) trySubmit(r *request) (bool, error) {
 		e.mu.RUnlock()
 		return false, nil
 	}
-	if e.parked.Load() > 0 {
-		select {
-		case e.wake <- struct{}{}:
-		default: // a wake-up is owed to every parked worker already
-		}
-	}
+	e.wakeOne()
 	e.mu.RUnlock()
 	if r.wfd != nil && !e.appParks {
 		// A worker woken, or one yielding while it spins, waits for a P;
