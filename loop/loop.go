@@ -334,7 +334,7 @@ func (l *loop) run() error {
 				return err
 			}
 		} else if l.waiting > 0 {
-			if err := l.wait(0); err != nil {
+			if err := l.collect(); err != nil {
 				return err
 			}
 		}
@@ -520,16 +520,16 @@ func (l *loop) cancel() error {
 // while the engine's workers keep every P busy would not be woken until
 // they had drained all its work. Then it parks.
 func (l *loop) spinWait() error {
+	// Callbacks that came while the loop was busy need no yield to see.
+	if l.n.pending.Load() > 0 {
+		if l.takeNotes(); len(l.ready) > 0 {
+			return nil
+		}
+	}
 	for range spinRounds {
 		runtime.Gosched()
-		// Callbacks are seen without a system call; fds need epoll.
-		if l.n.pending.Load() > 0 {
-			l.takeNotes()
-		}
-		if l.armed > 0 {
-			if err := l.wait(0); err != nil {
-				return err
-			}
+		if err := l.collect(); err != nil {
+			return err
 		}
 		// A wake-up for cancellation readies no slot: return for run to
 		// see it.
@@ -538,6 +538,20 @@ func (l *loop) spinWait() error {
 		}
 	}
 	return l.wait(-1)
+}
+
+// collect makes ready the slots whose callbacks or fds have fired, without
+// waiting. Callbacks are seen without a system call; fds need epoll, and
+// only while some are armed (the loop's own eventfd is written only while
+// it sleeps).
+func (l *loop) collect() error {
+	if l.n.pending.Load() > 0 {
+		l.takeNotes()
+	}
+	if l.armed > 0 {
+		return l.wait(0)
+	}
+	return nil
 }
 
 // spinRounds is how many times spinWait yields and polls before it parks:
