@@ -6,7 +6,9 @@
 //	asyncspeed [-seconds N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json] [algorithm ...]
 //
 // For each algorithm (all of them when none is named) it measures three
-// ways of doing the same operations, for -seconds each:
+// ways of doing the same operations, for -seconds each (in slices of about
+// 100ms taken in turn, so that a machine whose speed drifts skews every
+// row alike and the ratios between them hold):
 //
 //   - sync: one after another on one goroutine, as `openssl speed`
 //     without -async_jobs;
@@ -86,20 +88,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal 
 			fmt.Fprintf(stderr, "asyncspeed: %s: setting up: %v\n", a.name, err)
 			return 1
 		}
-		for _, mode := range slices.Concat([]string{"sync"}, cfg.modes, []string{"goroutines"}) {
-			r, err := measure(ctx, cfg, a, o, mode, p)
-			if err != nil {
-				fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
-				return 1
-			}
-			if cfg.json {
+		all := slices.Concat([]string{"sync"}, cfg.modes, []string{"goroutines"})
+		rs, err := measureAll(ctx, cfg, a, o, all, p)
+		if err != nil {
+			fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
+			return 1
+		}
+		if cfg.json {
+			for _, r := range rs {
 				if err := enc.Encode(r); err != nil {
 					fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
 					return 1
 				}
 			}
-			rows = append(rows, r)
 		}
+		rows = append(rows, rs...)
 	}
 	if !cfg.json {
 		if err := printTable(stdout, cfg, rows); err != nil {

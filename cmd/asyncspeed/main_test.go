@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/seed-e1024768/async/offload"
 )
 
 func runCmd(t *testing.T, args ...string) (status int, stdout, stderr string) {
@@ -101,5 +103,40 @@ func TestTable(t *testing.T) {
 	if len(lines) != 3 || !strings.Contains(lines[1], "async fd ops/s  async callback ops/s  async poll ops/s  goroutines ops/s") ||
 		!strings.HasPrefix(strings.TrimSpace(lines[2]), "ecdsap256") || strings.Count(lines[2], "x)") != 4 {
 		t.Fatalf("table:\n%s", stdout)
+	}
+}
+
+// A measurement is taken in slices, the modes in turn: each row adds up
+// its slices, and every row gets its share of -seconds.
+func TestMeasureInSlices(t *testing.T) {
+	var order []string
+	o := func(context.Context, *offload.Engine) error { return nil }
+	cfg := config{duration: 3 * sliceLen, asyncJobs: 2, workers: 1}
+	p := newProgress(nil, false)
+	a := algorithm{name: "nop"}
+	rows, err := measureAll(context.Background(), cfg, a, o, []string{"sync", "poll", "goroutines"}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		order = append(order, r.Mode)
+		if r.Seconds < cfg.duration.Seconds() || r.Seconds > 3*cfg.duration.Seconds() {
+			t.Errorf("%s: %.3fs measured for %v", r.Mode, r.Seconds, cfg.duration)
+		}
+		if r.Ops == 0 || r.OpsPerSec != float64(r.Ops)/r.Seconds {
+			t.Errorf("%s: %+v", r.Mode, r)
+		}
+	}
+	if want := []string{"sync", "poll", "goroutines"}; !slices.Equal(order, want) {
+		t.Errorf("rows %v, want %v", order, want)
+	}
+}
+
+func TestRowAdd(t *testing.T) {
+	var r row
+	r.add(row{Algorithm: "x", Mode: "fd", AsyncJobs: 4, Workers: 2, Ops: 10, Seconds: 1})
+	r.add(row{Algorithm: "x", Mode: "fd", AsyncJobs: 4, Workers: 2, Ops: 30, Seconds: 3})
+	if want := (row{Algorithm: "x", Mode: "fd", AsyncJobs: 4, Workers: 2, Ops: 40, Seconds: 4, OpsPerSec: 10}); r != want {
+		t.Errorf("sum %+v, want %+v", r, want)
 	}
 }

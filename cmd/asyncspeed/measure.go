@@ -114,8 +114,42 @@ func runGoroutines(ctx context.Context, o op, e *offload.Engine, jobs int, d tim
 	return failed
 }
 
-// measure runs one row and reports it.
-func measure(ctx context.Context, cfg config, a algorithm, o op, mode string, p *progress) (row, error) {
+// sliceLen is about how long one slice of a measurement lasts: measureAll
+// splits -seconds into slices and takes the modes in turn, slice by slice.
+const sliceLen = 100 * time.Millisecond
+
+// measureAll measures each of modes for cfg.duration, in turns of about
+// sliceLen, and reports one row per mode, in the order given.
+func measureAll(ctx context.Context, cfg config, a algorithm, o op, modes []string, p *progress) ([]row, error) {
+	n := max(1, min(int((cfg.duration+sliceLen/2)/sliceLen), 50))
+	rows := make([]row, len(modes))
+	for i := range n {
+		// Slices share the duration out exactly: the last takes the rest.
+		d := cfg.duration / time.Duration(n)
+		if i == n-1 {
+			d = cfg.duration - d*time.Duration(n-1)
+		}
+		for m, mode := range modes {
+			r, err := measure(ctx, cfg, a, o, mode, d, p)
+			if err != nil {
+				return nil, err
+			}
+			rows[m].add(r)
+		}
+	}
+	return rows, nil
+}
+
+// add adds the slice r to the row.
+func (r *row) add(s row) {
+	ops, secs := r.Ops+s.Ops, r.Seconds+s.Seconds
+	*r = s
+	r.Ops, r.Seconds = ops, secs
+	r.OpsPerSec = float64(ops) / secs
+}
+
+// measure runs one mode for d and reports it as a row.
+func measure(ctx context.Context, cfg config, a algorithm, o op, mode string, d time.Duration, p *progress) (row, error) {
 	r := row{Algorithm: a.name, Mode: mode}
 	engineCfg := offload.Config{Workers: cfg.workers, AppParks: true} // package loop parks
 	if m, ok := modes[mode]; ok {
@@ -132,13 +166,13 @@ func measure(ctx context.Context, cfg config, a algorithm, o op, mode string, p 
 	start := time.Now()
 	switch mode {
 	case "sync":
-		err = runSync(ctx, o, e, cfg.duration, &c)
+		err = runSync(ctx, o, e, d, &c)
 	case "goroutines":
 		r.AsyncJobs = cfg.asyncJobs
-		err = runGoroutines(ctx, o, e, cfg.asyncJobs, cfg.duration, &c)
+		err = runGoroutines(ctx, o, e, cfg.asyncJobs, d, &c)
 	default:
 		r.AsyncJobs, r.Workers = cfg.asyncJobs, e.Config().Workers
-		err = runAsync(ctx, o, e, modes[mode].loop, cfg.asyncJobs, cfg.duration, &c)
+		err = runAsync(ctx, o, e, modes[mode].loop, cfg.asyncJobs, d, &c)
 	}
 	elapsed := time.Since(start)
 	p.stop()
