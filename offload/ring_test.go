@@ -57,6 +57,8 @@ func TestRingConcurrent(t *testing.T) {
 			for i := p * perPutter; i < (p+1)*perPutter; {
 				if q.put(&reqs[i]) {
 					i++
+				} else {
+					runtime.Gosched() // full: let a taker run, even on one P
 				}
 				if n := int64(q.tail.Load() - q.head.Load()); n > depth {
 					t.Errorf("ring holds %d > %d", n, depth)
@@ -81,6 +83,8 @@ func TestRingConcurrent(t *testing.T) {
 					seen[index[r]]++
 					taken++
 					mu.Unlock()
+				} else {
+					runtime.Gosched()
 				}
 			}
 		})
