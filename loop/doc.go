@@ -92,8 +92,10 @@
 // # Cost
 //
 // After the first InFlight tasks, running a task allocates nothing in the
-// loop, and the loop adds no system call of its own beyond epoll_wait when
-// it has jobs waiting, and a read of its eventfd when callbacks arrived (see
-// the benchmarks). Task.Tag is handed back as given, so a caller that wants
+// loop, and the loop adds no system call of its own beyond epoll_wait while
+// it has jobs waiting on fds, and a read of its eventfd when callbacks
+// arrived while it slept (see the benchmarks). A slot whose job finishes
+// takes its next task at once, so the pool hands it the job that just
+// finished. Task.Tag is handed back as given, so a caller that wants
 // no allocation either passes a pointer or a small value.
 package loop
