@@ -77,7 +77,7 @@ type Config struct {
 	// AppParks says that the application waits for wait fds by parking
 	// its goroutine (package loop does, through Go's netpoller), never by
 	// blocking its thread in poll(2) or epoll_wait(2). Then the engine
-	// need not yield after each submit to get the worker it woke running
+	// need not yield after each fd-woken submit to get a worker running
 	// before the application blocks, and offloading costs less. Leave it
 	// false for an application that calls poll itself.
 	AppParks bool
