@@ -2,6 +2,7 @@ package offload
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sync"
 	"testing"
@@ -118,16 +119,9 @@ func TestParkedWorkersWake(t *testing.T) {
 			}
 			return 1
 		}
-		var job *async.Job
-		st, ret, err := pool.StartJob(context.Background(), &job, w, fn, nil)
-		deadline := time.Now().Add(10 * time.Second)
-		for st == async.Pause {
-			if time.Now().After(deadline) {
-				pool.CancelJob(&job)
-				t.Fatalf("round %d: no parked worker woke for the request", round)
-			}
-			runtime.Gosched()
-			st, ret, err = pool.StartJob(context.Background(), &job, w, nil, nil)
+		st, ret, err := pollJob(&pool, w, fn)
+		if errors.Is(err, errNeverServed) {
+			t.Fatalf("round %d: no parked worker woke for the request", round)
 		}
 		if st != async.Finish || ret != 1 || !ran {
 			t.Fatalf("round %d: %v, %d, %v, ran %v", round, st, ret, err, ran)
@@ -144,6 +138,27 @@ func TestParkedWorkersWake(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not wake the parked workers")
 	}
+}
+
+// errNeverServed: pollJob gave up on a job whose request was not served.
+var errNeverServed = errors.New("request never served")
+
+// pollJob runs fn as a job, resuming it until it finishes (NotifyPoll: no
+// fd or callback to wait for); after 10s it cancels the job and returns
+// errNeverServed.
+func pollJob(pool *async.Pool, w *async.WaitCtx, fn async.Func) (async.Status, int, error) {
+	var job *async.Job
+	st, ret, err := pool.StartJob(context.Background(), &job, w, fn, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for st == async.Pause {
+		if time.Now().After(deadline) {
+			pool.CancelJob(&job)
+			return st, ret, errNeverServed
+		}
+		runtime.Gosched()
+		st, ret, err = pool.StartJob(context.Background(), &job, w, nil, nil)
+	}
+	return st, ret, err
 }
 
 func waitParked(t *testing.T, e *Engine, n int32) {
@@ -185,17 +200,10 @@ func TestNoLostWakeups(t *testing.T) {
 			for i := range 150 {
 				// Gaps around the workers' spin before parking (some 10µs).
 				time.Sleep(time.Duration((g*7+i*13)%40) * time.Microsecond)
-				var job *async.Job
-				st, ret, err := pool.StartJob(context.Background(), &job, w, fn, nil)
-				deadline := time.Now().Add(10 * time.Second)
-				for st == async.Pause {
-					if time.Now().After(deadline) {
-						pool.CancelJob(&job)
-						t.Errorf("goroutine %d, op %d: never served (parked %d)", g, i, e.parked.Load())
-						return
-					}
-					runtime.Gosched()
-					st, ret, err = pool.StartJob(context.Background(), &job, w, nil, nil)
+				st, ret, err := pollJob(&pool, w, fn)
+				if errors.Is(err, errNeverServed) {
+					t.Errorf("goroutine %d, op %d: never served (parked %d)", g, i, e.parked.Load())
+					return
 				}
 				if st != async.Finish || ret != 1 {
 					t.Errorf("goroutine %d, op %d: %v, %d, %v", g, i, st, ret, err)
