@@ -89,10 +89,9 @@ func (p *Pool) StartJob(ctx context.Context, job **Job, wctx *WaitCtx, fn Func, 
 		return Err, 0, ErrNilJob
 	case *job != nil:
 		j = *job
-		// The common resume, written out here rather than called: claim
-		// the paused job, then check it may run.
-		w := j.word.Load()
-		if j.pool != p || w&stateMask != statePaused || !j.word.CompareAndSwap(w, w&^stateMask|stateLive) {
+		// The common resume, inline here (take inlines): claim the paused
+		// job, then check it may run.
+		if j.pool != p || !j.take(statePaused) {
 			return Err, 0, p.claimError(j)
 		}
 		if (wctx != nil && wctx != j.wctx) || j.wctx.freed.Load() || p.closed.Load() {
@@ -261,8 +260,7 @@ func (p *Pool) Stats() PoolStats {
 
 // claim makes the caller the owner of the paused job j, or says why not.
 func (p *Pool) claim(j *Job) error {
-	w := j.word.Load()
-	if j.pool == p && w&stateMask == statePaused && j.word.CompareAndSwap(w, w&^stateMask|stateLive) {
+	if j.pool == p && j.take(statePaused) {
 		return nil
 	}
 	return p.claimError(j)
