@@ -137,11 +137,23 @@
 //     Other goroutines may use the ctx as a context (Done, Err, Value)
 //     while the Func runs, but not after it returns: the pool reuses the
 //     job, and its context with it.
-//   - Keeping args after the Func returns: the pool reuses the buffer.
+//   - Keeping args after the Func returns: the pool wipes the buffer then,
+//     and reuses it.
+//   - Keeping a copy of a job handle past the job's end. A handle is valid
+//     only while its job is paused. After StartJob reports Finish (or Err
+//     with a [*PanicError]), or CancelJob returns, the Job goes back to its
+//     pool and may run the next job started there: a copy kept and passed
+//     to StartJob or CancelJob then resumes or cancels that other job, just
+//     as a stale ASYNC_JOB pointer does in C. StartJob and CancelJob clear
+//     the *job they are given, so a program that keeps the handle only
+//     there is safe.
 //
 // # Leaks
 //
-// Every job in a pool parks a goroutine (about 3 KB, mostly stack). A
+// Every job in a pool parks a goroutine (about 3 KB, mostly stack). An
+// idle job references nothing of its last run: not its context, Func or
+// WaitCtx, and not its args, which it wipes (they are often secrets) and,
+// if larger than 1 KiB, lets go. A
 // paused job keeps its goroutine and everything its stack refers to until
 // it is resumed to the end, canceled, or its pool closed. [Pool.Close]
 // ends them all; a Pool dropped without Close keeps its parked goroutines,

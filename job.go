@@ -9,14 +9,19 @@ import (
 
 // Job is a handle to a started job (ASYNC_JOB). A job runs its Func on a
 // coroutine of its own, which the pool keeps and reuses for later jobs.
+//
+// A handle is valid only while its job is paused: once StartJob has
+// reported Finish (or Err with a *PanicError), or CancelJob has returned,
+// the Job may already be running someone else's next job. StartJob sets
+// *job to nil then, so a program that keeps only the pointer it passed
+// cannot go wrong; a copy kept elsewhere is as stale as an ASYNC_JOB
+// pointer kept in C after ASYNC_FINISH, and resuming through it resumes
+// whatever job reuses the Job.
 type Job struct {
 	pool *Pool // immutable
-	// word packs the job's state (low bits) and the number of times it was
-	// started (high bits). It is the one field other goroutines may read
-	// while someone else owns the job: resuming claims a paused job, and
-	// starting claims the pool's idle last job, by a compare-and-swap of
-	// its state. A start and a finish cost that and one atomic store; so do
-	// a pause and a resume.
+	// word packs the job's state (its low stateBits bits; see jobState)
+	// and the number of times it was started (the rest). It is the one
+	// field other goroutines may read while someone else owns the job.
 	word  atomic.Uint64
 	index int // position in pool.all; guarded by pool.mu
 
@@ -24,12 +29,13 @@ type Job struct {
 	stop  func()                  // ends the coroutine
 	yield func(struct{}) bool     // switches out of it; used on the coroutine only
 
-	// Written by the goroutine that starts or resumes the job, read by the
-	// job's own code: the coroutine switch orders the two.
+	// Written by the goroutine that owns the job (see jobState) before it
+	// switches in, read by the job's own code: the coroutine switch orders
+	// the two.
 	ctx    jobContext
 	fn     Func
 	args   []byte // the job's copy of StartJob's args: nil or argBuf[:n]
-	argBuf []byte
+	argBuf []byte // reused for args up to maxKeptArgs; all zero while idle
 	wctx   *WaitCtx
 	wake   error // what PauseJob returns once resumed: nil, ErrCanceled, ErrClosed
 	// active is true while the Func runs (not paused, not finished). Only
@@ -37,8 +43,9 @@ type Job struct {
 	// the owner sets it before switching in and clears it after switching
 	// back.
 	active bool
-	// pausable is true while active and PauseJob would pause: not blocked,
-	// not resumed to unwind. It lets PauseJob decide with one load.
+	// pausable is active && blocked == 0 && wake == nil, kept so that
+	// PauseJob decides with one load and stays small enough to inline.
+	// Whoever changes one of the three updates it.
 	pausable bool
 
 	// Written by the job's own code, read by the goroutine it switches back to.
@@ -49,14 +56,55 @@ type Job struct {
 	goexit   bool // the Func called runtime.Goexit, which is still under way
 }
 
+// jobState is the state in the low bits of Job.word. Ownership of a job
+// moves only through its state: whoever moves it into stateLive owns
+// everything in the Job but word (the coroutine, the run's fields, the
+// right to switch in), and gives that up only by moving it out again.
+// Other goroutines read the state but change it only by a compare-and-swap
+// from a claimable state, so at most one of them wins a job, as with
+// sync.Pool's poolDequeue, where a slot belongs to whoever swapped it.
+//
+//	from    to      by                                  why no one else can
+//	------  ------  ----------------------------------  ------------------------------------------
+//	Live    Paused  the owner, after the Func paused    only the owner switched in, so only it
+//	                (StartJob, settle, handBack)        sees the switch come back
+//	Paused  Live    StartJob (resume), CancelJob, Close  compare-and-swap: one claimant wins, the
+//	                                                    others see Live and get ErrRunning or skip
+//	Live    Idle    the owner, in put, when the job is  owner; becomes the pool's last job, free
+//	                or becomes Pool.last                 for one compare-and-swap to take
+//	Idle    Live    StartJob (get), rescue, Close       compare-and-swap, as from Paused
+//	Live    Listed  the owner, in putLocked, under mu   owner; from then on the idle list owns it
+//	Listed  Live    takeLocked, under mu                only code holding mu touches the list
+//	Live    Dead    the owner, in discard, under mu     owner; a Dead job is in no pool and its
+//	Listed  Dead    Close, which took the whole list    coroutine has ended: it never moves again
+//
+// A job's first state is Live (owned by NewPool or StartJob that made it).
+// After a switch back from the Func the owner decides: Paused if the Func
+// paused, Idle or Listed if it finished, Dead if it panicked or its pool
+// is closed.
+//
+// Close publishes closed and then looks at every job's state; an owner
+// that moves a job to Paused or Idle publishes the state and then looks at
+// closed. Both are sequentially consistent atomics, so at least one of the
+// two sees the other, and a closed pool is never left holding a paused or
+// idle job (see handBack and put).
+type jobState uint64
+
 const (
-	stateLive   = iota // running, or held by one owner: not claimable
-	statePaused        // paused in PauseJob; *job holds it
-	stateIdle          // finished and free to take: the pool's last job
-	stateDead          // discarded: no longer in any pool
-	stateBits   = 2
+	stateLive   jobState = iota // owned by one goroutine: running, starting, unwinding
+	statePaused                 // paused in PauseJob; claimable by whoever holds *job
+	stateIdle                   // finished; the pool's last job, claimable by a start
+	stateListed                 // finished; in the pool's idle list, owned by the list
+	stateDead                   // discarded: in no pool, its coroutine ended
+	stateBits   = 3
 	stateMask   = 1<<stateBits - 1
 )
+
+// runs is the number of times a word says the job was started.
+func runs(w uint64) uint64 { return w >> stateBits }
+
+// state returns the job's state. Only the owner may rely on it staying so.
+func (j *Job) state() jobState { return jobState(j.word.Load() & stateMask) }
 
 // WaitCtx is ASYNC_get_wait_ctx: the WaitCtx given to StartJob when the job
 // started. Async-aware code calls it on CurrentJob(ctx).
@@ -74,25 +122,35 @@ func newJob(p *Pool) *Job {
 	return j
 }
 
-// setState is for the goroutine that owns the job (it claimed it, or holds
-// it idle), so no other goroutine changes word meanwhile.
-func (j *Job) setState(s uint64) { j.word.Store(j.word.Load()&^stateMask | s) }
+// setState is for the owner, who moves the job out of stateLive (or, with
+// mu held, between the list and Dead), so no other goroutine changes word
+// meanwhile.
+func (j *Job) setState(s jobState) {
+	j.word.Store(j.word.Load()&^stateMask | uint64(s))
+}
 
-// take makes the caller the owner of j if j is in state from, and reports
-// whether it did.
-func (j *Job) take(from uint64) bool {
+// take makes the caller the owner of j if j is in state from (Paused or
+// Idle), and reports whether it did.
+func (j *Job) take(from jobState) bool {
 	w := j.word.Load()
-	return w&stateMask == from && j.word.CompareAndSwap(w, w&^stateMask|stateLive)
+	return jobState(w&stateMask) == from && j.word.CompareAndSwap(w, w&^stateMask|uint64(stateLive))
 }
 
 // takeForRun is take(stateIdle) that also counts the run about to start.
 func (j *Job) takeForRun() bool {
 	w := j.word.Load()
-	return w&stateMask == stateIdle && j.word.CompareAndSwap(w, (w>>stateBits+1)<<stateBits|stateLive)
+	return jobState(w&stateMask) == stateIdle && j.word.CompareAndSwap(w, (runs(w)+1)<<stateBits|uint64(stateLive))
 }
 
-// countRun counts the run about to start of a job the caller owns.
-func (j *Job) countRun() { j.word.Store((j.word.Load()>>stateBits + 1) << stateBits) }
+// countRun counts the run about to start of a job the caller takes from
+// the idle list (or made), leaving it Live.
+func (j *Job) countRun() { j.word.Store((runs(j.word.Load()) + 1) << stateBits) }
+
+// maxKeptArgs is the largest args buffer an idle job keeps for reuse.
+// Starting a job with args up to this size allocates nothing once the job
+// has run with such args before; a larger buffer is allocated for its run
+// and dropped when the run ends, so that an idle job does not pin it.
+const maxKeptArgs = 1 << 10
 
 // begin readies an idle job to run fn; the caller owns the job.
 func (j *Job) begin(ctx context.Context, wctx *WaitCtx, fn Func, args []byte) {
@@ -111,12 +169,19 @@ func (j *Job) begin(ctx context.Context, wctx *WaitCtx, fn Func, args []byte) {
 	j.pausable = true
 }
 
-// reset drops what the finished run referenced, so an idle job pins nothing.
+// reset drops what the finished run referenced, so that an idle job pins
+// nothing: not the caller's context, Func or WaitCtx, and not its args,
+// which are often secrets (a key, a plaintext). The args are wiped; a
+// buffer larger than maxKeptArgs is let go.
 func (j *Job) reset() {
 	j.ctx.Context = context.Background()
 	j.fn = nil
 	j.wctx = nil
+	clear(j.args) // all of argBuf that was written: the rest is zero already
 	j.args = nil
+	if cap(j.argBuf) > maxKeptArgs {
+		j.argBuf = nil
+	}
 	j.wake = nil
 }
 

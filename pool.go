@@ -11,7 +11,7 @@ import (
 // Func is the code a job runs. ctx carries the job: CurrentJob(ctx) returns
 // it and PauseJob(ctx) pauses it, from any depth of calls that pass ctx on.
 // args is the job's own copy of the bytes given to StartJob, valid until
-// the Func returns. The int it returns is what StartJob reports on Finish.
+// the Func returns, when the pool wipes it. The int it returns is what StartJob reports on Finish.
 type Func func(ctx context.Context, args []byte) int
 
 // Pool holds reusable jobs (ASYNC_init_thread / ASYNC_cleanup_thread).
@@ -57,7 +57,9 @@ func NewPool(maxSize, initSize int) (*Pool, error) {
 	defer p.mu.Unlock()
 	p.idle = make([]*Job, 0, initSize)
 	for range initSize {
-		p.idle = append(p.idle, p.create())
+		j := p.create()
+		j.setState(stateListed)
+		p.idle = append(p.idle, j)
 	}
 	return p, nil
 }
@@ -79,6 +81,12 @@ func NewPool(maxSize, initSize int) (*Pool, error) {
 //
 // ctx is the parent of the context the job's Func receives; it is taken
 // when the job starts and ignored on resume.
+//
+// The handle in *job is valid only while the job is paused. After Finish
+// the Job goes back to the pool and may run another job; a copy of the
+// handle kept past that resumes or cancels whatever job reuses it, as a
+// stale ASYNC_JOB pointer does in C. Keep the handle only in *job, which
+// StartJob clears.
 func (p *Pool) StartJob(ctx context.Context, job **Job, wctx *WaitCtx, fn Func, args []byte) (st Status, ret int, err error) {
 	// The coroutine switch below must be called from here, not from a
 	// helper: every return that crosses a switch is mispredicted, so each
@@ -110,11 +118,15 @@ func (p *Pool) StartJob(ctx context.Context, job **Job, wctx *WaitCtx, fn Func, 
 		j.begin(ctx, wctx, fn, args)
 	}
 	j.next()
-	if j.panicked == nil && !p.closed.Load() {
+	if j.panicked == nil {
 		// The common pause and finish, also written out.
 		j.active, j.pausable = false, false
 		if !j.finished {
+			hook(hookBeforePaused)
 			j.setState(statePaused)
+			if p.closed.Load() { // after publishing Paused: see jobState
+				return Err, 0, p.closedWhilePaused(j, job)
+			}
 			if *job != j { // a new job; a resumed one is there already
 				*job = j
 			}
@@ -122,13 +134,14 @@ func (p *Pool) StartJob(ctx context.Context, job **Job, wctx *WaitCtx, fn Func, 
 		}
 		ret := j.ret
 		*job = nil
-		p.put(j)
+		p.put(j) // which discards it if the pool is closed
 		return Finish, ret, nil
 	}
 	return p.settle(j, job)
 }
 
-// cannotStart says why a new job cannot start.
+// cannotStart says why a new job cannot start: it is StartJob's fast-path
+// check spelled out, one case for each of its conditions.
 func (p *Pool) cannotStart(ctx context.Context, wctx *WaitCtx, fn Func) error {
 	switch {
 	case ctx == nil:
@@ -139,46 +152,61 @@ func (p *Pool) cannotStart(ctx context.Context, wctx *WaitCtx, fn Func) error {
 		return ErrNilFunc
 	case wctx.freed.Load():
 		return ErrFreed
+	case p.closed.Load():
+		return ErrClosed
 	}
-	return ErrClosed
+	panic("async: cannotStart found no reason") // StartJob and this switch disagree
 }
 
-// refuse hands back the claimed job j, the value of *job, that may not run
-// now, and says why. On a closed pool it unwinds the job instead.
+// refuse says why the claimed job j, the value of *job, may not be resumed
+// now: it is StartJob's fast-path check spelled out, one case for each of
+// its conditions. The job goes back to being paused, or, in a closed pool,
+// is unwound. Closed comes first: a job handed back paused to a closed
+// pool would be left there.
 func (p *Pool) refuse(j *Job, job **Job, wctx *WaitCtx) error {
 	switch {
+	case p.closed.Load():
+		*job = nil
+		return p.unwindClosed(j)
 	case wctx != nil && wctx != j.wctx:
-		j.setState(statePaused)
-		return ErrWrongWaitCtx
+		return p.handBack(j, job, ErrWrongWaitCtx)
 	case j.wctx.freed.Load():
-		j.setState(statePaused)
-		return ErrFreed
+		return p.handBack(j, job, ErrFreed)
 	}
+	panic("async: refuse found no reason") // StartJob and this switch disagree
+}
+
+// handBack returns the claimed job j, the value of *job, to being paused
+// and returns why, unless the pool was closed while the caller owned j.
+func (p *Pool) handBack(j *Job, job **Job, why error) error {
+	hook(hookBeforePaused)
+	j.setState(statePaused)
+	if p.closed.Load() { // after publishing Paused: see jobState
+		return p.closedWhilePaused(j, job)
+	}
+	return why
+}
+
+// closedWhilePaused ends the job j, the value of *job or about to be,
+// which its owner has just moved to Paused and then found its pool
+// closed. Close may have missed j, which was not paused when Close looked,
+// so whichever of the two takes it now unwinds it.
+func (p *Pool) closedWhilePaused(j *Job, job **Job) error {
 	*job = nil
+	if !j.take(statePaused) {
+		return ErrClosed // Close took it, and unwinds it
+	}
 	return p.unwindClosed(j)
 }
 
-// settle is StartJob's slow path after a switch: the job, owned by the
-// caller, panicked, or the pool was closed while it ran (Close may have
-// missed it then, so settle does Close's work).
+// settle is StartJob's slow path after a switch: the Func, in the job the
+// caller owns, panicked or called runtime.Goexit.
 func (p *Pool) settle(j *Job, job **Job) (Status, int, error) {
 	j.active, j.pausable = false, false
 	*job = nil
-	switch {
-	case j.panicked != nil:
-		err := j.panicked
-		p.discard(j)
-		return Err, 0, err
-	case j.finished:
-		ret := j.ret
-		p.put(j) // which discards it: the pool is closed
-		return Finish, ret, nil
-	}
-	j.setState(statePaused)
-	if p.claim(j) != nil {
-		return Err, 0, ErrClosed // Close has it
-	}
-	return Err, 0, p.unwindClosed(j)
+	err := j.panicked
+	p.discard(j)
+	return Err, 0, err
 }
 
 // CancelJob ends the paused job *job without leaking it: the job is resumed
@@ -228,10 +256,12 @@ func (p *Pool) Close() error {
 		switch {
 		case j.take(stateIdle): // the last job, or one on its way to idle
 			p.discard(j)
-		case p.claim(j) == nil:
+		case j.take(statePaused):
 			outstanding++
 			p.unwindClosed(j)
 		}
+		// Any other job is owned by a StartJob, CancelJob or put under
+		// way, which looks at closed after its next state change.
 	}
 	if outstanding > 0 {
 		return fmt.Errorf("async: Close: %d paused jobs unwound: %w", outstanding, ErrJobsOutstanding)
@@ -244,14 +274,14 @@ func (p *Pool) Close() error {
 func (p *Pool) Stats() PoolStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := PoolStats{Max: p.max, Size: len(p.all), Idle: len(p.idle), Started: p.retired}
+	s := PoolStats{Max: p.max, Size: len(p.all), Started: p.retired}
 	for _, j := range p.all {
 		w := j.word.Load()
-		s.Started += w >> stateBits
-		switch w & stateMask {
+		s.Started += runs(w)
+		switch jobState(w & stateMask) {
 		case statePaused:
 			s.Paused++
-		case stateIdle:
+		case stateIdle, stateListed:
 			s.Idle++
 		}
 	}
@@ -266,30 +296,22 @@ func (p *Pool) claim(j *Job) error {
 	return p.claimError(j)
 }
 
-// claimError says why j could not be claimed.
+// claimError says why j could not be claimed. In a closed pool that is
+// always ErrClosed: the job is being unwound by Close, or is gone.
 func (p *Pool) claimError(j *Job) error {
 	if j.pool != p {
 		return ErrWrongPool
 	}
-	switch j.word.Load() & stateMask {
-	case statePaused:
-		return ErrRunning // claimed by another goroutine just now
-	case stateIdle:
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	switch j.state() {
+	case stateLive, statePaused: // Paused: claimed and handed back just now
+		return ErrRunning
+	case stateIdle, stateListed, stateDead:
 		return ErrNotPaused // a stale handle
-	case stateDead:
-		if p.closed.Load() {
-			return ErrClosed
-		}
-		return ErrNotPaused
 	}
-	// Live: running, or idle in the pool's list (a stale handle). Only
-	// this error path tells the two apart.
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if slices.Contains(p.idle, j) {
-		return ErrNotPaused
-	}
-	return ErrRunning
+	panic("async: job in unknown state")
 }
 
 // unwind resumes the claimed job j with every PauseJob returning why, until
@@ -385,7 +407,7 @@ func (p *Pool) put(j *Job) {
 	j.reset()
 	var replaced *Job
 	if last := p.last.Load(); last != j {
-		if last != nil && last.word.Load()&stateMask == stateIdle || !p.last.CompareAndSwap(last, j) {
+		if last != nil && last.state() == stateIdle || !p.last.CompareAndSwap(last, j) {
 			p.putLocked(j)
 			return
 		}
@@ -411,6 +433,7 @@ func (p *Pool) rescue(j *Job) {
 func (p *Pool) putLocked(j *Job) {
 	p.mu.Lock()
 	if !p.closed.Load() {
+		j.setState(stateListed)
 		p.idle = append(p.idle, j)
 		p.mu.Unlock()
 		return
@@ -428,7 +451,7 @@ func (p *Pool) discard(j *Job) {
 	p.all[j.index].index = j.index
 	p.all[last] = nil
 	p.all = p.all[:last]
-	p.retired += j.word.Load() >> stateBits
+	p.retired += runs(j.word.Load())
 	j.setState(stateDead)
 	p.mu.Unlock()
 	p.last.CompareAndSwap(j, nil) // not to keep it alive

@@ -60,6 +60,10 @@ func NewWaitCtx() *WaitCtx { return new(WaitCtx) }
 // other method of a freed WaitCtx returns ErrFreed (or its zero result).
 // The cleanups run after the WaitCtx is marked freed, so one that calls
 // back into it gets ErrFreed rather than a deadlock.
+//
+// A cleanup that panics (or calls runtime.Goexit) does not stop the
+// others: every cleanup still runs, once, and the WaitCtx is freed all
+// the same; then the panic goes on, out of Free, with its own stack.
 func (w *WaitCtx) Free() {
 	if w == nil {
 		return
@@ -75,9 +79,21 @@ func (w *WaitCtx) Free() {
 	w.pending.Store(false)
 	w.cb.Store(nil)
 	w.mu.Unlock()
-	for i := len(entries) - 1; i >= 0; i-- {
-		e := entries[i]
-		if !e.deleted && e.cleanup != nil {
+	w.cleanUp(entries)
+}
+
+// cleanUp calls the cleanups of entries, newest first. If one panics, the
+// deferred call runs the older ones while the panic unwinds, so that each
+// is called once whatever the others do, and the panic is not hidden.
+func (w *WaitCtx) cleanUp(entries []fdEntry) {
+	i := len(entries) - 1
+	defer func() {
+		if i >= 0 { // entries[i]'s cleanup did not return
+			w.cleanUp(entries[:i])
+		}
+	}()
+	for ; i >= 0; i-- {
+		if e := &entries[i]; !e.deleted && e.cleanup != nil {
 			e.cleanup(w, e.key, e.fd, e.data)
 		}
 	}
