@@ -50,9 +50,17 @@ func ExamplePool_StartJob() {
 
 // An engine registers a wait fd before pausing and makes it readable when
 // the job can go on; the application waits for it with poll(2).
+//
+// The key must be unique to the engine. Its own pointer is a good key, as
+// the man page suggests, provided the type it points to is not zero-sized:
+// Go may give distinct zero-size variables the same address, so two
+// engines declared as struct{} could share a key and each find the other's
+// fd. A field (here the engine's name) makes every engine a distinct key;
+// a value of an unexported type, such as engine{"eventfd"}, works too,
+// since no other package can make one equal to it.
 func ExampleWaitCtx_SetWaitFD() {
-	type engine struct{} // its pointer is the engine's key
-	eng := new(engine)
+	type engine struct{ name string }
+	eng := &engine{name: "eventfd"} // the key: this pointer
 	var work sync.WaitGroup
 	defer work.Wait()
 
@@ -67,9 +75,13 @@ func ExampleWaitCtx_SetWaitFD() {
 		if !ok { // first use on this WaitCtx: one fd for its whole life
 			var err error
 			if fd, err = unix.Eventfd(0, unix.EFD_CLOEXEC); err != nil {
-				panic(err)
+				return -1 // the engine's failure result
 			}
-			w.SetWaitFD(eng, fd, nil, func(_ *async.WaitCtx, _ any, fd int, _ any) { unix.Close(fd) })
+			closeFD := func(_ *async.WaitCtx, _ any, fd int, _ any) { unix.Close(fd) }
+			if err := w.SetWaitFD(eng, fd, nil, closeFD); err != nil {
+				unix.Close(fd) // not registered: Free will not close it
+				return -1
+			}
 		}
 		var result int
 		work.Add(1)
