@@ -945,20 +945,25 @@ func mfRun(t *testing.T, data []byte) {
 		}
 	}
 	failed := m.failed
-	if os.Getenv("MF_TRACE") != "" {
+	if os.Getenv("MF_TRACE") != "" { // to see what a passing input did
 		t.Logf("trace:\n  %s", strings.Join(m.trace, "\n  "))
 	}
 	m.mu.Unlock()
-	if failed {
-		return
+	if !failed {
+		mfCheckGoroutines(t, base)
 	}
+}
+
+// mfCheckGoroutines fails t unless the goroutine count comes back down to
+// base within a second: every job's goroutine must end with its pool.
+func mfCheckGoroutines(t *testing.T, base int) {
 	deadline := time.Now().Add(time.Second)
 	for runtime.NumGoroutine() > base {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<16)
 			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("goroutines: %d after teardown, %d before the input (leak?)\n%s", runtime.NumGoroutine(), base, buf)
-			break
+			t.Errorf("goroutines: %d, %d before (leak?)\n%s", runtime.NumGoroutine(), base, buf)
+			return
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -975,7 +980,7 @@ func mfHdr(maxSize, initSize int, zeroW2 bool) []byte {
 	return []byte{b}
 }
 
-// WaitCtx ops.
+// A WaitCtx operation from the test goroutine.
 func mfMain(slot int, wop []byte) []byte { return append([]byte{mfOpW, byte(slot)}, wop...) }
 
 // Script steps.
@@ -1127,11 +1132,5 @@ func TestModelFuzzSeedsNoLeak(t *testing.T) {
 	for _, s := range mfSeeds() {
 		mfRun(t, s)
 	}
-	deadline := time.Now().Add(time.Second)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines: %d, want <= %d", runtime.NumGoroutine(), base)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	mfCheckGoroutines(t, base)
 }
