@@ -33,12 +33,12 @@ type wcEntry struct {
 type wcModel struct {
 	set    []wcEntry // set now, oldest first
 	window []wcEntry // set when the change window opened, oldest first
+	calls  int       // SetWaitFD calls that succeeded
 	freed  bool
 
 	cbSet       bool // a non-nil callback is set
 	cbFn, cbArg int
 	status      int
-	calls       int
 }
 
 // find returns the index in m.set of the entry under valid key k, or -1.
