@@ -49,12 +49,25 @@ func ExamplePool_StartJob() {
 }
 
 // An engine registers a wait fd before pausing and makes it readable when
-// the job can go on; the application waits for it with poll(2).
+// the job can go on; the application waits for it with poll(2). The fd is
+// the read end of a pipe; the engine keeps the write end as the fd's data.
+//
+// The key must be unique to the engine. Its own pointer is a good key, as
+// the man page suggests, provided the type it points to is not zero-sized:
+// Go may give distinct zero-size variables the same address, so two
+// engines declared as struct{} could share a key and each find the other's
+// fd. A field (here the engine's name) makes every engine a distinct key;
+// a value of an unexported type, such as engine{"pipe"}, works too,
+// since no other package can make one equal to it.
 func ExampleWaitCtx_SetWaitFD() {
-	type engine struct{} // its pointer is the engine's key
-	eng := new(engine)
+	type engine struct{ name string }
+	eng := &engine{name: "pipe"} // the key: this pointer
 	var work sync.WaitGroup
 	defer work.Wait()
+	closePipe := func(_ *async.WaitCtx, _ any, fd int, data any) {
+		unix.Close(fd)
+		unix.Close(data.(int))
+	}
 
 	// The engine's side, called inside a job.
 	offload := func(ctx context.Context, op func() int) int {
@@ -63,23 +76,27 @@ func ExampleWaitCtx_SetWaitFD() {
 			return op() // not in a job: do the work here
 		}
 		w := job.WaitCtx()
-		fd, _, ok := w.FD(eng)
-		if !ok { // first use on this WaitCtx: one fd for its whole life
-			var err error
-			if fd, err = unix.Eventfd(0, unix.EFD_CLOEXEC); err != nil {
-				panic(err)
+		fd, data, ok := w.FD(eng)
+		if !ok { // first use on this WaitCtx: one pipe for its whole life
+			var p [2]int
+			if err := unix.Pipe(p[:]); err != nil {
+				return -1 // the engine's failure result
 			}
-			w.SetWaitFD(eng, fd, nil, func(_ *async.WaitCtx, _ any, fd int, _ any) { unix.Close(fd) })
+			fd, data = p[0], p[1]
+			if err := w.SetWaitFD(eng, fd, data, closePipe); err != nil {
+				closePipe(w, eng, fd, data) // not registered: Free will not close it
+				return -1
+			}
 		}
 		var result int
 		work.Add(1)
 		go func() { // the "hardware"
 			defer work.Done()
 			result = op()
-			unix.Write(fd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+			unix.Write(data.(int), []byte{1})
 		}()
 		async.PauseJob(ctx)
-		var buf [8]byte
+		var buf [1]byte
 		unix.Read(fd, buf[:]) // clear the wake signal
 		return result
 	}
@@ -88,7 +105,7 @@ func ExampleWaitCtx_SetWaitFD() {
 	var pool async.Pool
 	defer pool.Close()
 	w := async.NewWaitCtx()
-	defer w.Free() // runs the cleanup: closes the eventfd
+	defer w.Free() // runs the cleanup: closes the pipe
 	square := func(ctx context.Context, args []byte) int {
 		n := int(args[0])
 		return offload(ctx, func() int { return n * n })

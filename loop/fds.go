@@ -1,10 +1,6 @@
 package loop
 
-import (
-	"slices"
-
-	"golang.org/x/sys/unix"
-)
+import "slices"
 
 // fdEntry is the loop's record of one wait fd.
 //
@@ -106,8 +102,7 @@ func (l *loop) arm(s *slot) bool {
 		if e.armed {
 			continue
 		}
-		l.ev = unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
-		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &l.ev); err != nil && err != unix.EEXIST {
+		if l.poller.add(fd) != nil {
 			return false
 		}
 		e.armed = true
@@ -116,11 +111,10 @@ func (l *loop) arm(s *slot) bool {
 	return true
 }
 
-// disarm takes fd out of the epoll set. Errors are ignored: the engine may
-// have closed the fd already, which took it out.
+// disarm takes fd out of the epoll set.
 func (l *loop) disarm(fd int) {
 	if e := &l.fdTab[fd]; e.armed {
-		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, &l.ev)
+		l.poller.del(fd)
 		e.armed = false
 		l.armed--
 	}

@@ -7,8 +7,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"syscall"
-	"time"
 
 	"github.com/seed-e1024768/async"
 	"golang.org/x/sys/unix"
@@ -124,7 +122,7 @@ func Run(ctx context.Context, cfg Config, next func() (Task, bool), done func(Re
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	l := &loop{ctx: ctx, mode: cfg.Mode, next: next, done: done, epfd: -1}
+	l := &loop{ctx: ctx, mode: cfg.Mode, next: next, done: done}
 	defer l.close()
 	if err := l.init(cfg); err != nil {
 		return err
@@ -187,28 +185,15 @@ type loop struct {
 	exhausted  bool // next returned ok=false
 	starved    bool // the pool said NoJobs: start nothing until a job ends
 	backoffMS  int  // sleep before retrying NoJobs with nothing in flight
-	noJobs     int  // NoJobs reports, for tests
 
-	epfd int
-	// epf holds epfd for Go's netpoller, so that waiting for the epoll set
-	// parks this goroutine instead of blocking its thread: a thread
-	// blocked in epoll_wait keeps its P, and on a small machine that
-	// starves the engine's workers, whose completions are what we wait for.
-	armed    int // fds in the epoll set besides the loop's eventfd
-	epf      *os.File
-	epc      syscall.RawConn
-	deadline bool               // a read deadline is set on epf
-	readyFn  func(uintptr) bool // l.pollReady, made once: a closure per wait would allocate
-	nReady   int
-	errReady error
-	events   []unix.EpollEvent
-	ev       unix.EpollEvent // EpollCtl's argument, kept here so it does not escape per call
-	fdTab    []fdEntry       // indexed by fd
-	added    []int           // AppendChangedFDs buffers
-	del      []int
-	all      []int   // AppendAllFDs buffer
-	cbBuf    []int32 // slots taken from n's queue
-	rbuf     [8]byte // eventfd read buffer
+	poller poller    // the epoll set: the loop's eventfd and the armed wait fds
+	armed  int       // fds in the epoll set besides the loop's eventfd
+	fdTab  []fdEntry // indexed by fd
+	added  []int     // AppendChangedFDs buffers
+	del    []int
+	all    []int   // AppendAllFDs buffer
+	cbBuf  []int32 // slots taken from n's queue
+	rbuf   [8]byte // eventfd read buffer
 
 	n         *notifier
 	stopAfter func() bool
@@ -231,23 +216,12 @@ func (l *loop) init(cfg Config) error {
 	if l.n, err = newNotifier(size); err != nil {
 		return err
 	}
-	if l.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
-		l.epfd = -1
-		return os.NewSyscallError("epoll_create1", err)
-	}
-	if err := unix.SetNonblock(l.epfd, true); err != nil {
-		return os.NewSyscallError("fcntl", err)
-	}
-	l.epf = os.NewFile(uintptr(l.epfd), "epoll") // non-blocking: registered with the netpoller
-	if l.epc, err = l.epf.SyscallConn(); err != nil {
+	if err := l.poller.open(min(size+1, 256)); err != nil {
 		return err
 	}
-	l.readyFn = l.pollReady
-	l.ev = unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(l.n.efd)}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, l.n.efd, &l.ev); err != nil {
+	if err := l.poller.add(l.n.efd); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
-	l.events = make([]unix.EpollEvent, min(size+1, 256))
 	l.slots = make([]slot, size)
 	l.free = make([]int32, size)
 	l.ready = make([]int32, 0, size)
@@ -285,26 +259,18 @@ func (l *loop) close() {
 	for i := range l.slots {
 		l.slots[i].wctx.Free() // engines' cleanups close their fds
 	}
-	switch {
-	case l.epf != nil:
-		l.epf.Close()
-	case l.epfd >= 0:
-		unix.Close(l.epfd)
-	}
-	l.epf, l.epfd = nil, -1
+	l.poller.close()
 	if l.n != nil {
 		l.n.close()
 	}
 	if l.ownPool {
 		l.pool.Close()
 	}
-	if testHookClose != nil {
-		testHookClose(l)
-	}
 }
 
-// testHookClose lets tests look at the loop as Run ends.
-var testHookClose func(*loop)
+// testHookNoJobs, when set by a test, is called each time the pool reports
+// NoJobs to the loop.
+var testHookNoJobs func()
 
 func (l *loop) run() error {
 	for {
@@ -377,7 +343,9 @@ func (l *loop) start(t Task) {
 	switch st {
 	case async.NoJobs:
 		l.pending, l.hasPending, l.starved = t, true, true
-		l.noJobs++
+		if testHookNoJobs != nil {
+			testHookNoJobs()
+		}
 		return
 	case async.Pause:
 		l.free = l.free[:len(l.free)-1]
@@ -562,30 +530,23 @@ func (l *loop) collect() error {
 const spinRounds = 128
 
 // wait waits up to timeout milliseconds (-1: no limit) for events and
-// makes the slots they concern ready. It never blocks in epoll_wait: it
-// asks with timeout 0 and, when nothing is ready, parks in the netpoller
-// until the epoll fd is readable, which it is while any fd in its set is.
+// makes the slots they concern ready. It takes the events ready now and,
+// when there are none, parks (see poller) after telling the notifier, so
+// that a callback wakes it.
 func (l *loop) wait(timeout int) error {
-	n, err := l.poll()
-	if err == nil && n == 0 && timeout != 0 {
+	evs, err := l.poller.poll()
+	if err == nil && len(evs) == 0 && timeout != 0 {
 		if !l.n.sleep() {
 			l.takeNotes() // a callback came, or ctx is done: no sleep
 			return nil
 		}
 		defer l.n.awake()
-		if err = l.setDeadline(timeout); err == nil {
-			l.nReady, l.errReady = 0, nil
-			rerr := l.epc.Read(l.readyFn)
-			n, err = l.nReady, l.errReady
-			if rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded) {
-				err = rerr
-			}
-		}
+		evs, err = l.poller.park(timeout)
 	}
 	if err != nil {
 		return err
 	}
-	for _, ev := range l.events[:n] {
+	for _, ev := range evs {
 		if fd := int(ev.Fd); fd == l.n.efd {
 			l.drainNotes()
 		} else {
@@ -593,40 +554,6 @@ func (l *loop) wait(timeout int) error {
 		}
 	}
 	return nil
-}
-
-// poll takes the events ready now, without waiting.
-func (l *loop) poll() (int, error) {
-	for {
-		n, err := unix.EpollWait(l.epfd, l.events, 0)
-		switch err {
-		case nil:
-			return n, nil
-		case unix.EINTR:
-			continue
-		}
-		return 0, os.NewSyscallError("epoll_wait", err)
-	}
-}
-
-// pollReady is the netpoller's test of readiness: it takes the events
-// ready now, if any.
-func (l *loop) pollReady(uintptr) bool {
-	l.nReady, l.errReady = l.poll()
-	return l.nReady > 0 || l.errReady != nil
-}
-
-// setDeadline bounds the next wait to timeout milliseconds (-1: none).
-func (l *loop) setDeadline(timeout int) error {
-	if timeout < 0 {
-		if !l.deadline {
-			return nil
-		}
-		l.deadline = false
-		return l.epf.SetReadDeadline(time.Time{})
-	}
-	l.deadline = true
-	return l.epf.SetReadDeadline(time.Now().Add(time.Duration(timeout) * time.Millisecond))
 }
 
 // drainNotes takes the wake-up from the loop's eventfd, then the slots

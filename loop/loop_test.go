@@ -146,8 +146,8 @@ func TestNoJobsBackPressure(t *testing.T) {
 		return e.task(ctx, args)
 	}
 	var noJobs int
-	testHookClose = func(l *loop) { noJobs = l.noJobs }
-	defer func() { testHookClose = nil }()
+	testHookNoJobs = func() { noJobs++ }
+	defer func() { testHookNoJobs = nil }()
 	const n = 500
 	results, _, err := tally(t, context.Background(), Config{Pool: pool, InFlight: 16, Mode: ModeFD}, n,
 		func(i int) Task { return Task{Fn: fn, Args: taskArgs(i, 1)} })
@@ -190,8 +190,8 @@ func TestNoJobsSharedPool(t *testing.T) {
 		t.Fatal(st, err)
 	}
 	var noJobs int
-	testHookClose = func(l *loop) { noJobs = l.noJobs }
-	defer func() { testHookClose = nil }()
+	testHookNoJobs = func() { noJobs++ }
+	defer func() { testHookNoJobs = nil }()
 	go func() {
 		time.Sleep(60 * time.Millisecond)
 		pool.CancelJob(&held)

@@ -1,11 +1,11 @@
 package async_test
 
-// FuzzModel drives the real library with a random sequence of operations
+// FuzzModel drives pools and jobs with a random sequence of operations
 // decoded from the fuzz input and checks every result against a small model
-// of the rules in the man pages (ASYNC_start_job(3), ASYNC_WAIT_CTX_new(3)),
-// the Go API contract and notes/decisions.md. The model is deliberately
-// plain: a WaitCtx is a slice of entries in insertion order, a pool is five
-// counters, and a job is its script plus a program counter.
+// of ASYNC_start_job(3) and the Go API contract. The model is deliberately
+// plain: a pool is five counters, a job is its script plus a program
+// counter, and each WaitCtx is the model of model_waitctx_fuzz_test.go,
+// which job scripts and the test goroutine both operate on.
 //
 // Where the contract leaves the choice between two errors open (two things
 // are wrong at once), the model accepts either.
@@ -26,38 +26,6 @@ import (
 	"github.com/seed-e1024768/async"
 )
 
-// ---------------------------------------------------------------------------
-// Input decoding
-
-type mfReader struct {
-	data []byte
-	i    int
-}
-
-// b returns the next byte, or 0 once the input is used up.
-func (r *mfReader) b() byte {
-	if r.i >= len(r.data) {
-		r.i++
-		return 0
-	}
-	c := r.data[r.i]
-	r.i++
-	return c
-}
-
-func (r *mfReader) done() bool { return r.i >= len(r.data) }
-
-// Keys, chosen by index. 0, 5 and 6 are invalid (nil, an uncomparable type,
-// a comparable type holding an uncomparable value); the others are distinct
-// valid keys (int(1) and int8(1) are different keys).
-type mfUncmp struct{ v any }
-
-var mfKeys = []any{nil, 1, 2, 3, "k", []int{1}, mfUncmp{[]int{2}}, int8(1)}
-
-var mfValidKeys = []int{1, 2, 3, 4, 7}
-
-func mfKeyValid(k int) bool { return k != 0 && k != 5 && k != 6 }
-
 // Main operations: op byte % 16.
 const (
 	mfOpW       = 0 // 0,1,2,14,15: WaitCtx op on a slot: slot byte, wop bytes
@@ -72,83 +40,9 @@ const (
 	mfOpBad     = 13
 )
 
-// WaitCtx operations: kind byte % 12.
-const (
-	mfWSet     = 0 // 0,1,2: key byte (bit 3: no cleanup), fd byte (%9, 8 = -1)
-	mfWClear   = 3 // 3,4: key byte
-	mfWFD      = 5 // key byte
-	mfWAll     = 6 // variant byte
-	mfWChanged = 7 // variant byte
-	mfWSetCB   = 8 // fn byte (%4, 3 = nil), arg byte
-	mfWCB      = 9
-	mfWSetSt   = 10 // status byte (%6 - 1)
-	mfWSt      = 11
-)
-
-type mfWop struct {
-	kind    int
-	key     int
-	fd      int
-	cleanup bool
-	variant int
-	fn, arg int
-	status  int
-}
-
-func mfDecodeWop(r *mfReader) mfWop {
-	switch k := r.b() % 12; k {
-	case 0, 1, 2:
-		kb, fb := r.b(), r.b()
-		fd := int(fb % 9)
-		if fd == 8 {
-			fd = -1
-		}
-		return mfWop{kind: mfWSet, key: int(kb % 8), cleanup: kb&8 == 0, fd: fd}
-	case 3, 4:
-		return mfWop{kind: mfWClear, key: int(r.b() % 8)}
-	case 5:
-		return mfWop{kind: mfWFD, key: int(r.b() % 8)}
-	case 6:
-		return mfWop{kind: mfWAll, variant: int(r.b() % 3)}
-	case 7:
-		return mfWop{kind: mfWChanged, variant: int(r.b() % 3)}
-	case 8:
-		return mfWop{kind: mfWSetCB, fn: int(r.b() % 4), arg: int(r.b())}
-	case 9:
-		return mfWop{kind: mfWCB}
-	case 10:
-		return mfWop{kind: mfWSetSt, status: int(r.b()%6) - 1}
-	default:
-		return mfWop{kind: mfWSt}
-	}
-}
-
-func (o mfWop) String() string {
-	switch o.kind {
-	case mfWSet:
-		return fmt.Sprintf("SetWaitFD(key#%d, fd %d, cleanup %v)", o.key, o.fd, o.cleanup)
-	case mfWClear:
-		return fmt.Sprintf("ClearFD(key#%d)", o.key)
-	case mfWFD:
-		return fmt.Sprintf("FD(key#%d)", o.key)
-	case mfWAll:
-		return fmt.Sprintf("AllFDs(v%d)", o.variant)
-	case mfWChanged:
-		return fmt.Sprintf("ChangedFDs(v%d)", o.variant)
-	case mfWSetCB:
-		return fmt.Sprintf("SetCallback(fn#%d, %d)", o.fn, o.arg)
-	case mfWCB:
-		return "Callback()"
-	case mfWSetSt:
-		return fmt.Sprintf("SetStatus(%d)", o.status)
-	default:
-		return "Status()"
-	}
-}
-
 // Job script steps: kind byte % 16.
 const (
-	mfSW      = 0 // 0,8,9,10,11: wop bytes follow
+	mfSW      = 0 // 0,8,9,10: wop bytes follow
 	mfSPause  = 1 // 1,12,14: PauseJob(ctx); 13: PauseJob(derived ctx)
 	mfSBlock  = 2
 	mfSUnblk  = 3
@@ -213,73 +107,6 @@ func (s mfStep) String() string {
 // ---------------------------------------------------------------------------
 // The model
 
-type mfEntry struct {
-	key, fd, data  int
-	cleanup        bool
-	added, deleted bool
-}
-
-type mfW struct {
-	name    string
-	real    *async.WaitCtx
-	entries []*mfEntry // insertion order
-	freed   bool
-	cbSet   bool
-	cbFn    int
-	cbArg   int
-	status  int
-}
-
-func (w *mfW) live(key int) *mfEntry {
-	for _, e := range w.entries {
-		if !e.deleted && e.key == key {
-			return e
-		}
-	}
-	return nil
-}
-
-// liveFDs: fds set now, newest first.
-func (w *mfW) liveFDs() []int {
-	var out []int
-	for i := len(w.entries) - 1; i >= 0; i-- {
-		if !w.entries[i].deleted {
-			out = append(out, w.entries[i].fd)
-		}
-	}
-	return out
-}
-
-// changed: fds added (still live) and deleted in this window, newest first.
-func (w *mfW) changed() (add, del []int) {
-	for i := len(w.entries) - 1; i >= 0; i-- {
-		e := w.entries[i]
-		switch {
-		case e.deleted:
-			del = append(del, e.fd)
-		case e.added:
-			add = append(add, e.fd)
-		}
-	}
-	return add, del
-}
-
-// reset ends the window: a paused job of this WaitCtx was resumed.
-func (w *mfW) reset() {
-	if w.freed {
-		return
-	}
-	var keep []*mfEntry
-	for _, e := range w.entries {
-		if e.deleted {
-			continue
-		}
-		e.added = false
-		keep = append(keep, e)
-	}
-	w.entries = keep
-}
-
 type mfPool struct {
 	name                    string
 	real                    *async.Pool
@@ -323,104 +150,29 @@ type mfSlot struct {
 	last *mfJob     // the last job of this slot that ended (stale handle, old ctx)
 }
 
-type mfCall struct {
-	w    *async.WaitCtx
-	key  any
-	fd   int
-	data any
-}
-
-// mfLenientFreed (env MF_LENIENT_FREED=1) accepts an argument error (bad
-// key, fd or status) instead of ErrFreed from a freed WaitCtx. The contract
-// says every method of a freed WaitCtx returns ErrFreed, so by default the
-// model insists; the knob only lets fuzzing explore past that discrepancy.
-var mfLenientFreed = os.Getenv("MF_LENIENT_FREED") != ""
-
 type mfCtxKey struct{}
 type mfCtxKey2 struct{}
 
 var errMfBoom = errors.New("model fuzz: boom")
 
+// mfModel is one run of FuzzModel. Its mutex is held by whichever goroutine
+// is acting: the test goroutine, or a job's Func while it runs; cleanups run
+// inside Free, on the goroutine that holds it.
 type mfModel struct {
-	t      *testing.T
-	mu     sync.Mutex
-	failed bool
-	trace  []string
+	*mfChecker
+	mu sync.Mutex
 
 	pools   [2]*mfPool
 	wslots  [3]*mfW
 	allW    []*mfW
 	foreign *mfW // never given to a job: the "wrong" WaitCtx for resumes
 	slots   [4]mfSlot
-	log     []mfCall
-	data    int
 	jobs    int
-
-	cleanupFn async.CleanupFunc
-	cbFns     []async.CallbackFunc
-	bogusFn   async.Func
-}
-
-func (m *mfModel) fail(format string, args ...any) {
-	if m.failed {
-		return
-	}
-	m.failed = true
-	tr := m.trace
-	if len(tr) > 60 {
-		tr = append([]string{"..."}, tr[len(tr)-60:]...)
-	}
-	m.t.Errorf("model mismatch: "+format+"\noperations (last is the failing one):\n  %s",
-		append(args, strings.Join(tr, "\n  "))...)
-}
-
-func (m *mfModel) tracef(format string, args ...any) {
-	m.trace = append(m.trace, fmt.Sprintf(format, args...))
-}
-
-// checkErr: want empty means err must be nil; else err must match one of want.
-func (m *mfModel) checkErr(where string, err error, want []error) bool {
-	if len(want) == 0 {
-		if err != nil {
-			m.fail("%s: got error %v, want nil", where, err)
-			return false
-		}
-		return true
-	}
-	for _, w := range want {
-		if errors.Is(err, w) {
-			return true
-		}
-	}
-	m.fail("%s: got error %v, want one of %v", where, err, want)
-	return false
-}
-
-func mfEqInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	bogusFn async.Func
 }
 
 func newMfModel(t *testing.T) *mfModel {
-	m := &mfModel{t: t}
-	m.cleanupFn = func(w *async.WaitCtx, key any, fd int, data any) {
-		// Called by Free on the goroutine calling Free, which holds m.mu.
-		m.log = append(m.log, mfCall{w, key, fd, data})
-	}
-	for k := 0; k < 3; k++ {
-		k := k
-		m.cbFns = append(m.cbFns, func(arg any) int {
-			a, _ := arg.(int)
-			return 1000*(k+1) + a
-		})
-	}
+	m := &mfModel{mfChecker: newMfChecker(t)}
 	m.bogusFn = func(context.Context, []byte) int {
 		t.Error("model mismatch: the Func passed to a resume or a failing StartJob was called")
 		return -1
@@ -429,277 +181,9 @@ func newMfModel(t *testing.T) *mfModel {
 }
 
 func (m *mfModel) newW(zero bool) *mfW {
-	w := &mfW{name: fmt.Sprintf("w%d", len(m.allW))}
-	if zero {
-		w.real = new(async.WaitCtx)
-		w.name += "(zero)"
-	} else {
-		w.real = async.NewWaitCtx()
-	}
+	w := newMfW(fmt.Sprintf("w%d", len(m.allW)), zero)
 	m.allW = append(m.allW, w)
 	return w
-}
-
-// ---------------------------------------------------------------------------
-// WaitCtx operations (used from the test goroutine and from inside jobs)
-
-func (m *mfModel) applyWop(w *mfW, op mfWop, where string) {
-	where = where + " " + w.name + "." + op.String()
-	rw := w.real
-	switch op.kind {
-	case mfWSet:
-		m.data++
-		data := m.data
-		var cl async.CleanupFunc
-		if op.cleanup {
-			cl = m.cleanupFn
-		}
-		err := rw.SetWaitFD(mfKeys[op.key], op.fd, data, cl)
-		var want []error
-		if w.freed {
-			want = []error{async.ErrFreed}
-		}
-		if !w.freed || mfLenientFreed {
-			if !mfKeyValid(op.key) {
-				want = append(want, async.ErrInvalidKey)
-			}
-			if op.fd < 0 {
-				want = append(want, async.ErrBadFD)
-			}
-			if !w.freed && mfKeyValid(op.key) && w.live(op.key) != nil {
-				want = append(want, async.ErrKeyExists)
-			}
-		}
-		m.checkErr(where, err, want)
-		if len(want) == 0 {
-			w.entries = append(w.entries, &mfEntry{key: op.key, fd: op.fd, data: data, cleanup: op.cleanup, added: true})
-		}
-
-	case mfWClear:
-		err := rw.ClearFD(mfKeys[op.key])
-		var want []error
-		var e *mfEntry
-		switch {
-		case w.freed:
-			want = []error{async.ErrFreed}
-			if mfLenientFreed && !mfKeyValid(op.key) {
-				want = append(want, async.ErrInvalidKey)
-			}
-		case !mfKeyValid(op.key):
-			want = []error{async.ErrInvalidKey}
-		default:
-			if e = w.live(op.key); e == nil {
-				want = []error{async.ErrNoFD}
-			}
-		}
-		m.checkErr(where, err, want)
-		if e != nil {
-			if e.added {
-				for i, x := range w.entries {
-					if x == e {
-						w.entries = append(w.entries[:i:i], w.entries[i+1:]...)
-						break
-					}
-				}
-			} else {
-				e.deleted = true
-			}
-		}
-
-	case mfWFD:
-		fd, data, ok := rw.FD(mfKeys[op.key])
-		var e *mfEntry
-		if !w.freed && mfKeyValid(op.key) {
-			e = w.live(op.key)
-		}
-		if e == nil {
-			if fd != 0 || data != nil || ok {
-				m.fail("%s = %d, %v, %v; want 0, nil, false", where, fd, data, ok)
-			}
-		} else if fd != e.fd || data != any(e.data) || !ok {
-			m.fail("%s = %d, %v, %v; want %d, %d, true", where, fd, data, ok, e.fd, e.data)
-		}
-
-	case mfWAll:
-		var got []int
-		var prefix []int
-		switch op.variant {
-		case 0:
-			got = rw.AllFDs()
-		case 1:
-			got = rw.AppendAllFDs(nil)
-		default:
-			dst := make([]int, 1, 8)
-			dst[0] = -7
-			prefix = []int{-7}
-			got = rw.AppendAllFDs(dst)
-		}
-		want := append(append([]int(nil), prefix...), w.liveFDs()...)
-		if !mfEqInts(got, want) {
-			m.fail("%s = %v, want %v", where, got, want)
-		} else if w.freed && op.variant == 0 && got != nil {
-			m.fail("%s on a freed WaitCtx = %#v, want nil", where, got)
-		}
-
-	case mfWChanged:
-		var ga, gd []int
-		var pa, pd []int
-		switch op.variant {
-		case 0:
-			ga, gd = rw.ChangedFDs()
-		case 1:
-			ga, gd = rw.AppendChangedFDs(nil, nil)
-		default:
-			a := make([]int, 1, 8)
-			a[0] = -7
-			d := make([]int, 2, 3)
-			d[0], d[1] = -8, -9
-			pa, pd = []int{-7}, []int{-8, -9}
-			ga, gd = rw.AppendChangedFDs(a, d)
-		}
-		wa, wd := w.changed()
-		wa = append(append([]int(nil), pa...), wa...)
-		wd = append(append([]int(nil), pd...), wd...)
-		if !mfEqInts(ga, wa) || !mfEqInts(gd, wd) {
-			m.fail("%s = added %v deleted %v; want added %v deleted %v", where, ga, gd, wa, wd)
-		} else if op.variant == 0 && ((len(wa) == 0 && ga != nil) || (len(wd) == 0 && gd != nil)) {
-			m.fail("%s = %#v, %#v; want nil for an empty list", where, ga, gd)
-		}
-
-	case mfWSetCB:
-		var fn async.CallbackFunc
-		if op.fn < 3 {
-			fn = m.cbFns[op.fn]
-		}
-		err := rw.SetCallback(fn, op.arg)
-		var want []error
-		if w.freed {
-			want = []error{async.ErrFreed}
-		}
-		m.checkErr(where, err, want)
-		if !w.freed {
-			w.cbSet = fn != nil
-			w.cbFn, w.cbArg = op.fn, op.arg
-		}
-
-	case mfWCB:
-		m.checkCallback(w, where)
-
-	case mfWSetSt:
-		err := rw.SetStatus(async.EngineStatus(op.status))
-		var want []error
-		switch {
-		case w.freed:
-			want = []error{async.ErrFreed}
-			if mfLenientFreed && (op.status < 0 || op.status > 3) {
-				want = append(want, async.ErrBadStatus)
-			}
-		case op.status < 0 || op.status > 3:
-			want = []error{async.ErrBadStatus}
-		}
-		m.checkErr(where, err, want)
-		if len(want) == 0 {
-			w.status = op.status
-		}
-
-	case mfWSt:
-		if got := rw.Status(); int(got) != w.status {
-			m.fail("%s = %v, want %v", where, got, async.EngineStatus(w.status))
-		}
-	}
-}
-
-func (m *mfModel) checkCallback(w *mfW, where string) {
-	fn, arg, ok := w.real.Callback()
-	if !w.cbSet {
-		if ok || fn != nil || (w.freed && arg != nil) {
-			m.fail("%s: Callback() = fn set %v, %v, %v; want nil, _, false", where, fn != nil, arg, ok)
-		}
-		return
-	}
-	if !ok || fn == nil || arg != any(w.cbArg) {
-		m.fail("%s: Callback() = fn set %v, %v, %v; want fn#%d, %d, true", where, fn != nil, arg, ok, w.cbFn, w.cbArg)
-		return
-	}
-	if got, want := fn(arg), 1000*(w.cbFn+1)+w.cbArg; got != want {
-		m.fail("%s: Callback() returned the wrong function: fn(arg) = %d, want %d", where, got, want)
-	}
-}
-
-// freeW frees w and checks its cleanups: every fd still set, exactly once,
-// newest first, with (w, key, fd, data); never those cleared with ClearFD.
-func (m *mfModel) freeW(w *mfW, where string) {
-	where = where + " " + w.name + ".Free()"
-	if len(m.log) != 0 {
-		m.fail("%s: cleanups %v were called outside Free", where, m.log)
-	}
-	m.log = nil
-	var want []mfCall
-	if !w.freed {
-		for i := len(w.entries) - 1; i >= 0; i-- {
-			e := w.entries[i]
-			if !e.deleted && e.cleanup {
-				want = append(want, mfCall{w.real, mfKeys[e.key], e.fd, e.data})
-			}
-		}
-	}
-	w.real.Free()
-	got := m.log
-	m.log = nil
-	ok := len(got) == len(want)
-	for i := 0; ok && i < len(got); i++ {
-		g, x := got[i], want[i]
-		ok = g.w == x.w && g.key == x.key && g.fd == x.fd && g.data == x.data
-	}
-	if !ok {
-		m.fail("%s: cleanups called %s, want %s", where, mfCalls(got), mfCalls(want))
-	}
-	w.freed = true
-	w.entries = nil
-	w.cbSet = false
-	w.status = 0
-}
-
-func mfCalls(cs []mfCall) string {
-	var b strings.Builder
-	b.WriteString("[")
-	for i, c := range cs {
-		if i > 0 {
-			b.WriteString(" ")
-		}
-		fmt.Fprintf(&b, "(key %v fd %d data %v)", c.key, c.fd, c.data)
-	}
-	b.WriteString("]")
-	return b.String()
-}
-
-// checkW compares everything readable of w with the model (reads change nothing).
-func (m *mfModel) checkW(w *mfW, where string) {
-	rw := w.real
-	all := rw.AllFDs()
-	if want := w.liveFDs(); !mfEqInts(all, want) || (w.freed && all != nil) {
-		m.fail("%s: %s.AllFDs() = %#v, want %v", where, w.name, all, want)
-	}
-	ga, gd := rw.ChangedFDs()
-	wa, wd := w.changed()
-	if !mfEqInts(ga, wa) || !mfEqInts(gd, wd) || (wa == nil) != (ga == nil) || (wd == nil) != (gd == nil) {
-		m.fail("%s: %s.ChangedFDs() = added %#v deleted %#v; want added %#v deleted %#v", where, w.name, ga, gd, wa, wd)
-	}
-	if got := rw.Status(); int(got) != w.status {
-		m.fail("%s: %s.Status() = %v, want %v", where, w.name, got, async.EngineStatus(w.status))
-	}
-	m.checkCallback(w, where+" "+w.name)
-	for _, k := range mfValidKeys {
-		fd, data, ok := rw.FD(mfKeys[k])
-		e := w.live(k)
-		if e == nil {
-			if fd != 0 || data != nil || ok {
-				m.fail("%s: %s.FD(key#%d) = %d, %v, %v; want 0, nil, false", where, w.name, k, fd, data, ok)
-			}
-		} else if fd != e.fd || data != any(e.data) || !ok {
-			m.fail("%s: %s.FD(key#%d) = %d, %v, %v; want %d, %d, true", where, w.name, k, fd, data, ok, e.fd, e.data)
-		}
-	}
 }
 
 func (m *mfModel) checkPool(p *mfPool, where string) {
@@ -711,10 +195,7 @@ func (m *mfModel) checkPool(p *mfPool, where string) {
 }
 
 func (m *mfModel) checkAll(where string) {
-	if len(m.log) != 0 {
-		m.fail("%s: cleanups %s were called outside Free", where, mfCalls(m.log))
-		m.log = nil
-	}
+	m.checkNoCleanups(where)
 	for _, w := range m.allW {
 		m.checkW(w, where)
 	}
@@ -844,8 +325,12 @@ func (m *mfModel) makeFunc(j *mfJob) async.Func {
 				if st != async.Err {
 					m.fail("%s: StartJob(own running handle) = %v, want Err", sw, st)
 				}
-				m.checkErr(sw+": StartJob(own running handle)", err1, []error{async.ErrRunning})
-				m.checkErr(sw+": CancelJob(own running handle)", err2, []error{async.ErrRunning})
+				want := []error{async.ErrRunning}
+				if j.mode == 2 {
+					want = append(want, async.ErrClosed) // Close is unwinding it
+				}
+				m.checkErr(sw+": StartJob(own running handle)", err1, want)
+				m.checkErr(sw+": CancelJob(own running handle)", err2, want)
 				if h1 != j.handle || h2 != j.handle {
 					m.fail("%s: failed resume/cancel changed the handle", sw)
 				}
@@ -976,7 +461,7 @@ func (m *mfModel) opStart(r *mfReader) {
 		if p.closed {
 			want = append(want, async.ErrClosed)
 		}
-		if w.freed {
+		if w.m.freed {
 			want = append(want, async.ErrFreed)
 		}
 		noJobs = len(want) == 0 && p.max > 0 && p.idle == 0 && p.size >= p.max
@@ -1011,7 +496,7 @@ func (m *mfModel) opStart(r *mfReader) {
 
 	if len(want) > 0 || noJobs {
 		m.mu.Unlock()
-		st, ret, err := p.real.StartJob(ctx, &s.h, w.real, m.bogusFnFor(j), args)
+		st, ret, err := p.real.StartJob(ctx, &s.h, w.real, m.bogusFn, args)
 		m.mu.Lock()
 		m.tracef("  -> %v, %d, %v", st, ret, err)
 		if noJobs {
@@ -1047,9 +532,6 @@ func (m *mfModel) opStart(r *mfReader) {
 	m.settle(where, si, j, st, ret, err)
 }
 
-// bogusFnFor is the Func given to a StartJob that must not run it.
-func (m *mfModel) bogusFnFor(*mfJob) async.Func { return m.bogusFn }
-
 func (m *mfModel) opResume(r *mfReader, si int) {
 	s := &m.slots[si]
 	j := s.job
@@ -1081,7 +563,7 @@ func (m *mfModel) opResume(r *mfReader, si int) {
 	if wa != nil && wa != j.w.real {
 		want = append(want, async.ErrWrongWaitCtx)
 	}
-	if j.w.freed {
+	if j.w.m.freed {
 		want = append(want, async.ErrFreed)
 	}
 
@@ -1117,7 +599,7 @@ func (m *mfModel) opResume(r *mfReader, si int) {
 		}
 		return
 	}
-	j.w.reset()
+	j.w.m.resumed()
 	j.state, j.wake = mfRunning, 0
 	j.pool.paused--
 	st, ret, err := call()
@@ -1173,7 +655,7 @@ func (m *mfModel) opCancel(r *mfReader) {
 		return
 	}
 	j.mode, j.wake = 1, 1
-	j.w.reset()
+	j.w.m.resumed()
 	j.state = mfRunning
 	p.paused--
 	m.mu.Unlock()
@@ -1237,7 +719,7 @@ func (m *mfModel) opClose(p *mfPool) {
 	for i := range m.slots {
 		if j := m.slots[i].job; j != nil && j.pool == p {
 			j.mode, j.wake = 2, 2
-			j.w.reset()
+			j.w.m.resumed()
 			j.state = mfRunning
 			p.paused--
 			js = append(js, j)
@@ -1336,9 +818,7 @@ func (m *mfModel) opNilW() {
 		m.fail("%s.Status = %v", where, st)
 	}
 	nw.Free()
-	if len(m.log) != 0 {
-		m.fail("%s.Free called cleanups", where)
-	}
+	m.checkNoCleanups(where + ".Free")
 }
 
 func (m *mfModel) opBad(r *mfReader) {
@@ -1367,7 +847,7 @@ func (m *mfModel) opBad(r *mfReader) {
 	if p.closed {
 		want = append(want, async.ErrClosed)
 	}
-	if w.freed && v != 3 {
+	if w.m.freed && v != 3 {
 		want = append(want, async.ErrFreed)
 	}
 	var h *async.Job
@@ -1465,20 +945,25 @@ func mfRun(t *testing.T, data []byte) {
 		}
 	}
 	failed := m.failed
-	if os.Getenv("MF_TRACE") != "" {
+	if os.Getenv("MF_TRACE") != "" { // to see what a passing input did
 		t.Logf("trace:\n  %s", strings.Join(m.trace, "\n  "))
 	}
 	m.mu.Unlock()
-	if failed {
-		return
+	if !failed {
+		mfCheckGoroutines(t, base)
 	}
+}
+
+// mfCheckGoroutines fails t unless the goroutine count comes back down to
+// base within a second: every job's goroutine must end with its pool.
+func mfCheckGoroutines(t *testing.T, base int) {
 	deadline := time.Now().Add(time.Second)
 	for runtime.NumGoroutine() > base {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<16)
 			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("goroutines: %d after teardown, %d before the input (leak?)\n%s", runtime.NumGoroutine(), base, buf)
-			break
+			t.Errorf("goroutines: %d, %d before (leak?)\n%s", runtime.NumGoroutine(), base, buf)
+			return
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -1486,14 +971,6 @@ func mfRun(t *testing.T, data []byte) {
 
 // ---------------------------------------------------------------------------
 // Seed builders (same encoding as the decoders above)
-
-func mfCat(parts ...[]byte) []byte {
-	var out []byte
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}
 
 func mfHdr(maxSize, initSize int, zeroW2 bool) []byte {
 	b := byte(maxSize) | byte(initSize)<<2
@@ -1503,26 +980,7 @@ func mfHdr(maxSize, initSize int, zeroW2 bool) []byte {
 	return []byte{b}
 }
 
-// WaitCtx ops.
-func mfSet(key, fd int, cleanup bool) []byte {
-	kb := byte(key)
-	if !cleanup {
-		kb |= 8
-	}
-	fb := byte(fd)
-	if fd < 0 {
-		fb = 8
-	}
-	return []byte{mfWSet, kb, fb}
-}
-func mfClr(key int) []byte               { return []byte{mfWClear, byte(key)} }
-func mfGet(key int) []byte               { return []byte{mfWFD, byte(key)} }
-func mfAll(v int) []byte                 { return []byte{mfWAll, byte(v)} }
-func mfChg(v int) []byte                 { return []byte{mfWChanged, byte(v)} }
-func mfSetCB(fn, arg int) []byte         { return []byte{mfWSetCB, byte(fn), byte(arg)} }
-func mfGetCB() []byte                    { return []byte{mfWCB} }
-func mfSetSt(s int) []byte               { return []byte{mfWSetSt, byte(s + 1)} }
-func mfGetSt() []byte                    { return []byte{mfWSt} }
+// A WaitCtx operation from the test goroutine.
 func mfMain(slot int, wop []byte) []byte { return append([]byte{mfOpW, byte(slot)}, wop...) }
 
 // Script steps.
@@ -1674,11 +1132,5 @@ func TestModelFuzzSeedsNoLeak(t *testing.T) {
 	for _, s := range mfSeeds() {
 		mfRun(t, s)
 	}
-	deadline := time.Now().Add(time.Second)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines: %d, want <= %d", runtime.NumGoroutine(), base)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	mfCheckGoroutines(t, base)
 }
