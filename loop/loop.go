@@ -401,7 +401,12 @@ func (l *loop) resume(s *slot) {
 		l.park(s)
 		return
 	}
-	if s.job != nil {
+	switch {
+	case s.job == nil:
+	case errors.Is(err, async.ErrClosed):
+		// The pool was closed under the loop, and Close ends the job.
+		s.job = nil
+	default:
 		// The pool refused to resume the job and left it paused. That
 		// cannot happen to a job only this loop resumes; end it rather
 		// than leak it.

@@ -464,3 +464,57 @@ func TestUnpollableFD(t *testing.T) {
 		}
 	}
 }
+
+// Fault: a shared pool closed under Run gave the tasks Close was unwinding
+// "job is running", where the documentation promises async.ErrClosed.
+func TestSharedPoolClosedUnderRun(t *testing.T) {
+	leakCheck(t)
+	pool, err := async.NewPool(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	var paused atomic.Int32
+	var isClosed atomic.Bool
+	closed := make(chan error, 1)
+	go func() {
+		for paused.Load() < n {
+			runtime.Gosched()
+		}
+		closed <- pool.Close()
+		isClosed.Store(true)
+	}()
+	fn := func(ctx context.Context, _ []byte) int {
+		paused.Add(1)
+		for async.PauseJob(ctx) == nil { // polled until the pool closes
+		}
+		return -1
+	}
+	// Tasks keep coming until Close has returned (those it misses fail to
+	// start), and no more than 10000 of them.
+	var results []Result
+	taken := 0
+	err = Run(context.Background(), Config{Pool: pool, InFlight: n, Mode: ModePoll},
+		func() (Task, bool) {
+			if isClosed.Load() || taken == 10000 {
+				return Task{}, false
+			}
+			taken++
+			return Task{Fn: fn}, true
+		},
+		func(r Result) { results = append(results, r) })
+	if err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if err := <-closed; err != nil && !errors.Is(err, async.ErrJobsOutstanding) {
+		t.Errorf("Close = %v", err)
+	}
+	if taken < n || len(results) != taken {
+		t.Fatalf("%d tasks taken, %d results; want at least %d, one each", taken, len(results), n)
+	}
+	for i, r := range results {
+		if !errors.Is(r.Err, async.ErrClosed) || r.Err.Error() != async.ErrClosed.Error() {
+			t.Errorf("result %d: Err = %q; want async.ErrClosed alone", i, r.Err)
+		}
+	}
+}
