@@ -27,8 +27,8 @@ var (
 	// Close returns it, and so does an offloaded operation whose request
 	// was still in the ring when Close was called.
 	ErrClosed = errors.New("offload: engine closed")
-	// ErrBadConfig: New was given a negative Depth or Workers, or an
-	// unknown Notify.
+	// ErrBadConfig: New was given a Depth outside 0 to MaxDepth, Workers
+	// outside 0 to MaxWorkers, or an unknown Notify.
 	ErrBadConfig = errors.New("offload: bad config")
 	// ErrBadInput: an operation was given a nil or wrong-sized key, a nil
 	// AEAD or function, a nonce of the wrong size, or a digest of the wrong
@@ -71,8 +71,8 @@ func (n Notify) String() string {
 // so offloading buys concurrency with the application's other jobs, not
 // more CPU.
 type Config struct {
-	Depth   int    // request ring capacity (0: 64)
-	Workers int    // worker goroutines (0: runtime.GOMAXPROCS(0))
+	Depth   int    // request ring capacity, at most MaxDepth (0: DefaultDepth)
+	Workers int    // worker goroutines, at most MaxWorkers (0: runtime.GOMAXPROCS(0))
 	Notify  Notify // how paused jobs are woken (zero: NotifyAuto)
 	// AppParks says that the application waits for wait fds by parking
 	// its goroutine (package loop does, through Go's netpoller), never by
@@ -83,8 +83,20 @@ type Config struct {
 	AppParks bool
 }
 
-// DefaultDepth is the ring capacity used when Config.Depth is 0.
-const DefaultDepth = 64
+// Sizes of an Engine.
+const (
+	// DefaultDepth is the ring capacity used when Config.Depth is 0.
+	DefaultDepth = 64
+	// MaxDepth is the largest Config.Depth. The ring is allocated up
+	// front, 16 bytes a request rounded up to a power of two, so this is
+	// 16 MiB; an application with more requests in flight than that is
+	// better served by more engines.
+	MaxDepth = 1 << 20
+	// MaxWorkers is the largest Config.Workers. Workers share the
+	// processors with the application, so more than GOMAXPROCS only helps
+	// a Do func that blocks; this many is far past that point.
+	MaxWorkers = 1 << 12
+)
 
 // Engine offloads operations to worker goroutines through a bounded ring.
 // It is safe for use by many goroutines and many jobs at once. Its key in a
@@ -113,11 +125,12 @@ type Engine struct {
 }
 
 // New starts an engine with cfg.Workers worker goroutines serving a ring of
-// cfg.Depth requests. It returns an error wrapping ErrBadConfig for
-// negative sizes or an unknown Notify. Close the engine to stop its
-// workers.
+// cfg.Depth requests. It returns an error wrapping ErrBadConfig for sizes
+// that are negative or past MaxDepth or MaxWorkers, or an unknown Notify.
+// Close the engine to stop its workers.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Depth < 0 || cfg.Workers < 0 || cfg.Notify < NotifyAuto || cfg.Notify > NotifyPoll {
+	if cfg.Depth < 0 || cfg.Depth > MaxDepth || cfg.Workers < 0 || cfg.Workers > MaxWorkers ||
+		cfg.Notify < NotifyAuto || cfg.Notify > NotifyPoll {
 		return nil, fmt.Errorf("offload: New(Depth %d, Workers %d, %v): %w",
 			cfg.Depth, cfg.Workers, cfg.Notify, ErrBadConfig)
 	}

@@ -10,10 +10,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/seed-e1024768/async"
 	"github.com/seed-e1024768/async/offload"
@@ -777,4 +779,39 @@ func TestConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestNewBounds: sizes past MaxDepth and MaxWorkers are refused, at once
+// (rounding a huge Depth up to a power of two used to overflow and loop
+// for ever), and the maxima themselves are accepted.
+func TestNewBounds(t *testing.T) {
+	bad := []offload.Config{
+		{Depth: offload.MaxDepth + 1},
+		{Depth: 1<<62 + 1},
+		{Depth: math.MaxInt},
+		{Workers: offload.MaxWorkers + 1},
+		{Workers: math.MaxInt},
+	}
+	for _, cfg := range bad {
+		done := make(chan error, 1)
+		go func() {
+			e, err := offload.New(cfg)
+			if e != nil {
+				e.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, offload.ErrBadConfig) {
+				t.Errorf("New(%+v): %v; want ErrBadConfig", cfg, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("New(%+v) did not return", cfg)
+		}
+	}
+	e := newEngine(t, offload.Config{Depth: offload.MaxDepth, Workers: 1})
+	if got := e.Config().Depth; got != offload.MaxDepth {
+		t.Errorf("Depth %d, want MaxDepth", got)
+	}
 }
