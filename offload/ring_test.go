@@ -42,63 +42,6 @@ func TestRingOrderAndDepth(t *testing.T) {
 	}
 }
 
-// Many goroutines put and take at once: every request comes out exactly
-// once, and the ring never holds more than its depth.
-func TestRingConcurrent(t *testing.T) {
-	const depth, putters, takers, perPutter = 5, 4, 3, 2000
-	q := newRing(depth)
-	reqs := make([]request, putters*perPutter)
-	seen := make([]int32, len(reqs))
-	index := make(map[*request]int, len(reqs))
-	for i := range reqs {
-		index[&reqs[i]] = i
-	}
-	var wg sync.WaitGroup
-	for p := range putters {
-		wg.Go(func() {
-			for i := p * perPutter; i < (p+1)*perPutter; {
-				if q.put(&reqs[i]) {
-					i++
-				} else {
-					runtime.Gosched() // full: let a taker run, even on one P
-				}
-				if n := int64(q.tail.Load() - q.head.Load()); n > depth {
-					t.Errorf("ring holds %d > %d", n, depth)
-					return
-				}
-			}
-		})
-	}
-	var mu sync.Mutex
-	taken := 0
-	for range takers {
-		wg.Go(func() {
-			for {
-				mu.Lock()
-				done := taken == len(reqs)
-				mu.Unlock()
-				if done {
-					return
-				}
-				if r := q.take(); r != nil {
-					mu.Lock()
-					seen[index[r]]++
-					taken++
-					mu.Unlock()
-				} else {
-					runtime.Gosched()
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for i, n := range seen {
-		if n != 1 {
-			t.Fatalf("request %d taken %d times", i, n)
-		}
-	}
-}
-
 // Workers that found the ring empty for a while park; a request submitted
 // then wakes one, and Close wakes them all to exit.
 func TestParkedWorkersWake(t *testing.T) {
