@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -18,22 +17,6 @@ import (
 	"sync/atomic"
 
 	"github.com/seed-e1024768/async"
-)
-
-// Errors reported by the engine. Test for them with errors.Is: the errors
-// returned may wrap them with more detail.
-var (
-	// ErrClosed: the engine was closed. Every operation started after
-	// Close returns it, and so does an offloaded operation whose request
-	// was still in the ring when Close was called.
-	ErrClosed = errors.New("offload: engine closed")
-	// ErrBadConfig: New was given a Depth outside 0 to MaxDepth, Workers
-	// outside 0 to MaxWorkers, or an unknown Notify.
-	ErrBadConfig = errors.New("offload: bad config")
-	// ErrBadInput: an operation was given a nil or wrong-sized key, a nil
-	// AEAD or function, a nonce of the wrong size, or a digest of the wrong
-	// length.
-	ErrBadInput = errors.New("offload: bad input")
 )
 
 // Notify says how the engine tells the application that a paused job can
@@ -122,6 +105,10 @@ type Engine struct {
 
 	wg   sync.WaitGroup
 	done chan struct{} // closed once Close has waited for the workers
+
+	// lost is the first failure of a callback that came after its job had
+	// let go of the request, for Close to report.
+	lost atomic.Pointer[PanicError]
 }
 
 // New starts an engine with cfg.Workers worker goroutines serving a ring of
@@ -149,9 +136,8 @@ func New(cfg Config) (*Engine, error) {
 		wake:     make(chan struct{}, cfg.Workers),
 		done:     make(chan struct{}),
 	}
-	e.wg.Add(cfg.Workers)
 	for range cfg.Workers {
-		go e.worker()
+		e.startWorker(nil)
 	}
 	return e, nil
 }
@@ -168,8 +154,13 @@ func (e *Engine) Config() Config {
 // for the first Close to finish and returns nil. Wait fds the engine set
 // stay with their WaitCtxs, which close them when freed.
 //
-// Close must not be called from a function given to Do, which runs on a
-// worker: it would wait for itself.
+// Close returns nil, or a *PanicError: the first failure of a WaitCtx
+// callback that came too late to be reported by its operation (see
+// PanicError).
+//
+// Close must not be called from a function given to Do, nor from a
+// WaitCtx callback (or a job it resumes): those run on a worker, and Close
+// would wait for itself.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	first := !e.closed.Load()
@@ -184,6 +175,9 @@ func (e *Engine) Close() error {
 	}
 	e.wg.Wait()
 	close(e.done)
+	if pe := e.lost.Load(); pe != nil {
+		return pe
+	}
 	return nil
 }
 
@@ -269,7 +263,7 @@ func (e *Engine) SHA256(ctx context.Context, data []byte) ([32]byte, error) {
 		return [32]byte{}, err
 	}
 	sum, err := r.sum, r.err
-	r.release()
+	r.free()
 	return sum, err
 }
 
@@ -303,11 +297,11 @@ func (e *Engine) SealAESGCM(ctx context.Context, aead cipher.AEAD, dst, nonce, p
 	}
 	if r.err != nil {
 		err := r.err
-		r.release()
+		r.free()
 		return nil, err
 	}
 	dst = append(dst, r.out...)
-	r.release()
+	r.free()
 	return dst, nil
 }
 
@@ -315,7 +309,10 @@ func (e *Engine) SealAESGCM(ctx context.Context, aead cipher.AEAD, dst, nonce, p
 // which is what an engine does with work of its own; outside a job it calls
 // fn on the caller. With an empty fn it measures the cost of offloading
 // itself. If fn panics, the panic is raised again in the caller (inside a
-// job, where the async.Pool reports it as an *async.PanicError).
+// job, where the async.Pool reports it as an *async.PanicError). If fn
+// calls runtime.Goexit on a worker, Do returns a *PanicError whose Value is
+// ErrGoexit, and a new worker replaces the one that exited; outside a job,
+// Goexit ends the caller's goroutine, as it would without the engine.
 //
 // If the job is canceled or its pool closed while fn is queued, fn is never
 // called; if fn is already running, Do returns at once anyway and fn runs
@@ -340,7 +337,7 @@ func (e *Engine) Do(ctx context.Context, fn func()) error {
 		return err
 	}
 	err := r.err
-	r.release()
+	r.free()
 	return err
 }
 
@@ -359,7 +356,7 @@ func (e *Engine) output(ctx context.Context, job *async.Job, r *request) ([]byte
 		return nil, err
 	}
 	out, err := r.out, r.err
-	r.release()
+	r.free()
 	return out, err
 }
 
