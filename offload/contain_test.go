@@ -84,8 +84,18 @@ func pollToEnd(t *testing.T, pool *async.Pool, w *async.WaitCtx, job *async.Job)
 // TestCallbackFails: a WaitCtx callback that panics, or calls
 // runtime.Goexit, on a worker neither kills the process nor costs the
 // engine its worker; the operation it was for returns a *PanicError that
-// carries the panic value, and other jobs are not disturbed.
+// carries the panic value, and other jobs are not disturbed. The job is
+// resumed (polled: its callback never told the application), or canceled,
+// in which case the operation reports the cancellation too.
 func TestCallbackFails(t *testing.T) {
+	for _, cancel := range []bool{false, true} {
+		t.Run(map[bool]string{false: "resumed", true: "canceled"}[cancel], func(t *testing.T) {
+			testCallbackFails(t, cancel)
+		})
+	}
+}
+
+func testCallbackFails(t *testing.T, cancel bool) {
 	for _, tc := range []struct {
 		name string
 		fail func()
@@ -121,7 +131,14 @@ func TestCallbackFails(t *testing.T) {
 			// callback came, the worker is done with the bad one, whose
 			// application was never told that its job can go on.
 			good.wait()
-			if st, ret, err := pollToEnd(t, pool, bad, badJob); st != async.Finish || ret != 1 {
+			if cancel {
+				if ret, err := pool.CancelJob(&badJob); ret != 1 || err != nil {
+					t.Fatalf("CancelJob: %d, %v", ret, err)
+				}
+				if !errors.Is(badErr, async.ErrCanceled) {
+					t.Errorf("canceled operation: %v; want ErrCanceled", badErr)
+				}
+			} else if st, ret, err := pollToEnd(t, pool, bad, badJob); st != async.Finish || ret != 1 {
 				t.Fatalf("job with the failing callback: %v, %d, %v", st, ret, err)
 			}
 			var pe *offload.PanicError

@@ -31,8 +31,10 @@ var (
 // that did not return: a WaitCtx's callback that panicked or called
 // runtime.Goexit, or a func given to Do that called runtime.Goexit. (A
 // panic in Do's func is raised again in the caller instead, as if the func
-// had run there.) The operation the code ran for returns it; the engine
-// keeps its workers, a worker ended by Goexit being replaced by a new one.
+// had run there.) The operation the code ran for returns it, joined with
+// async.ErrCanceled or async.ErrClosed if the job was canceled or its pool
+// closed meanwhile. The engine keeps its workers, a worker ended by Goexit
+// being replaced by a new one.
 //
 // When a callback fails after its job has been resumed and has taken its
 // result (the callback resumed the job itself, say), no operation is left

@@ -725,9 +725,16 @@ func TestNoLeaks(t *testing.T) {
 }
 
 // TestConcurrent runs many jobs from several goroutines through a small
-// ring, in fd and callback modes, with cancellations mixed in.
+// ring, in fd and callback modes, with cancellations mixed in. Depth 1 is
+// the ring of a single request, which used to lose requests and then jam.
 func TestConcurrent(t *testing.T) {
-	e := newEngine(t, offload.Config{Workers: 2, Depth: 2})
+	for _, depth := range []int{1, 2} {
+		t.Run(fmt.Sprint("depth", depth), func(t *testing.T) { testConcurrent(t, depth) })
+	}
+}
+
+func testConcurrent(t *testing.T, depth int) {
+	e := newEngine(t, offload.Config{Workers: 2, Depth: depth})
 	pool := newPool(t)
 	var wg sync.WaitGroup
 	for i := range 4 {
@@ -810,8 +817,15 @@ func TestNewBounds(t *testing.T) {
 			t.Fatalf("New(%+v) did not return", cfg)
 		}
 	}
-	e := newEngine(t, offload.Config{Depth: offload.MaxDepth, Workers: 1})
+	e, err := offload.New(offload.Config{Depth: offload.MaxDepth, Workers: 1})
+	if err != nil {
+		t.Fatalf("New(Depth: MaxDepth): %v", err)
+	}
 	if got := e.Config().Depth; got != offload.MaxDepth {
 		t.Errorf("Depth %d, want MaxDepth", got)
 	}
+	e.Close()
+	// Collect the big ring now, not while later tests (TestPacerAdapts)
+	// time what they do.
+	runtime.GC()
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -48,8 +49,7 @@ import (
 // or ends. If the callback has not returned by then, the job takes its
 // results and moves the request to reqAbandoned, and the worker releases
 // it once the callback returns; a panic or Goexit in the callback is then
-// too late for the operation (see PanicError). A job that is unwinding
-// (canceled) does not wait for the callback at all.
+// too late for the operation (see PanicError).
 type request struct {
 	state atomic.Uint32
 	op    opcode
@@ -473,6 +473,10 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 		// resume, would otherwise take this pause for one to poll.
 		setStatus(w, want)
 		if err := async.PauseJob(ctx); err != nil {
+			r.awaitCallback()
+			if r.state.Load() == reqDone && r.cbErr != nil {
+				err = errors.Join(err, r.cbErr) // canceled, and the callback failed
+			}
 			r.free()
 			return err
 		}
