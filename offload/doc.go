@@ -46,7 +46,11 @@
 //     callback will be called; a worker calls it when the operation
 //     completes, on the worker's goroutine, so it must be small and must not
 //     block (typically it queues the job and wakes the event loop). No fd is
-//     created.
+//     created. The callback may also resume the job itself, calling
+//     [async.Pool.StartJob] (or CancelJob) from inside the callback: the
+//     job then runs on the worker's goroutine, and takes its result
+//     without waiting for the callback to return, which it cannot do until
+//     the job pauses again or ends.
 //
 //   - Neither ([NotifyPoll]). The engine sets no fd and no callback status;
 //     as the man page says, the application then polls: it resumes the job
@@ -93,6 +97,34 @@
 //
 // [Engine.Close] stops the workers and waits for them; requests still in the
 // ring complete with [ErrClosed], and every later call returns ErrClosed.
+//
+// # When the application's code fails on a worker
+//
+// Two pieces of the application's code run on a worker: a func given to
+// [Engine.Do], and a WaitCtx's callback. Neither can take the process or
+// the engine down:
+//
+//   - A panic in Do's func is raised again in the job, where the
+//     [async.Pool] reports it as an [*async.PanicError].
+//   - runtime.Goexit in Do's func (testing.T.FailNow, a log.Fatal-style
+//     helper) makes Do return a [*PanicError] whose Value is [ErrGoexit].
+//   - A panic or runtime.Goexit in a callback makes the operation return a
+//     *PanicError with Callback set and Value the panic's value (or
+//     ErrGoexit). The job is not woken, since its callback failed; the
+//     application sees the error when it resumes the job some other way.
+//     Other jobs are not disturbed.
+//
+// Goexit cannot be stopped: the worker it ends is replaced by a new one,
+// so the engine keeps Config.Workers workers. A callback that fails after
+// its job was resumed and took its result (a callback that resumes the
+// job itself, say) has no operation left to report to: [Engine.Close]
+// returns the first such failure.
+//
+// # Limits
+//
+// [Config.Depth] is at most [MaxDepth], since the ring is allocated up
+// front, and [Config.Workers] at most [MaxWorkers]; [New] refuses larger
+// sizes with [ErrBadConfig].
 //
 // # Cost
 //

@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -18,22 +17,6 @@ import (
 	"sync/atomic"
 
 	"github.com/seed-e1024768/async"
-)
-
-// Errors reported by the engine. Test for them with errors.Is: the errors
-// returned may wrap them with more detail.
-var (
-	// ErrClosed: the engine was closed. Every operation started after
-	// Close returns it, and so does an offloaded operation whose request
-	// was still in the ring when Close was called.
-	ErrClosed = errors.New("offload: engine closed")
-	// ErrBadConfig: New was given a negative Depth or Workers, or an
-	// unknown Notify.
-	ErrBadConfig = errors.New("offload: bad config")
-	// ErrBadInput: an operation was given a nil or wrong-sized key, a nil
-	// AEAD or function, a nonce of the wrong size, or a digest of the wrong
-	// length.
-	ErrBadInput = errors.New("offload: bad input")
 )
 
 // Notify says how the engine tells the application that a paused job can
@@ -71,8 +54,8 @@ func (n Notify) String() string {
 // so offloading buys concurrency with the application's other jobs, not
 // more CPU.
 type Config struct {
-	Depth   int    // request ring capacity (0: 64)
-	Workers int    // worker goroutines (0: runtime.GOMAXPROCS(0))
+	Depth   int    // request ring capacity, at most MaxDepth (0: DefaultDepth)
+	Workers int    // worker goroutines, at most MaxWorkers (0: runtime.GOMAXPROCS(0))
 	Notify  Notify // how paused jobs are woken (zero: NotifyAuto)
 	// AppParks says that the application waits for wait fds by parking
 	// its goroutine (package loop does, through Go's netpoller), never by
@@ -83,8 +66,20 @@ type Config struct {
 	AppParks bool
 }
 
-// DefaultDepth is the ring capacity used when Config.Depth is 0.
-const DefaultDepth = 64
+// Sizes of an Engine.
+const (
+	// DefaultDepth is the ring capacity used when Config.Depth is 0.
+	DefaultDepth = 64
+	// MaxDepth is the largest Config.Depth. The ring is allocated up
+	// front, 16 bytes a request rounded up to a power of two, so this is
+	// 16 MiB; an application with more requests in flight than that is
+	// better served by more engines.
+	MaxDepth = 1 << 20
+	// MaxWorkers is the largest Config.Workers. Workers share the
+	// processors with the application, so more than GOMAXPROCS only helps
+	// a Do func that blocks; this many is far past that point.
+	MaxWorkers = 1 << 12
+)
 
 // Engine offloads operations to worker goroutines through a bounded ring.
 // It is safe for use by many goroutines and many jobs at once. Its key in a
@@ -110,14 +105,19 @@ type Engine struct {
 
 	wg   sync.WaitGroup
 	done chan struct{} // closed once Close has waited for the workers
+
+	// lost is the first failure of a callback that came after its job had
+	// let go of the request, for Close to report.
+	lost atomic.Pointer[PanicError]
 }
 
 // New starts an engine with cfg.Workers worker goroutines serving a ring of
-// cfg.Depth requests. It returns an error wrapping ErrBadConfig for
-// negative sizes or an unknown Notify. Close the engine to stop its
-// workers.
+// cfg.Depth requests. It returns an error wrapping ErrBadConfig for sizes
+// that are negative or past MaxDepth or MaxWorkers, or an unknown Notify.
+// Close the engine to stop its workers.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Depth < 0 || cfg.Workers < 0 || cfg.Notify < NotifyAuto || cfg.Notify > NotifyPoll {
+	if cfg.Depth < 0 || cfg.Depth > MaxDepth || cfg.Workers < 0 || cfg.Workers > MaxWorkers ||
+		cfg.Notify < NotifyAuto || cfg.Notify > NotifyPoll {
 		return nil, fmt.Errorf("offload: New(Depth %d, Workers %d, %v): %w",
 			cfg.Depth, cfg.Workers, cfg.Notify, ErrBadConfig)
 	}
@@ -136,9 +136,8 @@ func New(cfg Config) (*Engine, error) {
 		wake:     make(chan struct{}, cfg.Workers),
 		done:     make(chan struct{}),
 	}
-	e.wg.Add(cfg.Workers)
 	for range cfg.Workers {
-		go e.worker()
+		e.startWorker(nil)
 	}
 	return e, nil
 }
@@ -155,8 +154,13 @@ func (e *Engine) Config() Config {
 // for the first Close to finish and returns nil. Wait fds the engine set
 // stay with their WaitCtxs, which close them when freed.
 //
-// Close must not be called from a function given to Do, which runs on a
-// worker: it would wait for itself.
+// Close returns nil, or a *PanicError: the first failure of a WaitCtx
+// callback that came too late to be reported by its operation (see
+// PanicError).
+//
+// Close must not be called from a function given to Do, nor from a
+// WaitCtx callback (or a job it resumes): those run on a worker, and Close
+// would wait for itself.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	first := !e.closed.Load()
@@ -171,6 +175,9 @@ func (e *Engine) Close() error {
 	}
 	e.wg.Wait()
 	close(e.done)
+	if pe := e.lost.Load(); pe != nil {
+		return pe
+	}
 	return nil
 }
 
@@ -256,7 +263,7 @@ func (e *Engine) SHA256(ctx context.Context, data []byte) ([32]byte, error) {
 		return [32]byte{}, err
 	}
 	sum, err := r.sum, r.err
-	r.release()
+	r.free()
 	return sum, err
 }
 
@@ -290,11 +297,11 @@ func (e *Engine) SealAESGCM(ctx context.Context, aead cipher.AEAD, dst, nonce, p
 	}
 	if r.err != nil {
 		err := r.err
-		r.release()
+		r.free()
 		return nil, err
 	}
 	dst = append(dst, r.out...)
-	r.release()
+	r.free()
 	return dst, nil
 }
 
@@ -302,7 +309,10 @@ func (e *Engine) SealAESGCM(ctx context.Context, aead cipher.AEAD, dst, nonce, p
 // which is what an engine does with work of its own; outside a job it calls
 // fn on the caller. With an empty fn it measures the cost of offloading
 // itself. If fn panics, the panic is raised again in the caller (inside a
-// job, where the async.Pool reports it as an *async.PanicError).
+// job, where the async.Pool reports it as an *async.PanicError). If fn
+// calls runtime.Goexit on a worker, Do returns a *PanicError whose Value is
+// ErrGoexit, and a new worker replaces the one that exited; outside a job,
+// Goexit ends the caller's goroutine, as it would without the engine.
 //
 // If the job is canceled or its pool closed while fn is queued, fn is never
 // called; if fn is already running, Do returns at once anyway and fn runs
@@ -327,7 +337,7 @@ func (e *Engine) Do(ctx context.Context, fn func()) error {
 		return err
 	}
 	err := r.err
-	r.release()
+	r.free()
 	return err
 }
 
@@ -346,7 +356,7 @@ func (e *Engine) output(ctx context.Context, job *async.Job, r *request) ([]byte
 		return nil, err
 	}
 	out, err := r.out, r.err
-	r.release()
+	r.free()
 	return out, err
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 
@@ -115,4 +117,35 @@ func ExampleEngine_SHA256() {
 	fmt.Printf("%x %v\n", sum[:4], err)
 	// Output:
 	// ba7816bf <nil>
+}
+
+// A func given to Do that calls runtime.Goexit on a worker, as t.FailNow
+// does, makes Do return a *PanicError for ErrGoexit; the engine replaces
+// the worker, so the next operation is served as usual.
+func ExamplePanicError() {
+	e, err := offload.New(offload.Config{Workers: 1, Notify: offload.NotifyPoll})
+	if err != nil {
+		panic(err)
+	}
+	defer e.Close()
+	var pool async.Pool
+	defer pool.Close()
+	wctx := async.NewWaitCtx()
+	defer wctx.Free()
+
+	var job *async.Job
+	st, _, _ := pool.StartJob(context.Background(), &job, wctx, func(ctx context.Context, _ []byte) int {
+		err := e.Do(ctx, func() { runtime.Goexit() })
+		var pe *offload.PanicError
+		fmt.Println(err, errors.As(err, &pe), errors.Is(err, offload.ErrGoexit))
+		fmt.Println("next:", e.Do(ctx, func() {}))
+		return 0
+	}, nil)
+	for st == async.Pause { // NotifyPoll: resume until done
+		runtime.Gosched()
+		st, _, _ = pool.StartJob(context.Background(), &job, wctx, nil, nil)
+	}
+	// Output:
+	// offload: Do func called runtime.Goexit true true
+	// next: <nil>
 }

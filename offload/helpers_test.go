@@ -47,6 +47,9 @@ type session struct {
 	calls chan struct{} // callback mode: one token per callback call
 	fds   []int
 	pfds  []unix.PollFd
+	// deadline bounds polling in waitPoll mode, where nothing else would:
+	// run and finish set it; zero means no bound.
+	deadline time.Time
 }
 
 func newSession(t testing.TB, mode waitMode) *session {
@@ -93,6 +96,9 @@ func (s *session) wait() {
 			s.t.Fatal("timed out waiting for the callback")
 		}
 	case waitPoll:
+		if !s.deadline.IsZero() && time.Now().After(s.deadline) {
+			s.t.Fatal("timed out polling the job")
+		}
 		runtime.Gosched()
 	}
 }
@@ -138,6 +144,7 @@ func pollFDs(t testing.TB, fds []int, pfds *[]unix.PollFd, d time.Duration) bool
 // drives it to its end, returning fn's result and the number of pauses.
 func (s *session) run(pool *async.Pool, fn async.Func) (ret, pauses int) {
 	s.t.Helper()
+	s.deadline = time.Now().Add(10 * time.Second)
 	var job *async.Job
 	st, ret, err := pool.StartJob(context.Background(), &job, s.w, fn, nil)
 	for st == async.Pause {
@@ -165,6 +172,7 @@ func (s *session) start(pool *async.Pool, fn async.Func) *async.Job {
 // finish drives a paused job to its end and returns its result.
 func (s *session) finish(pool *async.Pool, job *async.Job) int {
 	s.t.Helper()
+	s.deadline = time.Now().Add(10 * time.Second)
 	for {
 		s.wait()
 		st, ret, err := pool.StartJob(context.Background(), &job, s.w, nil, nil)

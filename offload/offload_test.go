@@ -10,10 +10,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/seed-e1024768/async"
 	"github.com/seed-e1024768/async/offload"
@@ -723,9 +725,16 @@ func TestNoLeaks(t *testing.T) {
 }
 
 // TestConcurrent runs many jobs from several goroutines through a small
-// ring, in fd and callback modes, with cancellations mixed in.
+// ring, in fd and callback modes, with cancellations mixed in. Depth 1 is
+// the ring of a single request, which used to lose requests and then jam.
 func TestConcurrent(t *testing.T) {
-	e := newEngine(t, offload.Config{Workers: 2, Depth: 2})
+	for _, depth := range []int{1, 2} {
+		t.Run(fmt.Sprint("depth", depth), func(t *testing.T) { testConcurrent(t, depth) })
+	}
+}
+
+func testConcurrent(t *testing.T, depth int) {
+	e := newEngine(t, offload.Config{Workers: 2, Depth: depth})
 	pool := newPool(t)
 	var wg sync.WaitGroup
 	for i := range 4 {
@@ -777,4 +786,46 @@ func TestConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestNewBounds: sizes past MaxDepth and MaxWorkers are refused, at once
+// (rounding a huge Depth up to a power of two used to overflow and loop
+// for ever), and the maxima themselves are accepted.
+func TestNewBounds(t *testing.T) {
+	bad := []offload.Config{
+		{Depth: offload.MaxDepth + 1},
+		{Depth: 1<<62 + 1},
+		{Depth: math.MaxInt},
+		{Workers: offload.MaxWorkers + 1},
+		{Workers: math.MaxInt},
+	}
+	for _, cfg := range bad {
+		done := make(chan error, 1)
+		go func() {
+			e, err := offload.New(cfg)
+			if e != nil {
+				e.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, offload.ErrBadConfig) {
+				t.Errorf("New(%+v): %v; want ErrBadConfig", cfg, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("New(%+v) did not return", cfg)
+		}
+	}
+	e, err := offload.New(offload.Config{Depth: offload.MaxDepth, Workers: 1})
+	if err != nil {
+		t.Fatalf("New(Depth: MaxDepth): %v", err)
+	}
+	if got := e.Config().Depth; got != offload.MaxDepth {
+		t.Errorf("Depth %d, want MaxDepth", got)
+	}
+	e.Close()
+	// Collect the big ring now, not while later tests (TestPacerAdapts)
+	// time what they do.
+	runtime.GC()
 }

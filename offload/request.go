@@ -8,7 +8,9 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -26,20 +28,28 @@ import (
 //     move it out of reqPending takes it: the worker by moving it to
 //     reqCompleting when the work is done, the job by moving it to
 //     reqAbandoned when it is canceled.
-//   - reqCompleting: the worker owns it and is waking the job (writing the
-//     wait fd or calling the callback). It then stores reqDone, its last
-//     touch; from reqDone on, the job owns it again, reads the results and
-//     releases it.
-//   - reqAbandoned: the job has returned; the worker owns it and releases
-//     it without waking anyone.
+//   - reqCompleting: the results are in, and the worker is waking the job
+//     (writing the wait fd or calling the callback). It then stores
+//     reqDone, its last touch; from reqDone on, the job owns it again,
+//     reads the results and releases it. The job may read the results
+//     already in reqCompleting, but not cbErr.
+//   - reqAbandoned: the job has let go of it; the worker owns it and
+//     releases it, without waking anyone if it has not yet.
 //
 // So a request is released exactly once, by its last owner, and a stale
 // worker never writes a request that is back in the pool: the late
-// completion of a canceled job cannot reach another job's request. A job
-// that finds its request in reqCompleting waits (yielding) for reqDone,
-// which is a few instructions and one write(2) or callback away; it never
-// returns before the worker is done waking it, so a wake-up never outlives
-// the operation it is for.
+// completion of a canceled job cannot reach another job's request.
+//
+// A job that finds its request in reqCompleting while the worker writes
+// the wait fd waits (yielding) for reqDone, a write(2) away, before it
+// clears the fd and returns: a wake-up through the fd never outlives the
+// operation it is for. A callback it waits for only briefly: the callback
+// is the application's code, and may be what resumed the job, on the
+// worker's goroutine, so that the worker cannot go on until the job pauses
+// or ends. If the callback has not returned by then, the job takes its
+// results and moves the request to reqAbandoned, and the worker releases
+// it once the callback returns; a panic or Goexit in the callback is then
+// too late for the operation (see PanicError).
 type request struct {
 	state atomic.Uint32
 	op    opcode
@@ -62,6 +72,9 @@ type request struct {
 	err      error
 	panicked bool
 	panicVal any
+	// cbErr is the callback's failure, written by the worker in
+	// reqCompleting and read by the job only from reqDone.
+	cbErr *PanicError
 
 	// How to wake the job: at most one of wfd and cb is set.
 	wfd   *waitFD
@@ -111,7 +124,7 @@ func (r *request) release() {
 	r.cb, r.cbArg = nil, nil
 	r.ecKey, r.rsaKey, r.aead, r.fn = nil, nil, nil, nil
 	r.out, r.err = nil, nil
-	r.panicked, r.panicVal = false, nil
+	r.panicked, r.panicVal, r.cbErr = false, nil, nil
 	r.sum = [32]byte{}
 	clear(r.edKey[:])
 	r.in = scrub(r.in)
@@ -157,62 +170,160 @@ func (r *request) run() {
 
 // complete hands the worker's finished request back to its job: it wakes
 // the job and marks the request done, or releases it if the job gave up.
-func (r *request) complete() {
+func (e *Engine) complete(r *request) {
 	if !r.state.CompareAndSwap(reqPending, reqCompleting) {
 		r.release() // abandoned: nobody is waiting
 		return
 	}
-	if r.wfd != nil {
+	switch {
+	case r.wfd != nil:
 		r.wfd.signal()
-	} else if r.cb != nil {
-		r.cb(r.cbArg)
+	case r.cb != nil:
+		e.handOver(r, callback(r))
+		return
 	}
 	r.state.Store(reqDone) // the last touch: the job owns r now
 }
 
-// abandon gives up on r, submitted by a job that is unwinding. If the
-// worker has not finished r, the worker gets it; otherwise the job waits
-// for the worker to be done waking it, clears the wake-up and releases r.
-func (r *request) abandon() {
-	if r.state.CompareAndSwap(reqPending, reqAbandoned) {
-		return
+// callback calls r's callback, returning a panic in it as an error.
+func callback(r *request) (pe *PanicError) {
+	defer func() {
+		if v := recover(); v != nil {
+			pe = &PanicError{Callback: true, Value: v, Stack: debug.Stack()}
+		}
+	}()
+	r.cb(r.cbArg)
+	return nil
+}
+
+// handOver ends the worker's part in r, once its callback has returned or
+// failed with pe: it gives r to the job with the failure recorded, or, if
+// the job let go of r meanwhile, releases r and keeps the failure for
+// Close.
+func (e *Engine) handOver(r *request, pe *PanicError) {
+	if pe != nil {
+		r.cbErr = pe
 	}
-	r.waitDone()
-	if r.wfd != nil {
-		r.wfd.drain()
+	if r.state.CompareAndSwap(reqCompleting, reqDone) {
+		return // the last touch: the job owns r now
+	}
+	if pe != nil {
+		e.lost.CompareAndSwap(nil, pe)
 	}
 	r.release()
 }
 
-// waitDone waits for a request in reqCompleting to reach reqDone.
-func (r *request) waitDone() {
-	for r.state.Load() != reqDone {
+// awaitCallback gives r's callback, which the worker is calling, a few
+// yields to return, so that a failure in it is the operation's to report.
+// It returns without it if the callback does not return: it may be the
+// callback that resumed the job, on the worker's goroutine, and then it
+// cannot return until the job pauses again or ends.
+func (r *request) awaitCallback() {
+	for range callbackSpins {
+		if r.state.Load() != reqCompleting {
+			return
+		}
 		runtime.Gosched()
 	}
 }
 
+// callbackSpins is how many times a job yields for its callback to
+// return: far longer than a callback that returns takes (it must be small
+// and not block), and short enough not to matter to a callback that
+// resumed the job itself, which costs the wait every time.
+const callbackSpins = 64
+
+// free lets go of r, submitted by the job, once the job is done with it:
+// it has read the results, or it is unwinding. If the worker has not
+// finished r, or is calling r's callback, r goes to the worker (see
+// request); otherwise the job waits for the worker to be done waking it,
+// clears the wake-up and releases r.
+func (r *request) free() {
+	for {
+		switch s := r.state.Load(); {
+		case s == reqDone:
+			if r.wfd != nil {
+				r.wfd.drain()
+			}
+			r.release()
+			return
+		case s == reqPending || r.cb != nil:
+			if r.state.CompareAndSwap(s, reqAbandoned) {
+				return
+			}
+		default:
+			runtime.Gosched() // the worker is writing the wait fd
+		}
+	}
+}
+
+// startWorker starts a worker; first, if not nil, is a request it
+// completes before it serves the ring.
+func (e *Engine) startWorker(first *request) {
+	e.wg.Add(1)
+	go e.worker(first)
+}
+
 // worker serves the ring until Close; requests still in the ring then
-// complete with ErrClosed.
-func (e *Engine) worker() {
-	defer e.wg.Done()
+// complete with ErrClosed. first is a request that has run but is not yet
+// complete (see exited).
+func (e *Engine) worker(first *request) {
+	// running and waking are the request whose Do func or callback is
+	// running, for exited to complete if that calls runtime.Goexit.
+	var running, waking *request
+	returned := false
+	defer func() {
+		if !returned {
+			e.exited(running, waking)
+		}
+		e.wg.Done()
+	}()
 	var pace pacer
 	pace.restart()
+	r := first
 	for {
-		r := e.next(&pace)
 		if r == nil {
-			return
+			if r = e.next(&pace); r == nil {
+				returned = true
+				return
+			}
+			switch {
+			case r.state.Load() == reqAbandoned:
+				r.release() // nobody wants the result: skip the work
+				r = nil
+				continue
+			case e.closed.Load():
+				r.err = ErrClosed
+			default:
+				running = r
+				r.run()
+				running = nil
+			}
 		}
-		switch {
-		case r.state.Load() == reqAbandoned:
-			r.release() // nobody wants the result: skip the work
-			continue
-		case e.closed.Load():
-			r.err = ErrClosed
-		default:
-			r.run()
-		}
-		r.complete()
+		waking = r
+		e.complete(r)
+		waking, r = nil, nil
 	}
+}
+
+// exited runs on a worker that runtime.Goexit is ending, called by the Do
+// func of running or the callback of waking (one of them is set): it
+// completes the request with a *PanicError and starts a new worker in the
+// old one's place. Goexit cannot be stopped, only let finish; so a
+// request whose func exited is completed by the new worker, as the old
+// one cannot go on to do it.
+func (e *Engine) exited(running, waking *request) {
+	pe := &PanicError{Value: ErrGoexit, Stack: debug.Stack()}
+	if running != nil {
+		running.err = pe
+		e.startWorker(running)
+		return
+	}
+	if waking != nil {
+		pe.Callback = true
+		e.handOver(waking, pe)
+	}
+	e.startWorker(nil)
 }
 
 // next returns the worker's next request, or nil once the engine is closed
@@ -303,11 +414,11 @@ func (e *Engine) trySubmit(r *request) (bool, error) {
 }
 
 // await offloads r from inside job: it arranges the wake-up, submits r
-// (pausing with StatusEAGAIN while the ring is full), and pauses until r is
-// done. On success r is done and the caller owns it, reads the results and
-// releases it. On error r is released or handed to the worker, and the
-// error is PauseJob's (the job was canceled or its pool closed), ErrClosed,
-// or one from setting up the wait fd. If the operation panicked, await
+// (pausing with StatusEAGAIN while the ring is full), and pauses until r's
+// results are in. On success the caller reads them and frees r. On error r
+// is released or handed to the worker, and the error is PauseJob's (the
+// job was canceled or its pool closed), ErrClosed, one from setting up the
+// wait fd, or the callback's *PanicError. If the operation panicked, await
 // raises the panic again.
 func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 	w := job.WaitCtx()
@@ -362,29 +473,33 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 		// resume, would otherwise take this pause for one to poll.
 		setStatus(w, want)
 		if err := async.PauseJob(ctx); err != nil {
-			r.abandon()
+			r.awaitCallback()
+			if r.state.Load() == reqDone && r.cbErr != nil {
+				err = errors.Join(err, r.cbErr) // canceled, and the callback failed
+			}
+			r.free()
 			return err
 		}
-		s := r.state.Load()
-		if s == reqDone {
-			break
-		}
-		if s == reqCompleting {
-			r.waitDone()
-			break
+		if s := r.state.Load(); s != reqPending {
+			if s == reqCompleting && r.cb != nil {
+				r.awaitCallback()
+			}
+			break // the results are in
 		}
 		// Resumed before the operation completed: pause again. Yield
 		// first, in case pausing is blocked (BlockPause) and PauseJob
 		// returns at once.
 		runtime.Gosched()
 	}
-	if r.wfd != nil {
-		r.wfd.drain()
-	}
 	if r.panicked {
 		v := r.panicVal
-		r.release()
+		r.free()
 		panic(v)
+	}
+	if r.state.Load() == reqDone && r.cbErr != nil { // cbErr is the worker's until reqDone
+		err := r.cbErr
+		r.free()
+		return err
 	}
 	return nil
 }

@@ -13,8 +13,11 @@ import "sync/atomic"
 // Claiming a position is a compare-and-swap of tail or head; the cell's
 // seq, stored after the request is written or read, hands the cell over.
 //
-// The cells are a power of two in number, at least depth; put refuses when
-// depth requests are queued, so the ring holds no more than Config.Depth.
+// The cells are a power of two in number, at least depth and at least 2;
+// put refuses when depth requests are queued, so the ring holds no more
+// than Config.Depth. One cell would not do: its seq after a take,
+// pos+1, would also say that it holds the put of pos's request, so a put
+// could claim it while the take that claimed pos had yet to read it.
 type ring struct {
 	cells []cell
 	mask  uint64
@@ -32,8 +35,10 @@ type cell struct {
 	r   *request // written before seq hands the cell over, read after
 }
 
+// newRing makes a ring of depth requests; depth is 1 to MaxDepth, so the
+// rounding up cannot overflow.
 func newRing(depth int) *ring {
-	n := 1
+	n := 2
 	for n < depth {
 		n <<= 1
 	}
@@ -51,7 +56,6 @@ func (q *ring) put(r *request) bool {
 	pos := q.tail.Load()
 	for {
 		if int64(pos-q.head.Load()) >= int64(q.depth) { // pos may be stale
-
 			return false
 		}
 		c := &q.cells[pos&q.mask]

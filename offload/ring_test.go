@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,63 +38,6 @@ func TestRingOrderAndDepth(t *testing.T) {
 			if q.take() != nil {
 				t.Fatalf("depth %d round %d: take from an empty ring", depth, round)
 			}
-		}
-	}
-}
-
-// Many goroutines put and take at once: every request comes out exactly
-// once, and the ring never holds more than its depth.
-func TestRingConcurrent(t *testing.T) {
-	const depth, putters, takers, perPutter = 5, 4, 3, 2000
-	q := newRing(depth)
-	reqs := make([]request, putters*perPutter)
-	seen := make([]int32, len(reqs))
-	index := make(map[*request]int, len(reqs))
-	for i := range reqs {
-		index[&reqs[i]] = i
-	}
-	var wg sync.WaitGroup
-	for p := range putters {
-		wg.Go(func() {
-			for i := p * perPutter; i < (p+1)*perPutter; {
-				if q.put(&reqs[i]) {
-					i++
-				} else {
-					runtime.Gosched() // full: let a taker run, even on one P
-				}
-				if n := int64(q.tail.Load() - q.head.Load()); n > depth {
-					t.Errorf("ring holds %d > %d", n, depth)
-					return
-				}
-			}
-		})
-	}
-	var mu sync.Mutex
-	taken := 0
-	for range takers {
-		wg.Go(func() {
-			for {
-				mu.Lock()
-				done := taken == len(reqs)
-				mu.Unlock()
-				if done {
-					return
-				}
-				if r := q.take(); r != nil {
-					mu.Lock()
-					seen[index[r]]++
-					taken++
-					mu.Unlock()
-				} else {
-					runtime.Gosched()
-				}
-			}
-		})
-	}
-	wg.Wait()
-	for i, n := range seen {
-		if n != 1 {
-			t.Fatalf("request %d taken %d times", i, n)
 		}
 	}
 }
@@ -213,4 +157,122 @@ func TestNoLostWakeups(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// Several putters and takers share a ring of every small depth, including
+// 1, where one cell's sequence number cannot tell "full, for the take at
+// pos" from "free, for the put at pos+1": each request must come out
+// exactly once, the ring must never hold more than its depth, and it must
+// not jam (report full forever) afterwards. Bounded by count and by a
+// deadline, so a jammed ring fails rather than hangs.
+func TestRingExactlyOnceEveryDepth(t *testing.T) {
+	const putters, takers, perPutter = 3, 3, 3000
+	for depth := 1; depth <= 8; depth++ {
+		q := newRing(depth)
+		reqs := make([]request, putters*perPutter)
+		index := make(map[*request]int, len(reqs))
+		for i := range reqs {
+			index[&reqs[i]] = i
+		}
+		seen := make([]atomic.Int32, len(reqs))
+		var taken atomic.Int64
+		deadline := time.Now().Add(10 * time.Second)
+		var jammed atomic.Bool
+		var wg sync.WaitGroup
+		for p := range putters {
+			wg.Go(func() {
+				for i := p * perPutter; i < (p+1)*perPutter; {
+					if q.put(&reqs[i]) {
+						i++
+						continue
+					}
+					if time.Now().After(deadline) {
+						jammed.Store(true)
+						return
+					}
+					runtime.Gosched()
+				}
+			})
+		}
+		for range takers {
+			wg.Go(func() {
+				misses := 0
+				for taken.Load() < int64(len(reqs)) && !jammed.Load() {
+					if n := int64(q.tail.Load() - q.head.Load()); n > int64(depth) {
+						t.Errorf("depth %d: ring holds %d", depth, n)
+					}
+					r := q.take()
+					if r == nil {
+						if misses++; misses%64 == 0 {
+							if time.Now().After(deadline) {
+								jammed.Store(true)
+								return
+							}
+							runtime.Gosched()
+						}
+						continue
+					}
+					i, ok := index[r]
+					if !ok {
+						t.Errorf("depth %d: take returned %p, never put", depth, r)
+						continue
+					}
+					seen[i].Add(1)
+					taken.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		for i := range seen {
+			if n := seen[i].Load(); n != 1 {
+				t.Errorf("depth %d: request %d taken %d times", depth, i, n)
+				break
+			}
+		}
+		if jammed.Load() {
+			t.Fatalf("depth %d: no progress for 10s with %d of %d taken: the ring is jammed", depth, taken.Load(), len(reqs))
+		}
+		// Still usable: it takes depth requests and no more.
+		for i := range depth {
+			if !q.put(&reqs[i]) {
+				t.Fatalf("depth %d: put %d refused on an empty ring", depth, i)
+			}
+		}
+		if q.put(&reqs[depth]) {
+			t.Fatalf("depth %d: put past the depth accepted", depth)
+		}
+	}
+}
+
+// A put that comes while a take has claimed its position but not yet read
+// its cell must not write over that cell: with depth 1 the ring used to
+// have one cell, whose "free for the next put" and "full for this take"
+// looked the same. The take is done by hand in its two steps, so that the
+// put lands in between every time.
+func TestRingPutDuringTake(t *testing.T) {
+	for _, depth := range []int{1, 2, 3} {
+		q := newRing(depth)
+		var a, b request
+		if !q.put(&a) {
+			t.Fatalf("depth %d: put refused on an empty ring", depth)
+		}
+		// The take's first step: claim position 0.
+		pos := q.head.Load()
+		c := &q.cells[pos&q.mask]
+		if c.seq.Load() != pos+1 || !q.head.CompareAndSwap(pos, pos+1) {
+			t.Fatalf("depth %d: cannot claim the head", depth)
+		}
+		q.put(&b) // may be refused; it must not touch the claimed cell
+		if c.r != &a {
+			t.Fatalf("depth %d: a put wrote over a cell being taken", depth)
+		}
+		// The take's second step, as take does it.
+		c.r = nil
+		c.seq.Store(pos + q.mask + 1)
+		for q.take() != nil {
+		}
+		if !q.put(&a) || q.take() != &a {
+			t.Fatalf("depth %d: the ring jammed after an overlapping put and take", depth)
+		}
+	}
 }
