@@ -157,7 +157,9 @@ func measureAll(ctx context.Context, cfg config, a algorithm, o op, modes []stri
 		}
 		for m, mode := range modes {
 			r, err := measure(ctx, cfg, a, o, mode, d, p)
-			if r.Seconds > 0 {
+			if err == nil || r.Ops > 0 {
+				// A slice interrupted before its first operation
+				// measured nothing, not a rate of zero.
 				rows[m].add(r)
 			}
 			if err != nil {
