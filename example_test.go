@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/seed-e1024768/async"
 )
 
@@ -46,85 +44,6 @@ func ExamplePool_StartJob() {
 	// StartJob: ASYNC_PAUSE
 	// StartJob: ASYNC_FINISH
 	// result: 42
-}
-
-// An engine registers a wait fd before pausing and makes it readable when
-// the job can go on; the application waits for it with poll(2). The fd is
-// the read end of a pipe; the engine keeps the write end as the fd's data.
-//
-// The key must be unique to the engine. Its own pointer is a good key, as
-// the man page suggests, provided the type it points to is not zero-sized:
-// Go may give distinct zero-size variables the same address, so two
-// engines declared as struct{} could share a key and each find the other's
-// fd. A field (here the engine's name) makes every engine a distinct key;
-// a value of an unexported type, such as engine{"pipe"}, works too,
-// since no other package can make one equal to it.
-func ExampleWaitCtx_SetWaitFD() {
-	type engine struct{ name string }
-	eng := &engine{name: "pipe"} // the key: this pointer
-	var work sync.WaitGroup
-	defer work.Wait()
-	closePipe := func(_ *async.WaitCtx, _ any, fd int, data any) {
-		unix.Close(fd)
-		unix.Close(data.(int))
-	}
-
-	// The engine's side, called inside a job.
-	offload := func(ctx context.Context, op func() int) int {
-		job := async.CurrentJob(ctx)
-		if job == nil {
-			return op() // not in a job: do the work here
-		}
-		w := job.WaitCtx()
-		fd, data, ok := w.FD(eng)
-		if !ok { // first use on this WaitCtx: one pipe for its whole life
-			var p [2]int
-			if err := unix.Pipe(p[:]); err != nil {
-				return -1 // the engine's failure result
-			}
-			fd, data = p[0], p[1]
-			if err := w.SetWaitFD(eng, fd, data, closePipe); err != nil {
-				closePipe(w, eng, fd, data) // not registered: Free will not close it
-				return -1
-			}
-		}
-		var result int
-		work.Add(1)
-		go func() { // the "hardware"
-			defer work.Done()
-			result = op()
-			unix.Write(data.(int), []byte{1})
-		}()
-		async.PauseJob(ctx)
-		var buf [1]byte
-		unix.Read(fd, buf[:]) // clear the wake signal
-		return result
-	}
-
-	// The application's side.
-	var pool async.Pool
-	defer pool.Close()
-	w := async.NewWaitCtx()
-	defer w.Free() // runs the cleanup: closes the pipe
-	square := func(ctx context.Context, args []byte) int {
-		n := int(args[0])
-		return offload(ctx, func() int { return n * n })
-	}
-	var job *async.Job
-	for {
-		st, ret, _ := pool.StartJob(context.Background(), &job, w, square, []byte{12})
-		if st == async.Pause {
-			fds := w.AllFDs()
-			fmt.Println("paused; waiting on", len(fds), "fd")
-			unix.Poll([]unix.PollFd{{Fd: int32(fds[0]), Events: unix.POLLIN}}, -1)
-			continue
-		}
-		fmt.Println(st, ret)
-		break
-	}
-	// Output:
-	// paused; waiting on 1 fd
-	// ASYNC_FINISH 144
 }
 
 // An application that prefers callbacks to fds sets one; an engine that
@@ -236,6 +155,7 @@ func ExampleBlockPause() {
 	var job *async.Job
 	st, _, _ := pool.StartJob(context.Background(), &job, w, fn, nil)
 	mu.Lock() // would deadlock had the job paused holding mu
+	//lint:ignore SA2001 taking the lock is the point: it shows the job released it
 	mu.Unlock()
 	fmt.Println(st)
 	st, _, _ = pool.StartJob(context.Background(), &job, w, nil, nil)

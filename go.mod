@@ -3,6 +3,7 @@ module github.com/seed-e1024768/async
 go 1.26.0
 
 require (
+	go.uber.org/goleak v1.3.0
 	golang.org/x/sys v0.49.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12

@@ -21,9 +21,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/internal/leaktest"
 )
 
 // Main operations: op byte % 16.
@@ -905,7 +907,7 @@ func (m *mfModel) step(r *mfReader) {
 }
 
 func mfRun(t *testing.T, data []byte) {
-	base := runtime.NumGoroutine()
+	before := goleak.IgnoreCurrent()
 	m := newMfModel(t)
 	r := &mfReader{data: data}
 	b0 := r.b()
@@ -952,22 +954,7 @@ func mfRun(t *testing.T, data []byte) {
 	}
 	m.mu.Unlock()
 	if !failed {
-		mfCheckGoroutines(t, base)
-	}
-}
-
-// mfCheckGoroutines fails t unless the goroutine count comes back down to
-// base within a second: every job's goroutine must end with its pool.
-func mfCheckGoroutines(t *testing.T, base int) {
-	deadline := time.Now().Add(time.Second)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("goroutines: %d, %d before (leak?)\n%s", runtime.NumGoroutine(), base, buf)
-			return
-		}
-		time.Sleep(time.Millisecond)
+		goleak.VerifyNone(t, before) // every job unwound: no goroutine left
 	}
 }
 
@@ -1128,11 +1115,10 @@ func FuzzModel(f *testing.F) {
 }
 
 // TestModelFuzzSeedsNoLeak runs every seed and checks, after all of them,
-// that the goroutine count is back where it started.
+// that no goroutine or fd is left.
 func TestModelFuzzSeedsNoLeak(t *testing.T) {
-	base := runtime.NumGoroutine()
+	leaktest.Check(t)
 	for _, s := range mfSeeds() {
 		mfRun(t, s)
 	}
-	mfCheckGoroutines(t, base)
 }
