@@ -239,9 +239,12 @@ func TestStreamQueueBounded(t *testing.T) {
 // protobuf encoder would.
 type rawCodec struct{}
 
-func (rawCodec) Marshal(v any) ([]byte, error)   { return v.([]byte), nil }
-func (rawCodec) Unmarshal(b []byte, v any) error { *v.(*[]byte) = append([]byte(nil), b...); return nil }
-func (rawCodec) Name() string                    { return "proto" }
+func (rawCodec) Marshal(v any) ([]byte, error) { return v.([]byte), nil }
+func (rawCodec) Unmarshal(b []byte, v any) error {
+	*v.(*[]byte) = append([]byte(nil), b...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
 
 // TestMalformedBatch: a stream that sends bytes that are no RequestBatch
 // ends with an error status; other streams keep being served.
