@@ -135,7 +135,7 @@ type server struct {
 
 // startServer starts asyncsignd serve on 127.0.0.1:0 with extra flags
 // and reads its address; the test's end kills it if it still runs.
-func startServer(t *testing.T, extra ...string) *server {
+func startServer(t testing.TB, extra ...string) *server {
 	t.Helper()
 	s := &server{done: make(chan error, 1)}
 	s.cmd = exec.Command(bin, append([]string{"serve", "-dir", deploy, "-listen", "127.0.0.1:0"}, extra...)...)
@@ -185,7 +185,7 @@ func (s *server) wait(t *testing.T) error {
 	}
 }
 
-func dial(t *testing.T, addr string) *grpc.ClientConn {
+func dial(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
 	tc, err := signd.ClientTLS(deploy)
 	if err != nil {
@@ -199,7 +199,7 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 	return conn
 }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -207,7 +207,7 @@ func testContext(t *testing.T) context.Context {
 
 // certKey returns the key ID of a signing key's certificate: the
 // front end's view of the key.
-func certKey(t *testing.T, name string) (string, *x509.Certificate) {
+func certKey(t testing.TB, name string) (string, *x509.Certificate) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(deploy, "certs", name+".pem"))
 	if err != nil {
