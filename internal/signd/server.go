@@ -23,6 +23,11 @@ import (
 // for a batch of a hundred-odd requests of MaxMessage bytes.
 const MaxRecvMsgSize = 8 << 20
 
+// MaxStreams is the most streams (Sign streams and calls) a client
+// connection may have open at once; more wait, in the client, for a
+// turn.
+const MaxStreams = 1024
+
 // Config configures a Server.
 type Config struct {
 	// Dir is the deployment directory (see Init). The server reads
@@ -88,6 +93,7 @@ func New(cfg Config) (*Server, error) {
 	s.grpc = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsCfg)),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.MaxConcurrentStreams(MaxStreams),
 		grpc.WaitForHandlers(true),
 	)
 	pb.RegisterSignerServer(s.grpc, service{s: s})

@@ -384,3 +384,20 @@ func TestStopTimeout(t *testing.T) {
 		t.Errorf("stream after a hard stop: %v, want an error", err)
 	}
 }
+
+// TestBatchTooLarge: a batch of more than MaxBatch requests ends its
+// stream InvalidArgument, before any of it is queued.
+func TestBatchTooLarge(t *testing.T) {
+	_, byName := loadTestKeys(t)
+	sv := serve(t, Config{Delay: time.Minute})
+	st := signStream(t, sv)
+	if err := st.Send(&pb.RequestBatch{Requests: ecdsaRequests(byName, 0, MaxBatch+1)}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := st.Recv(); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("after a batch too large: %v, %v; want InvalidArgument", b, err)
+	}
+	if s := sv.s.Stats(); s.Signed != 0 || s.Failed != MaxBatch+1 {
+		t.Errorf("stats %v", s)
+	}
+}
