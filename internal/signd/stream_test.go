@@ -45,7 +45,7 @@ func recvN(t *testing.T, st pb.Signer_SignClient, n int) map[uint64]*pb.SignResu
 
 // closeStream closes the client's side and waits for the server to end
 // the stream cleanly, with no more results.
-func closeStream(t testing.TB, st pb.Signer_SignClient) {
+func closeStream(t *testing.T, st pb.Signer_SignClient) {
 	t.Helper()
 	if err := st.CloseSend(); err != nil {
 		t.Fatal(err)
