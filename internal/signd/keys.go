@@ -108,7 +108,7 @@ var pssOptions = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: 
 
 // handle validates req and signs it: the whole of what the server does
 // with one request once a worker takes it. now is compared with the
-// request's deadline.
+// request's deadline, if it has one.
 func handle(keys map[string]*key, req *pb.SignRequest, now time.Time) (pb.Code, []byte, string) {
 	if d := req.GetDeadlineUnixNano(); d != 0 && now.UnixNano() > d {
 		return pb.Code_CODE_DEADLINE_EXCEEDED, nil, errExpired

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	pb "github.com/seed-e1024768/async/internal/signpb"
 )
@@ -95,6 +96,9 @@ func New(cfg Config) (*Server, error) {
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.MaxConcurrentStreams(MaxStreams),
 		grpc.WaitForHandlers(true),
+		// Let clients keep idle connections alive with pings as
+		// often as every few seconds, rather than be cut off.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	pb.RegisterSignerServer(s.grpc, service{s: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -226,7 +230,11 @@ func (s *Server) run(o *op) {
 		o.release()
 		return
 	}
-	code, sig, msg := handle(s.keys, o.req, time.Now())
+	var now time.Time // the clock is read only for a deadline
+	if o.req.GetDeadlineUnixNano() != 0 {
+		now = time.Now()
+	}
+	code, sig, msg := handle(s.keys, o.req, now)
 	o.answer(code, sig, msg)
 	s.count(code)
 	if o.st == nil {

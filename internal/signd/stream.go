@@ -52,6 +52,7 @@ type stream struct {
 // errDraining ends streams while the server stops.
 var errDraining = status.Error(codes.Unavailable, errShuttingDown)
 
+// Sign serves one Sign stream until it ends (see stream.send).
 func (v service) Sign(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBatch]) error {
 	st := &stream{
 		s:        v.s,
