@@ -18,13 +18,14 @@ import (
 // beyond either is answered CODE_UNAVAILABLE at once.
 //
 // MaxBatch is the most requests a RequestBatch may hold: a stream that
-// sends more in one is ended with the gRPC status InvalidArgument, since
-// every request answered at once would cost the server memory the cap
-// above is there to bound.
+// sends more in one is ended with the gRPC status InvalidArgument. (The
+// requests of one batch beyond MaxQueued are answered at once, and the
+// next batch is read only once most answers are sent; MaxBatch bounds
+// the memory that takes.)
 const (
 	MaxQueued      = 4096
 	MaxQueuedBytes = 16 << 20
-	MaxBatch       = MaxQueued
+	MaxBatch       = 4 * MaxQueued
 )
 
 // errBatchTooLarge ends a stream that sent more than MaxBatch requests
