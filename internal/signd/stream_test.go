@@ -401,3 +401,39 @@ func TestBatchTooLarge(t *testing.T) {
 		t.Errorf("stats %v", s)
 	}
 }
+
+// TestDelay: no answer leaves before Delay after its request arrived,
+// for requests arriving at different times, on a stream and unary.
+func TestDelay(t *testing.T) {
+	_, byName := loadTestKeys(t)
+	const delay = 300 * time.Millisecond
+	sv := serve(t, Config{Delay: delay, Workers: 1})
+	st := signStream(t, sv)
+	sent := map[uint64]time.Time{}
+	for i := range 3 {
+		sent[uint64(i)] = time.Now()
+		if err := st.Send(&pb.RequestBatch{Requests: ecdsaRequests(byName, i, 1)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for range 3 {
+		b, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range b.Results {
+			if el := time.Since(sent[r.Id]); r.Code != pb.Code_CODE_OK || el < delay {
+				t.Errorf("id %d: %v after %v", r.Id, r.Code, el)
+			}
+		}
+	}
+	start := time.Now()
+	if r, err := sv.client.SignOne(testContext(t), ecdsaRequests(byName, 0, 1)[0]); err != nil || r.Code != pb.Code_CODE_OK {
+		t.Errorf("SignOne: %v, %v", r, err)
+	}
+	if el := time.Since(start); el < delay {
+		t.Errorf("SignOne answered after %v", el)
+	}
+	closeStream(t, st)
+}
