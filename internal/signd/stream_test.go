@@ -409,23 +409,39 @@ func TestDelay(t *testing.T) {
 	const delay = 300 * time.Millisecond
 	sv := serve(t, Config{Delay: delay, Workers: 1})
 	st := signStream(t, sv)
-	sent := map[uint64]time.Time{}
-	for i := range 3 {
-		sent[uint64(i)] = time.Now()
+	// Answers are timed as they come, by a receiver of their own.
+	type arrival struct {
+		r  *pb.SignResult
+		at time.Time
+	}
+	arrivals := make(chan arrival, 3)
+	go func() {
+		for range 3 {
+			b, err := st.Recv()
+			if err != nil {
+				close(arrivals)
+				return
+			}
+			for _, r := range b.Results {
+				arrivals <- arrival{r, time.Now()}
+			}
+		}
+	}()
+	var sent [3]time.Time
+	for i := range sent {
+		sent[i] = time.Now()
 		if err := st.Send(&pb.RequestBatch{Requests: ecdsaRequests(byName, i, 1)}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	for range 3 {
-		b, err := st.Recv()
-		if err != nil {
-			t.Fatal(err)
+		a, ok := <-arrivals
+		if !ok {
+			t.Fatal("stream failed")
 		}
-		for _, r := range b.Results {
-			if el := time.Since(sent[r.Id]); r.Code != pb.Code_CODE_OK || el < delay {
-				t.Errorf("id %d: %v after %v", r.Id, r.Code, el)
-			}
+		if el := a.at.Sub(sent[a.r.Id]); a.r.Code != pb.Code_CODE_OK || el < delay {
+			t.Errorf("id %d: %v after %v", a.r.Id, a.r.Code, el)
 		}
 	}
 	start := time.Now()
