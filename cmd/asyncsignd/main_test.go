@@ -173,7 +173,7 @@ func startServer(t testing.TB, extra ...string) *server {
 }
 
 // wait waits for the process to exit and returns its status.
-func (s *server) wait(t *testing.T) error {
+func (s *server) wait(t testing.TB) error {
 	t.Helper()
 	select {
 	case err := <-s.done:
