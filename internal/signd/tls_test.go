@@ -99,3 +99,30 @@ func TestHealth(t *testing.T) {
 		}
 	}
 }
+
+// TestStopWithHealthWatch: a client watching the server's health does
+// not hold Stop to its timeout.
+func TestStopWithHealthWatch(t *testing.T) {
+	sv := serve(t, Config{})
+	w, err := healthpb.NewHealthClient(sv.conn).Watch(testContext(t), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := w.Recv(); err != nil || r.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("watch: %v, %v", r, err)
+	}
+	start := time.Now()
+	sv.s.Stop(10 * time.Second)
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("Stop took %v", el)
+	}
+	for {
+		r, err := w.Recv()
+		if err != nil {
+			break
+		}
+		if r.Status != healthpb.HealthCheckResponse_NOT_SERVING {
+			t.Errorf("watch while stopping: %v", r.Status)
+		}
+	}
+}
