@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"testing"
 	"time"
 
@@ -27,26 +26,13 @@ func foreignClient(t *testing.T) tls.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "another CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
+	now := time.Now()
+	tmpl := caTemplate("another CA", now)
 	_, ca, err := issue(tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "intruder"},
-		NotBefore:   time.Now().Add(-time.Hour),
-		NotAfter:    time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, _, err := issue(leaf, ca, key.Public(), key)
+	der, _, err := issue(leafTemplate("intruder", key.Public(), x509.ExtKeyUsageClientAuth, now), ca, key.Public(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
