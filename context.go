@@ -1,6 +1,11 @@
 package async
 
-import "context"
+import (
+	"context"
+	"reflect"
+	"sync/atomic"
+	"time"
+)
 
 // jobKey is the context key under which a job's context carries the job.
 type jobKey struct{}
@@ -8,16 +13,60 @@ type jobKey struct{}
 // jobContext is the context a job's Func receives: its parent is the ctx
 // given to StartJob. Each job embeds one and reuses it, so starting a job
 // allocates nothing.
+//
+// Other goroutines may read the parent after the run that set it: the
+// context package's own, for one, when the timer of a context derived in
+// the run fires as the run ends and unhooks itself from its parent. So
+// the parent is held in a parentCtx that is never changed once made, and
+// swapped atomically: a reader sees one run's parent or the next's, never
+// half of each. A job started again with the same ctx keeps its parentCtx
+// and stores nothing.
 type jobContext struct {
-	context.Context
-	job *Job
+	parent atomic.Pointer[parentCtx]
+	job    *Job
 }
+
+// parentCtx is a run's parent context; see jobContext.
+type parentCtx struct {
+	ctx context.Context
+	// typ is ctx's type; ptr says it is a pointer and zero that it has
+	// no size: what it takes to know ctx again cheaply (see same).
+	typ       reflect.Type
+	ptr, zero bool
+}
+
+func newParent(ctx context.Context) *parentCtx {
+	t := reflect.TypeOf(ctx)
+	return &parentCtx{ctx: ctx, typ: t, ptr: t.Kind() == reflect.Pointer, zero: t.Size() == 0}
+}
+
+// noParent is a new job's parent, until its first run.
+var noParent = newParent(context.Background())
+
+// same reports whether ctx is the very context p holds: the same pointer,
+// or a value of the same zero-size type (context.Background's). Other
+// values count as different even when equal, since comparing them may
+// panic (a struct holding a slice, or a context wrapping one).
+func (p *parentCtx) same(ctx context.Context) bool {
+	return reflect.TypeOf(ctx) == p.typ && (p.zero || p.ptr && p.ctx == ctx)
+}
+
+// setParent makes ctx the parent; only the job's owner calls it, and
+// only when ctx is not the parent already (StartJob checks that in place,
+// since every frame costs a start time).
+func (c *jobContext) setParent(ctx context.Context) {
+	c.parent.Store(newParent(ctx))
+}
+
+func (c *jobContext) Deadline() (time.Time, bool) { return c.parent.Load().ctx.Deadline() }
+func (c *jobContext) Done() <-chan struct{}       { return c.parent.Load().ctx.Done() }
+func (c *jobContext) Err() error                  { return c.parent.Load().ctx.Err() }
 
 func (c *jobContext) Value(key any) any {
 	if key == (jobKey{}) {
 		return c.job
 	}
-	return c.Context.Value(key)
+	return c.parent.Load().ctx.Value(key)
 }
 
 func (c *jobContext) String() string { return "async.Job context" }

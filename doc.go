@@ -151,9 +151,10 @@
 // # Leaks
 //
 // Every job in a pool parks a goroutine (about 3 KB, mostly stack). An
-// idle job references nothing of its last run: not its context, Func or
-// WaitCtx, and not its args, which it wipes (they are often secrets) and,
-// if larger than 1 KiB, lets go. A
+// idle job references nothing of its last run but the ctx it was started
+// with (kept so that the next run with the same ctx stores nothing): not
+// its Func or WaitCtx, and not its args, which it wipes (they are often
+// secrets) and, if larger than 1 KiB, lets go. A
 // paused job keeps its goroutine and everything its stack refers to until
 // it is resumed to the end, canceled, or its pool closed. [Pool.Close]
 // ends them all; a Pool dropped without Close keeps its parked goroutines,

@@ -1,7 +1,6 @@
 package async
 
 import (
-	"context"
 	"iter"
 	"runtime/debug"
 	"sync/atomic"
@@ -118,6 +117,7 @@ func (j *Job) WaitCtx() *WaitCtx {
 func newJob(p *Pool) *Job {
 	j := &Job{pool: p}
 	j.ctx.job = j
+	j.ctx.parent.Store(noParent)
 	j.next, j.stop = iter.Pull(j.loop)
 	return j
 }
@@ -152,9 +152,9 @@ func (j *Job) countRun() { j.word.Store((runs(j.word.Load()) + 1) << stateBits) 
 // and dropped when the run ends, so that an idle job does not pin it.
 const maxKeptArgs = 1 << 10
 
-// begin readies an idle job to run fn; the caller owns the job.
-func (j *Job) begin(ctx context.Context, wctx *WaitCtx, fn Func, args []byte) {
-	j.ctx.Context = ctx
+// begin readies an idle job to run fn; the caller owns the job and has
+// made ctx its parent.
+func (j *Job) begin(wctx *WaitCtx, fn Func, args []byte) {
 	j.fn = fn
 	j.wctx = wctx
 	j.args = nil
@@ -169,12 +169,12 @@ func (j *Job) begin(ctx context.Context, wctx *WaitCtx, fn Func, args []byte) {
 	j.pausable = true
 }
 
-// reset drops what the finished run referenced, so that an idle job pins
-// nothing: not the caller's context, Func or WaitCtx, and not its args,
-// which are often secrets (a key, a plaintext). The args are wiped; a
-// buffer larger than maxKeptArgs is let go.
+// reset drops what the finished run referenced: its Func and WaitCtx,
+// and its args, which are often secrets (a key, a plaintext). The args
+// are wiped; a buffer larger than maxKeptArgs is let go. The run's parent
+// context stays until a run with another one, or the job's end (see
+// jobContext).
 func (j *Job) reset() {
-	j.ctx.Context = context.Background()
 	j.fn = nil
 	j.wctx = nil
 	clear(j.args) // all of argBuf that was written: the rest is zero already
@@ -233,4 +233,5 @@ func (j *Job) end() {
 		j.stop()
 	}
 	j.reset()
+	j.ctx.parent.Store(noParent)
 }

@@ -115,7 +115,10 @@ func (p *Pool) StartJob(ctx context.Context, job **Job, wctx *WaitCtx, fn Func, 
 		if j = p.get(); j == nil {
 			return NoJobs, 0, nil
 		}
-		j.begin(ctx, wctx, fn, args)
+		if !j.ctx.parent.Load().same(ctx) {
+			j.ctx.setParent(ctx)
+		}
+		j.begin(wctx, fn, args)
 	}
 	j.next()
 	if j.panicked == nil {
