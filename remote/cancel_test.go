@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/seed-e1024768/async"
-	"github.com/seed-e1024768/async/loop"
+	"golang.org/x/sys/unix"
 )
 
 // TestDeadline: an operation whose ctx deadline passes while the signer
@@ -40,24 +40,56 @@ func TestDeadline(t *testing.T) {
 	check(err, time.Since(start))
 	cancel()
 
+	// Jobs whose ctx has the deadline, resumed only when their wait fd
+	// is readable: only the engine can wake them. (The deadline is set on
+	// the ctx given to StartJob: a context.WithTimeout of the job's own
+	// ctx would race with the pool's reuse of that ctx when its timer
+	// fires as the job ends, a fault of package async, not of this one.)
+	var pool async.Pool
+	defer pool.Close()
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
 	start = time.Now()
-	var took []time.Duration
-	err = loop.Run(context.Background(), loop.Config{Mode: loop.ModeFD}, func() func() (loop.Task, bool) {
-		n := 0
-		return func() (loop.Task, bool) {
-			n++
-			return loop.Task{Fn: func(ctx context.Context, _ []byte) int {
-				ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-				defer cancel()
-				_, err := e.Sign(ctx, kid, Ed25519, []byte("y"))
-				took = append(took, time.Since(start))
-				check(err, time.Since(start))
-				return 0
-			}}, n <= 4
+	var errs []error
+	var fds []unix.PollFd
+	var jobs []*async.Job
+	var wctxs []*async.WaitCtx
+	for range 4 {
+		w := async.NewWaitCtx()
+		defer w.Free()
+		var job *async.Job
+		st, _, err := pool.StartJob(ctx, &job, w, func(ctx context.Context, _ []byte) int {
+			_, err := e.Sign(ctx, kid, Ed25519, []byte("y"))
+			errs = append(errs, err)
+			return 0
+		}, nil)
+		if st != async.Pause || len(w.AllFDs()) != 1 {
+			t.Fatalf("StartJob: %v %v, fds %v", st, err, w.AllFDs())
 		}
-	}(), func(loop.Result) {})
-	if err != nil || len(took) != 4 {
-		t.Fatalf("Run: %v, %d jobs", err, len(took))
+		fds = append(fds, unix.PollFd{Fd: int32(w.AllFDs()[0]), Events: unix.POLLIN})
+		jobs = append(jobs, job)
+		wctxs = append(wctxs, w)
+	}
+	for done := 0; done < len(jobs); {
+		if _, err := unix.Poll(fds, 5000); err != nil && err != unix.EINTR {
+			t.Fatal(err)
+		}
+		for i := range fds {
+			if fds[i].Revents&unix.POLLIN == 0 || jobs[i] == nil {
+				continue
+			}
+			st, _, err := pool.StartJob(ctx, &jobs[i], wctxs[i], nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st == async.Finish {
+				done++
+				jobs[i], fds[i].Fd = nil, -1
+			}
+		}
+	}
+	for _, err := range errs {
+		check(err, time.Since(start))
 	}
 	waitFor(t, "the signer to drop 5 requests", func() bool {
 		st := serverStats(t, s)
@@ -68,8 +100,7 @@ func TestDeadline(t *testing.T) {
 	}
 }
 
-// TestCancelReachesSigner: canceling jobs (loop.Run's ctx canceled, so
-// CancelJob) and blocking callers (ctx canceled) while the signer holds
+// TestCancelReachesSigner: canceling jobs (CancelJob) and blocking callers (ctx canceled) while the signer holds
 // their requests returns at once, and the signer drops the requests
 // unsigned (its canceled count rises); their late answers reach no one.
 func TestCancelReachesSigner(t *testing.T) {
