@@ -89,5 +89,6 @@
 // asked for. Key IDs are the lowercase hex SHA-256 of a key's DER
 // SubjectPublicKeyInfo ([KeyID]).
 //
-// The package works on Linux only (wait fds are eventfds).
+// Wait fds are eventfds, so NotifyFD (and NotifyAuto without a callback)
+// works on Linux only; elsewhere such an operation fails.
 package remote
