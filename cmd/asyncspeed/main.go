@@ -1,9 +1,12 @@
+//go:build linux
+
 // Command asyncspeed measures what the async job API is worth on real
-// crypto, in the spirit of `openssl speed -async_jobs`.
+// crypto, in the spirit of `openssl speed -async_jobs`. It is Linux-only
+// (eventfd, epoll), as the packages it drives are.
 //
 // Usage:
 //
-//	asyncspeed [-seconds N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json] [algorithm ...]
+//	asyncspeed [-seconds N] [-count N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json] [algorithm ...]
 //
 // For each algorithm (all of them when none is named) it measures three
 // ways of doing the same operations, for -seconds each (in slices of about
@@ -21,16 +24,41 @@
 //     -async_jobs at a time.
 //
 // and prints a table of operations per second. On a terminal it shows its
-// progress as it goes. With -json it prints one JSON object per
-// measurement instead, with the fields algorithm, mode (sync, goroutines,
-// fd, callback or poll), async_jobs, workers, ops, seconds and
-// ops_per_sec, and nothing else on standard output.
+// progress as it goes. With -json it prints one JSON object per row
+// instead, with the fields algorithm, mode (sync, goroutines, fd, callback
+// or poll), async_jobs, workers, ops, seconds, ops_per_sec,
+// ops_per_sec_min, ops_per_sec_max and count, and nothing else on
+// standard output.
+//
+// -seconds holds whatever -async_jobs is: when a slice's measuring window
+// closes no more work starts, and the work still in flight gets at most a
+// tenth of the slice's length to finish (the drain); what is left then is
+// canceled and not counted. The time a row reports includes its drains,
+// so the rate is operations finished per second spent. A row thus takes
+// at most about 1.1 times -seconds, plus the time the event loop takes to
+// cancel the jobs left (with thousands in flight, tens of milliseconds per
+// 100ms slice, more on a loaded machine): at -async_jobs 65536 of
+// rsa2048, not the minute that finishing them all would take.
+//
+// With -count N each row is measured N times over (all of an algorithm's
+// rows once, then again); the table shows the median rate with the
+// slowest and fastest run as [min–max], and in -json ops_per_sec is the
+// median, ops_per_sec_min and ops_per_sec_max the extremes, count the
+// number of runs, and ops and seconds the totals of all runs.
 //
 // Algorithms, named as openssl speed names them: ecdsap256, ed25519,
-// rsa2048, sha256, aes-128-gcm.
+// rsa2048, sha256, aes-128-gcm. The last two compare with the 16384-byte
+// column of `openssl speed sha256` and `openssl speed -evp aes-128-gcm`
+// (aes-128-gcm is EVP's AES-128-GCM, not the low-level AES of `openssl
+// speed aes-128-cbc`).
 //
-// Bad flags or an unknown algorithm: a message on standard error and exit
-// status 2. A failed operation: exit status 1.
+// Interrupted (SIGINT, Ctrl-C), it stops measuring, prints what it
+// measured so far (the rows cut short included, over the time they ran)
+// and exits with status 130. A second Ctrl-C kills it at once.
+//
+// Bad flags, an unknown algorithm or a -seconds under a millisecond: a
+// message on standard error and exit status 2. A failed operation: exit
+// status 1.
 package main
 
 import (
@@ -54,6 +82,7 @@ import (
 
 type config struct {
 	duration   time.Duration
+	count      int // runs of each row
 	asyncJobs  int
 	modes      []string // async modes to measure: -mode, or all three
 	workers    int
@@ -61,16 +90,28 @@ type config struct {
 	algorithms []algorithm
 }
 
+// statusInterrupted is the exit status after SIGINT, as a shell reports a
+// command killed by it (128 + 2).
+const statusInterrupted = 130
+
+// minSeconds is the shortest -seconds accepted: shorter windows measure
+// nothing, not even one operation.
+const minSeconds = 0.001
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C kills at once
+	}()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, isTerminal(os.Stderr)))
 }
 
 // errUsage marks an error in the command line: exit status 2.
 var errUsage = errors.New("usage")
 
-// run is the whole command; it returns the exit status.
+// run is the whole command; it returns the exit status. When ctx ends it
+// prints what it measured so far and returns statusInterrupted.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal bool) int {
 	cfg, err := parse(args, stderr)
 	switch {
@@ -79,36 +120,60 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal 
 	case err != nil:
 		return 2
 	}
-	var rows []row
+	var groups [][]row // a row per mode, per algorithm
 	p := newProgress(stderr, terminal)
 	enc := json.NewEncoder(stdout)
+	interrupted := false
 	for _, a := range cfg.algorithms {
+		if ctx.Err() != nil {
+			interrupted = true
+			break
+		}
 		o, err := a.setup()
 		if err != nil {
 			fmt.Fprintf(stderr, "asyncspeed: %s: setting up: %v\n", a.name, err)
 			return 1
 		}
 		all := slices.Concat([]string{"sync"}, cfg.modes, []string{"goroutines"})
-		rs, err := measureAll(ctx, cfg, a, o, all, p)
-		if err != nil {
-			fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
-			return 1
+		var runs [][]row
+		for range cfg.count {
+			rs, err := measureAll(ctx, cfg, a, o, all, p)
+			runs = append(runs, rs)
+			if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				interrupted = true
+				break
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
+				return 1
+			}
 		}
+		rs := summarizeAll(runs)
 		if cfg.json {
 			for _, r := range rs {
+				if r.Seconds == 0 {
+					continue // never measured: interrupted first
+				}
 				if err := enc.Encode(r); err != nil {
 					fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
 					return 1
 				}
 			}
 		}
-		rows = append(rows, rs...)
+		groups = append(groups, rs)
+		if interrupted {
+			break
+		}
 	}
 	if !cfg.json {
-		if err := printTable(stdout, cfg, rows); err != nil {
+		if err := printTable(stdout, cfg, groups); err != nil {
 			fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
 			return 1
 		}
+	}
+	if interrupted {
+		fmt.Fprintf(stderr, "asyncspeed: interrupted: the last rows measured less than -seconds\n")
+		return statusInterrupted
 	}
 	return 0
 }
@@ -116,21 +181,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal 
 func parse(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("asyncspeed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	seconds := fs.Float64("seconds", 0.2, "seconds to measure each row")
+	seconds := fs.Float64("seconds", 0.2, "seconds to measure each row (at least 0.001); in-flight work gets at most a tenth more to finish")
+	count := fs.Int("count", 1, "measure each row this many times; print the median with min–max")
 	jobs := fs.Int("async_jobs", 16, "jobs (and goroutines) in flight")
 	mode := fs.String("mode", "", "how the event loop waits for paused jobs: fd, callback or poll (default: all three)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "engine worker goroutines")
 	asJSON := fs.Bool("json", false, "print one JSON object per row, and nothing else on standard output")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: asyncspeed [-seconds N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json] [algorithm ...]\n\n")
+		fmt.Fprintf(stderr, "usage: asyncspeed [-seconds N] [-count N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json] [algorithm ...]\n\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\nalgorithms (all when none is named):\n%s", describeAlgorithms())
+		fmt.Fprintf(stderr, "\nalgorithms (all when none is named), as openssl speed names them:\n%s", describeAlgorithms())
+		fmt.Fprintf(stderr, "\nA row measures for -seconds, then gives the work still in flight at most a tenth\n"+
+			"of that to finish and cancels the rest, so -seconds holds even at -async_jobs %d.\n"+
+			"Ctrl-C prints what was measured so far and exits with status %d.\n", loop.MaxInFlight, statusInterrupted)
 	}
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	cfg := config{
 		duration:  time.Duration(*seconds * float64(time.Second)),
+		count:     *count,
 		asyncJobs: *jobs,
 		workers:   *workers,
 		json:      *asJSON,
@@ -141,8 +211,10 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		return config{}, errUsage
 	}
 	switch {
-	case !(*seconds > 0) || *seconds > 24*3600:
-		return bad("-seconds must be more than 0 (and at most a day), not %v", *seconds)
+	case !(*seconds >= minSeconds) || *seconds > 24*3600:
+		return bad("-seconds must be from %g (a millisecond) to 86400 (a day), not %v", minSeconds, *seconds)
+	case cfg.count < 1:
+		return bad("-count must be at least 1, not %d", cfg.count)
 	case cfg.asyncJobs < 1 || cfg.asyncJobs > loop.MaxInFlight:
 		return bad("-async_jobs must be from 1 to %d, not %d", loop.MaxInFlight, cfg.asyncJobs)
 	case cfg.workers < 1:
@@ -171,25 +243,48 @@ func parse(args []string, stderr io.Writer) (config, error) {
 
 // printTable prints the rows as a table, one line per algorithm, with
 // each async mode's and the goroutines' ops/s also as a multiple of sync.
-func printTable(w io.Writer, cfg config, rows []row) error {
-	fmt.Fprintf(w, "asyncspeed: %d CPUs, %d async jobs, %d workers, %.2gs per measurement\n",
+// A row never measured (interrupted first) shows as "-"; an algorithm with
+// no row measured is left out.
+func printTable(w io.Writer, cfg config, groups [][]row) error {
+	fmt.Fprintf(w, "asyncspeed: %d CPUs, %d async jobs, %d workers, %.2gs per measurement",
 		runtime.GOMAXPROCS(0), cfg.asyncJobs, cfg.workers, cfg.duration.Seconds())
+	if cfg.count > 1 {
+		fmt.Fprintf(w, ", median [min–max] of %d runs", cfg.count)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "algorithm\tsync ops/s\t")
 	for _, m := range cfg.modes {
 		fmt.Fprintf(tw, "async %s ops/s\t", m)
 	}
 	fmt.Fprint(tw, "goroutines ops/s\t\n")
-	perAlgorithm := len(cfg.modes) + 2
-	for i := 0; i+perAlgorithm <= len(rows); i += perAlgorithm {
-		sync := rows[i].OpsPerSec
-		fmt.Fprintf(tw, "%s\t%.0f\t", rows[i].Algorithm, sync)
-		for _, r := range rows[i+1 : i+perAlgorithm] {
-			fmt.Fprintf(tw, "%.0f (%.2fx)\t", r.OpsPerSec, r.OpsPerSec/sync)
+	for _, g := range groups {
+		if len(g) == 0 || g[0].Seconds == 0 {
+			continue
+		}
+		sync := g[0]
+		fmt.Fprintf(tw, "%s\t%s\t", sync.Algorithm, cell(sync))
+		for _, r := range g[1:] {
+			c := cell(r)
+			if r.Seconds > 0 && sync.OpsPerSec > 0 {
+				c += fmt.Sprintf(" (%.2fx)", r.OpsPerSec/sync.OpsPerSec)
+			}
+			fmt.Fprintf(tw, "%s\t", c)
 		}
 		fmt.Fprint(tw, "\n")
 	}
 	return tw.Flush()
+}
+
+// cell formats a row's rate: the median and, over several runs, the range.
+func cell(r row) string {
+	switch {
+	case r.Seconds == 0:
+		return "-"
+	case r.Count > 1:
+		return fmt.Sprintf("%.0f [%.0f–%.0f]", r.OpsPerSec, r.OpsPerSecMin, r.OpsPerSecMax)
+	}
+	return fmt.Sprintf("%.0f", r.OpsPerSec)
 }
 
 func isTerminal(f *os.File) bool {

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -17,9 +19,14 @@ type row struct {
 	Mode      string  `json:"mode"`       // sync, goroutines, fd, callback or poll
 	AsyncJobs int     `json:"async_jobs"` // jobs (or goroutines) in flight; 0 for sync
 	Workers   int     `json:"workers"`    // engine workers; 0 where none are used
-	Ops       uint64  `json:"ops"`
-	Seconds   float64 `json:"seconds"`
+	Ops       uint64  `json:"ops"`        // over all runs
+	Seconds   float64 `json:"seconds"`    // over all runs
 	OpsPerSec float64 `json:"ops_per_sec"`
+	// The slowest and fastest run, and how many runs (-count) the row
+	// sums up; OpsPerSec is then their median.
+	OpsPerSecMin float64 `json:"ops_per_sec_min"`
+	OpsPerSecMax float64 `json:"ops_per_sec_max"`
+	Count        int     `json:"count"`
 }
 
 // modes maps -mode to the loop's way of waiting and the engine's way of
@@ -40,10 +47,18 @@ type counter struct{ n atomic.Uint64 }
 func (c *counter) add()          { c.n.Add(1) }
 func (c *counter) count() uint64 { return c.n.Load() }
 
+// drainShare bounds the drain. A slice of a measurement is a window, in
+// which work starts, then a drain, in which the work still in flight may
+// finish, for at most 1/drainShare of the window. What is left then is
+// canceled and not counted. Without that bound, 65536 jobs in flight of a
+// slow operation would take a minute to finish whatever -seconds says.
+const drainShare = 10
+
 // runSync does the operations one after another on this goroutine, outside
-// any job, so the engine computes them on the caller.
-func runSync(ctx context.Context, o op, e *offload.Engine, d time.Duration, c *counter) error {
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+// any job, so the engine computes them on the caller. Its drain is the
+// one operation running when the window closes.
+func runSync(ctx context.Context, o op, e *offload.Engine, window time.Time, c *counter) error {
+	for ctx.Err() == nil && time.Now().Before(window) {
 		if err := o(ctx, e); err != nil {
 			return err
 		}
@@ -53,21 +68,27 @@ func runSync(ctx context.Context, o op, e *offload.Engine, d time.Duration, c *c
 }
 
 // runAsync keeps jobs jobs in flight through the engine, driven by the
-// event loop on this goroutine.
-func runAsync(ctx context.Context, o op, e *offload.Engine, mode loop.Mode, jobs int, d time.Duration, c *counter) error {
+// event loop on this goroutine, and starts none after window. When ctx
+// ends, the loop cancels the jobs still in flight; runAsync reports that
+// as no error, since ctx's end is the caller's to judge.
+func runAsync(ctx context.Context, o op, e *offload.Engine, mode loop.Mode, jobs int, window time.Time, c *counter) error {
 	var failed error
+	fail := func(err error) {
+		// A job cut short by the end of ctx has not failed. The jobs run
+		// on this goroutine, one at a time, so failed needs no lock.
+		if failed == nil && ctx.Err() == nil {
+			failed = err
+		}
+	}
 	fn := func(ctx context.Context, _ []byte) int {
 		if err := o(ctx, e); err != nil {
-			if failed == nil {
-				failed = err // the jobs run on this goroutine, one at a time
-			}
+			fail(err)
 			return 0
 		}
 		return 1
 	}
-	deadline := time.Now().Add(d)
 	next := func() (loop.Task, bool) {
-		if failed != nil || !time.Now().Before(deadline) {
+		if failed != nil || !time.Now().Before(window) {
 			return loop.Task{}, false
 		}
 		return loop.Task{Fn: fn}, true
@@ -75,33 +96,35 @@ func runAsync(ctx context.Context, o op, e *offload.Engine, mode loop.Mode, jobs
 	done := func(r loop.Result) {
 		switch {
 		case r.Err != nil:
-			if failed == nil {
-				failed = r.Err
-			}
+			fail(r.Err)
 		case r.Ret == 1:
 			c.add()
 		}
 	}
-	if err := loop.Run(ctx, loop.Config{InFlight: jobs, Mode: mode}, next, done); err != nil {
+	if err := loop.Run(ctx, loop.Config{InFlight: jobs, Mode: mode}, next, done); err != nil && ctx.Err() == nil {
 		return err
 	}
 	return failed
 }
 
 // runGoroutines is the plain Go alternative: one goroutine per operation,
-// at most jobs at a time, each doing the work itself.
-func runGoroutines(ctx context.Context, o op, e *offload.Engine, jobs int, d time.Duration, c *counter) error {
+// at most jobs at a time, each doing the work itself, started until window.
+// A goroutine that gets a processor only after ctx has ended does nothing.
+func runGoroutines(ctx context.Context, o op, e *offload.Engine, jobs int, window time.Time, c *counter) error {
 	sem := make(chan struct{}, jobs)
 	var wg sync.WaitGroup
 	var once sync.Once
 	var failed error
 	var stop atomic.Bool
-	for deadline := time.Now().Add(d); time.Now().Before(deadline) && !stop.Load(); {
+	for ctx.Err() == nil && time.Now().Before(window) && !stop.Load() {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				return
+			}
 			if err := o(ctx, e); err != nil {
 				once.Do(func() { failed = err })
 				stop.Store(true)
@@ -119,7 +142,10 @@ func runGoroutines(ctx context.Context, o op, e *offload.Engine, jobs int, d tim
 const sliceLen = 100 * time.Millisecond
 
 // measureAll measures each of modes for cfg.duration, in turns of about
-// sliceLen, and reports one row per mode, in the order given.
+// sliceLen, and reports one row per mode, in the order given. If ctx ends
+// (the user interrupted), it returns what it measured so far, the slice
+// cut short included, with ctx's error; rows not yet measured have no
+// Seconds.
 func measureAll(ctx context.Context, cfg config, a algorithm, o op, modes []string, p *progress) ([]row, error) {
 	n := max(1, min(int((cfg.duration+sliceLen/2)/sliceLen), 50))
 	rows := make([]row, len(modes))
@@ -131,24 +157,29 @@ func measureAll(ctx context.Context, cfg config, a algorithm, o op, modes []stri
 		}
 		for m, mode := range modes {
 			r, err := measure(ctx, cfg, a, o, mode, d, p)
-			if err != nil {
-				return nil, err
+			if r.Seconds > 0 {
+				rows[m].add(r)
 			}
-			rows[m].add(r)
+			if err != nil {
+				return rows, err
+			}
 		}
 	}
 	return rows, nil
 }
 
-// add adds the slice r to the row.
+// add adds the slice s to the row.
 func (r *row) add(s row) {
 	ops, secs := r.Ops+s.Ops, r.Seconds+s.Seconds
 	*r = s
 	r.Ops, r.Seconds = ops, secs
 	r.OpsPerSec = float64(ops) / secs
+	r.OpsPerSecMin, r.OpsPerSecMax, r.Count = r.OpsPerSec, r.OpsPerSec, 1
 }
 
-// measure runs one mode for d and reports it as a row.
+// measure runs one mode for a window of d and a drain of at most
+// d/drainShare, and reports it as a row. If ctx ends it reports what it
+// counted until then, with ctx's error.
 func measure(ctx context.Context, cfg config, a algorithm, o op, mode string, d time.Duration, p *progress) (row, error) {
 	r := row{Algorithm: a.name, Mode: mode}
 	engineCfg := offload.Config{Workers: cfg.workers, AppParks: true} // package loop parks
@@ -164,16 +195,19 @@ func measure(ctx context.Context, cfg config, a algorithm, o op, mode string, d 
 	var c counter
 	p.start(a.name, mode, &c)
 	start := time.Now()
+	window := start.Add(d)
+	runCtx, cancel := context.WithDeadline(ctx, window.Add(d/drainShare))
 	switch mode {
 	case "sync":
-		err = runSync(ctx, o, e, d, &c)
+		err = runSync(runCtx, o, e, window, &c)
 	case "goroutines":
 		r.AsyncJobs = cfg.asyncJobs
-		err = runGoroutines(ctx, o, e, cfg.asyncJobs, d, &c)
+		err = runGoroutines(runCtx, o, e, cfg.asyncJobs, window, &c)
 	default:
 		r.AsyncJobs, r.Workers = cfg.asyncJobs, e.Config().Workers
-		err = runAsync(ctx, o, e, modes[mode].loop, cfg.asyncJobs, d, &c)
+		err = runAsync(runCtx, o, e, modes[mode].loop, cfg.asyncJobs, window, &c)
 	}
+	cancel()
 	elapsed := time.Since(start)
 	p.stop()
 	if err != nil {
@@ -181,5 +215,5 @@ func measure(ctx context.Context, cfg config, a algorithm, o op, mode string, d 
 	}
 	r.Ops, r.Seconds = c.count(), elapsed.Seconds()
 	r.OpsPerSec = float64(r.Ops) / r.Seconds
-	return r, nil
+	return r, ctx.Err()
 }
