@@ -37,7 +37,7 @@ type stream struct {
 	// buffers are the sender's own, so a request can complete, and be
 	// reused, while its copy is being marshaled.
 	batch signpb.RequestBatch
-	reqs  []signpb.SignRequest
+	reqs  []*signpb.SignRequest
 }
 
 func newStream(s *server) *stream {
@@ -192,13 +192,9 @@ func (st *stream) fill() *signpb.RequestBatch {
 		st.sent[id] = r
 		n := len(b.Requests)
 		if n == len(st.reqs) {
-			st.reqs = append(st.reqs, signpb.SignRequest{})
-			// The slice moved: point the batch at the new elements.
-			for i := range b.Requests {
-				b.Requests[i] = &st.reqs[i]
-			}
+			st.reqs = append(st.reqs, new(signpb.SignRequest))
 		}
-		m := &st.reqs[n]
+		m := st.reqs[n]
 		m.Id, m.KeyId, m.Algorithm = id, r.keyID, signpb.Algorithm(r.alg)
 		m.Payload = append(m.Payload[:0], r.payload...)
 		m.DeadlineUnixNano = r.deadline

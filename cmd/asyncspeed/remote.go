@@ -94,7 +94,8 @@ func openFleet(ctx context.Context, cfg config) (f *fleet, err error) {
 	for _, n := range []remote.Notify{remote.NotifyAuto, remote.NotifyFD, remote.NotifyPoll} {
 		e, err := remote.Dial(remote.Config{
 			Addrs: addrs, TLS: tlsCfg, Notify: n, AppParks: true, // package loop parks
-			MaxInFlight: max(cfg.asyncJobs, remote.DefaultMaxInFlight),
+			// A signer takes 4096 requests per stream; past that, jobs wait.
+			MaxInFlight: min(max(cfg.asyncJobs, remote.DefaultMaxInFlight), 4096),
 		})
 		if err != nil {
 			return f, fmt.Errorf("%s: %w", f.desc, err)
