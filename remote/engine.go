@@ -357,7 +357,7 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 		runtime.Gosched()
 	}
 
-	for {
+	for spurious := 0; ; spurious++ {
 		// Say again what to wait for: the application may have reset the
 		// status before resuming (package loop does).
 		setStatus(w, want)
@@ -376,9 +376,15 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 			r.waitDone()
 			break
 		}
-		// Resumed before the answer came: pause again. Yield first, in
-		// case pausing is blocked (BlockPause) and PauseJob returns at once.
-		runtime.Gosched()
+		// Resumed before the answer came: pause again. Now and then yield
+		// first, in case pausing is blocked (BlockPause) and PauseJob
+		// returns at once. Not each time: an application that polls
+		// resumes every job each round, and a goroutine that yields that
+		// often keeps Go's scheduler from polling the network, where the
+		// answers wait (it polls only when it finds nothing to run).
+		if spurious%64 == 63 {
+			runtime.Gosched()
+		}
 	}
 	if r.wfd != nil {
 		r.wfd.drain()
