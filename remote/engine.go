@@ -224,6 +224,9 @@ func (e *Engine) Sign(ctx context.Context, keyID string, alg Algorithm, payload 
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("remote: %w", err)
+	}
 	r := getRequest(ctx, keyID, alg, payload)
 	now := time.Now().UnixNano()
 	r.expires = now + int64(e.cfg.Timeout)

@@ -60,7 +60,7 @@ func keyIDOf(dir, name string) (string, crypto.PublicKey) {
 	return id, pub
 }
 
-// Example signs 1000 messages with Ed25519 from one goroutine, 64 at a
+// Example signs 200 messages with Ed25519 from one goroutine, 64 at a
 // time: each is a job that pauses while its request is out, and the event
 // loop resumes it when the engine's callback says the answer came.
 func Example() {
@@ -80,7 +80,7 @@ func Example() {
 	n, good := 0, 0
 	err = loop.Run(context.Background(), loop.Config{Mode: loop.ModeCallback, InFlight: 64},
 		func() (loop.Task, bool) {
-			if n == 1000 {
+			if n == 200 {
 				return loop.Task{}, false
 			}
 			n++
@@ -98,7 +98,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println(good, "signatures verify")
-	// Output: 1000 signatures verify
+	// Output: 200 signatures verify
 }
 
 // ExampleEngine_Signer uses a remote key as a crypto.Signer; outside a job
