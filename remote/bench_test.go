@@ -51,25 +51,13 @@ func BenchmarkSignJobs(b *testing.B) {
 
 // BenchmarkSignGoroutines: blocking Sign from many goroutines, multiplexed
 // over the engine's streams.
-func BenchmarkSignGoroutines(b *testing.B) {
-	_, dir, _ := testSignd(b)
-	e := dial(b, Config{}, startSigner(b, dir))
-	kid := keyID(b, dir, "ed25519")
-	msg := []byte("benchmark")
-	b.SetParallelism(128)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := e.Sign(context.Background(), kid, Ed25519, msg); err != nil {
-				b.Error(err)
-			}
-		}
-	})
-}
+func BenchmarkSignGoroutines(b *testing.B) { benchGoroutines(b, (*Engine).Sign) }
 
 // BenchmarkSignOne: the same from many goroutines, each operation a plain
 // unary SignOne call: the baseline.
-func BenchmarkSignOne(b *testing.B) {
+func BenchmarkSignOne(b *testing.B) { benchGoroutines(b, (*Engine).SignOne) }
+
+func benchGoroutines(b *testing.B, sign func(*Engine, context.Context, string, Algorithm, []byte) ([]byte, error)) {
 	_, dir, _ := testSignd(b)
 	e := dial(b, Config{}, startSigner(b, dir))
 	kid := keyID(b, dir, "ed25519")
@@ -78,7 +66,7 @@ func BenchmarkSignOne(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := e.SignOne(context.Background(), kid, Ed25519, msg); err != nil {
+			if _, err := sign(e, context.Background(), kid, Ed25519, msg); err != nil {
 				b.Error(err)
 			}
 		}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package remote
 
 import (
@@ -5,44 +7,31 @@ import (
 	"crypto/tls"
 	"fmt"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/offload"
 )
 
 // Notify says how the engine tells the application that a paused job can
-// be resumed. It means what offload.Notify means: the event loop of package
-// loop pairs its ModeFD with NotifyFD, ModeCallback with NotifyAuto and
-// ModePoll with NotifyPoll.
-type Notify int
+// be resumed. It is offload's: the same choice, with the same meaning,
+// paired with the same modes of package loop (ModeFD with NotifyFD,
+// ModeCallback with NotifyAuto, ModePoll with NotifyPoll).
+type Notify = offload.Notify
 
 const (
 	// NotifyAuto calls the WaitCtx's callback if it has one (after setting
 	// the status to async.StatusOK), else makes the engine's wait fd
 	// readable.
-	NotifyAuto Notify = iota
+	NotifyAuto = offload.NotifyAuto
 	// NotifyFD always uses the wait fd and never calls a callback.
-	NotifyFD
+	NotifyFD = offload.NotifyFD
 	// NotifyPoll sets no fd and calls no callback: the application polls
 	// by resuming the job, which pauses again until its answer is in.
-	NotifyPoll
+	NotifyPoll = offload.NotifyPoll
 )
-
-// String returns the constant's name, such as "NotifyAuto".
-func (n Notify) String() string {
-	switch n {
-	case NotifyAuto:
-		return "NotifyAuto"
-	case NotifyFD:
-		return "NotifyFD"
-	case NotifyPoll:
-		return "NotifyPoll"
-	}
-	return "Notify(" + strconv.Itoa(int(n)) + ")"
-}
 
 // Config configures an Engine. Addrs and TLS are required; the other
 // fields have defaults.
