@@ -78,14 +78,14 @@ func spkiID(spki []byte) string {
 // writes nothing and returns an error wrapping fs.ErrExist. On any other
 // failure it removes the files it wrote.
 func Init(dir string) error {
+	for _, name := range deploymentFiles() {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			return fmt.Errorf("signd: init %s: %s: %w", dir, name, fs.ErrExist)
+		}
+	}
 	files, err := newDeployment()
 	if err != nil {
-		return err
-	}
-	for _, f := range files {
-		if _, err := os.Lstat(filepath.Join(dir, f.name)); err == nil {
-			return fmt.Errorf("signd: init %s: %s: %w", dir, f.name, fs.ErrExist)
-		}
+		return fmt.Errorf("signd: init: %w", err)
 	}
 	for _, d := range []struct {
 		name string
@@ -104,6 +104,15 @@ func Init(dir string) error {
 		}
 	}
 	return nil
+}
+
+// deploymentFiles lists the files Init writes.
+func deploymentFiles() []string {
+	names := []string{caCertFile, caKeyFile, serverCertFile, serverKeyFile, clientCertFile, clientKeyFile}
+	for _, sk := range signingKeys {
+		names = append(names, filepath.Join(keysDir, sk.name+".key"), filepath.Join(certsDir, sk.name+".pem"))
+	}
+	return names
 }
 
 // writeNew writes a file that must not exist yet (O_EXCL: the check in
@@ -137,15 +146,7 @@ func newDeployment() ([]deployFile, error) {
 		return nil, err
 	}
 	now := time.Now()
-	caTmpl := &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "asyncsignd CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(validity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
+	caTmpl := caTemplate("asyncsignd CA", now)
 	caDER, caCert, err := issue(caTmpl, caTmpl, caKey.Public(), caKey)
 	if err != nil {
 		return nil, err
@@ -166,21 +167,7 @@ func newDeployment() ([]deployFile, error) {
 		return nil, err
 	}
 	leaf := func(cn string, pub crypto.PublicKey, usage x509.ExtKeyUsage) ([]byte, error) {
-		tmpl := &x509.Certificate{
-			Subject:     pkix.Name{CommonName: cn},
-			NotBefore:   now.Add(-time.Hour),
-			NotAfter:    now.Add(validity),
-			KeyUsage:    x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{usage},
-		}
-		if usage == x509.ExtKeyUsageServerAuth {
-			tmpl.DNSNames = []string{"localhost"}
-			tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		}
-		if _, ok := pub.(*rsa.PublicKey); ok {
-			tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
-		}
-		der, _, err := issue(tmpl, caCert, pub, caKey)
+		der, _, err := issue(leafTemplate(cn, pub, usage, now), caCert, pub, caKey)
 		return der, err
 	}
 	for _, id := range []struct {
@@ -218,6 +205,39 @@ func newDeployment() ([]deployFile, error) {
 		certFile(filepath.Join(certsDir, sk.name+".pem"), der)
 	}
 	return files, nil
+}
+
+// caTemplate is the template of a CA certificate valid from now.
+func caTemplate(cn string, now time.Time) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(validity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+}
+
+// leafTemplate is the template of a certificate for pub, valid from now,
+// for usage; a server's is for localhost and 127.0.0.1.
+func leafTemplate(cn string, pub crypto.PublicKey, usage x509.ExtKeyUsage, now time.Time) *x509.Certificate {
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn},
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.Add(validity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{usage},
+	}
+	if usage == x509.ExtKeyUsageServerAuth {
+		tmpl.DNSNames = []string{"localhost"}
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	if _, ok := pub.(*rsa.PublicKey); ok {
+		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+	}
+	return tmpl
 }
 
 // issue signs tmpl as parent with a fresh random serial number.
