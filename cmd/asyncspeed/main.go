@@ -62,9 +62,10 @@
 // canceled and not counted. The time a row reports includes its drains,
 // so the rate is operations finished per second spent. A row thus takes
 // at most about 1.1 times -seconds, plus the time the event loop takes to
-// cancel the jobs left (with thousands in flight, tens of milliseconds per
-// 100ms slice, more on a loaded machine): at -async_jobs 65536 of
-// rsa2048, not the minute that finishing them all would take.
+// cancel the jobs left, some microseconds each: with tens of thousands in
+// flight, as at -async_jobs 65536 of rsa2048, where most wait for room in
+// the engine's queue, rows take two to three times -seconds, not the
+// minute that finishing every job would take.
 //
 // With -count N each row is measured N times over (all of an algorithm's
 // rows once, then again); the table shows the median rate with the
@@ -287,7 +288,8 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nalgorithms (all when none is named), as openssl speed names them:\n%s", describeAlgorithms())
 		fmt.Fprintf(stderr, "\nA row measures for -seconds, then gives the work still in flight at most a tenth\n"+
-			"of that to finish and cancels the rest, so -seconds holds even at -async_jobs %d.\n"+
+			"of that to finish and cancels the rest, some µs per job: even at -async_jobs %d\n"+
+			"of rsa2048 a row takes two to three times -seconds, not the minute finishing would.\n"+
 			"Ctrl-C prints what was measured so far and exits with status %d.\n", loop.MaxInFlight, statusInterrupted)
 	}
 	if err := fs.Parse(args); err != nil {

@@ -225,7 +225,9 @@ func measureAll(ctx context.Context, cfg config, t target, p *progress) ([]row, 
 		}
 		for m, mode := range t.modes {
 			r, err := measure(ctx, cfg, t, mode, d, p)
-			if r.Seconds > 0 {
+			if err == nil || r.Ops > 0 {
+				// A slice interrupted before its first operation
+				// measured nothing, not a rate of zero.
 				rows[m].add(r)
 			}
 			if err != nil {
