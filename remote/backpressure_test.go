@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/seed-e1024768/async/internal/leaktest"
 )
 
 // TestBackPressure: with MaxInFlight 4, 32 jobs in each mode and 8
@@ -19,6 +21,7 @@ func TestBackPressure(t *testing.T) {
 	s := startSigner(t, dir, "-delay", "1ms")
 	kid := keyID(t, dir, "ed25519")
 	pub := certOf(t, dir, "ed25519").PublicKey
+	leaktest.Check(t)
 	for _, m := range modes {
 		e := dial(t, Config{Notify: m.notify, MaxInFlight: 4}, s)
 		var wg sync.WaitGroup

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/internal/leaktest"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,6 +20,7 @@ import (
 func TestDeadline(t *testing.T) {
 	_, dir, _ := testSignd(t)
 	s := startSigner(t, dir, "-delay", "500ms")
+	leaktest.Check(t)
 	e := dial(t, Config{Notify: NotifyFD}, s)
 	kid := keyID(t, dir, "ed25519")
 	check := func(err error, took time.Duration) {
@@ -109,6 +111,7 @@ func TestDeadline(t *testing.T) {
 func TestCancelReachesSigner(t *testing.T) {
 	_, dir, _ := testSignd(t)
 	s := startSigner(t, dir, "-delay", "2s")
+	leaktest.Check(t)
 	e := dial(t, Config{Notify: NotifyAuto}, s)
 	kid := keyID(t, dir, "ed25519")
 

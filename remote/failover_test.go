@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-e1024768/async/internal/leaktest"
 	"github.com/seed-e1024768/async/loop"
 )
 
@@ -23,6 +24,7 @@ func TestFailover(t *testing.T) {
 	for range 3 {
 		ss = append(ss, startSigner(t, dir, "-delay", "20ms"))
 	}
+	leaktest.Check(t)
 	e := dial(t, Config{Notify: NotifyAuto, AppParks: true}, ss...)
 	kid := keyID(t, dir, "ed25519")
 	pub := certOf(t, dir, "ed25519").PublicKey
@@ -123,6 +125,7 @@ func TestNoSigner(t *testing.T) {
 func TestHungSigner(t *testing.T) {
 	_, dir, _ := testSignd(t)
 	a, b := startSigner(t, dir, "-delay", "50ms"), startSigner(t, dir, "-delay", "50ms")
+	leaktest.Check(t)
 	e := dial(t, Config{Notify: NotifyAuto, HealthInterval: 100 * time.Millisecond, Timeout: 20 * time.Second}, a, b)
 	kid := keyID(t, dir, "ed25519")
 	pub := certOf(t, dir, "ed25519").PublicKey
