@@ -83,8 +83,13 @@ func TestCloseInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 8 {
-		if err := <-errs; !errors.Is(err, ErrClosed) {
-			t.Errorf("blocking caller: %v; want ErrClosed", err)
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrClosed) {
+				t.Errorf("blocking caller: %v; want ErrClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a blocking caller still waits after Close")
 		}
 	}
 	fds := []unix.PollFd{{Fd: int32(w.AllFDs()[0]), Events: unix.POLLIN}}
