@@ -157,3 +157,40 @@ func TestHungSigner(t *testing.T) {
 		t.Errorf("the hung signer was not given up: %+v", st)
 	}
 }
+
+// TestSignerRestart: with its only signer gone, an operation waits for
+// one (within its deadline); the signer restarted on the same address is
+// reconnected to and answers it.
+func TestSignerRestart(t *testing.T) {
+	_, dir, _ := testSignd(t)
+	s := startSigner(t, dir)
+	e := dial(t, Config{Notify: NotifyFD}, s)
+	kid := keyID(t, dir, "ed25519")
+	if _, err := e.Sign(context.Background(), kid, Ed25519, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	s.kill()
+	waitFor(t, "the engine to see the signer gone", func() bool { return !e.servers[0].up() })
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_, err := e.Sign(ctx, kid, Ed25519, []byte("during"))
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("Sign returned with no signer up: %v", err)
+	default:
+	}
+	startSigner(t, dir, "-listen", s.addr) // the last -listen wins
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Sign still waits with the signer back")
+	}
+}

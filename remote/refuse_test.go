@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/seed-e1024768/async/loop"
 )
 
 // TestRefused: a client whose certificate comes from another CA is
@@ -46,5 +48,30 @@ func TestRefused(t *testing.T) {
 				t.Fatalf("PublicKey: %v; want ErrRefused", err)
 			}
 		})
+	}
+}
+
+// TestOneRefuses: in a fleet where one signer refuses this client's
+// certificate, every operation is signed by the others.
+func TestOneRefuses(t *testing.T) {
+	_, dir, evil := testSignd(t)
+	bad, good := startSigner(t, evil), startSigner(t, dir)
+	e := dial(t, Config{Notify: NotifyAuto}, bad, good)
+	kid := keyID(t, dir, "ed25519")
+	pub := certOf(t, dir, "ed25519").PublicKey
+	sigs, errs, err := runJobs(context.Background(), e, loop.ModeCallback, 16, 100, kid, Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range sigs {
+		if errs[i] != nil {
+			t.Fatalf("task %d: %v", i, errs[i])
+		}
+		if err := verify(t, pub, Ed25519, msgOf(i), sigs[i]); err != nil {
+			t.Fatalf("task %d: %v", i, err)
+		}
+	}
+	if err := e.servers[0].trouble(); !errors.Is(err, ErrRefused) {
+		t.Errorf("the refusing signer's trouble: %v", err)
 	}
 }
