@@ -218,6 +218,36 @@ func (st *stream) deliver(o *op) {
 	}
 }
 
+// maxResultBatch bounds the size of a ResultBatch, well under the 4 MiB
+// a gRPC client accepts by default: answers ready beyond it go in
+// further batches.
+const maxResultBatch = 1 << 20
+
+// sendBatch sends the first of ops' answers, as many as fit in
+// maxResultBatch bytes (one at least), in out, and returns the rest.
+func (st *stream) sendBatch(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBatch], out *pb.ResultBatch, ops []*op) ([]*op, error) {
+	out.Results = out.Results[:0]
+	size := 0
+	for _, o := range ops {
+		// An upper bound of the answer's encoded size.
+		n := len(o.res.Signature) + len(o.res.Error) + 32
+		if size+n > maxResultBatch && size > 0 {
+			break
+		}
+		size += n
+		out.Results = append(out.Results, &o.res)
+	}
+	// SendMsg has encoded out when it returns (no stats handler holds
+	// on to it), so out and the ops are free to reuse.
+	err := ss.SendMsg(out)
+	rest := ops[len(out.Results):]
+	clear(out.Results)
+	if err == nil {
+		st.s.counters.batchesOut.Add(1)
+	}
+	return rest, err
+}
+
 // send sends answers as they come, everything ready in one batch, until
 // the stream is done: the client has closed its side and every answer is
 // sent (nil), the stream failed (its error), or the server stops and
@@ -257,19 +287,8 @@ func (st *stream) send(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBat
 		if recvErr != nil {
 			err = recvErr
 		}
-		if len(batch) > 0 && err == nil {
-			out.Results = out.Results[:0]
-			for _, o := range batch {
-				out.Results = append(out.Results, &o.res)
-			}
-			// SendMsg has encoded out when it returns (no stats
-			// handler holds on to it), so out and the ops are free
-			// to reuse.
-			err = ss.SendMsg(&out)
-			clear(out.Results)
-			if err == nil {
-				st.s.counters.batchesOut.Add(1)
-			}
+		for rest := batch; len(rest) > 0 && err == nil; {
+			rest, err = st.sendBatch(ss, &out, rest)
 		}
 		for _, o := range batch {
 			o.release()
