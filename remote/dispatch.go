@@ -208,6 +208,10 @@ func (e *Engine) sweeper() {
 				due = st.sweep(now, due[:0])
 				for i, r := range due {
 					due[i] = nil
+					if r.abandoned() {
+						e.finish(r, nil, nil) // released
+						continue
+					}
 					e.stats.expired.Add(1)
 					e.finish(r, nil, e.timeUp(s, st, r))
 				}
@@ -234,6 +238,14 @@ func (e *Engine) timeUp(s *server, st *stream, r *request) error {
 	return fmt.Errorf("remote: %w", cause)
 }
 
+// timeIsUp reports whether the engine should end r, which it holds: its
+// deadline has passed, or its caller's ctx is done. A request its caller
+// gave up waits for its answer, which frees its slot, but not past its
+// deadline: a signer that never answers it does not keep the slot.
+func timeIsUp(r *request, now int64) bool {
+	return now >= r.expires || (!r.abandoned() && r.ctx.Err() != nil)
+}
+
 // sweep removes from the stream the requests whose time is up and appends
 // them to due; it asks the signer to drop those it was sent.
 func (st *stream) sweep(now int64, due []*request) []*request {
@@ -241,7 +253,7 @@ func (st *stream) sweep(now int64, due []*request) []*request {
 	defer st.mu.Unlock()
 	q := st.queue[:0]
 	for _, r := range st.queue {
-		if r.abandoned() || (now < r.expires && r.ctx.Err() == nil) {
+		if !timeIsUp(r, now) {
 			q = append(q, r)
 			continue
 		}
@@ -250,7 +262,7 @@ func (st *stream) sweep(now int64, due []*request) []*request {
 	clear(st.queue[len(q):])
 	st.queue = q
 	for id, r := range st.sent {
-		if r.abandoned() || (now < r.expires && r.ctx.Err() == nil) {
+		if !timeIsUp(r, now) {
 			continue
 		}
 		delete(st.sent, id)

@@ -61,3 +61,32 @@ func TestLateAnswerReachesNoOne(t *testing.T) {
 		t.Fatalf("second got %q, %v", second.sig, second.err)
 	}
 }
+
+// TestGivenUpRequestExpires: a request whose caller gave up, and that its
+// signer never answers, is dropped at its deadline, freeing its slot.
+func TestGivenUpRequestExpires(t *testing.T) {
+	e := &Engine{cfg: Config{Timeout: time.Hour}, slots: make(chan struct{}, 1)}
+	e.servers = []*server{{e: e, addr: "test"}}
+	st := newStream(e.servers[0])
+	e.servers[0].streams = []*stream{st}
+	e.slots <- struct{}{}
+	r := getRequest(context.Background(), "k", Ed25519, []byte("x"))
+	r.expires = time.Now().Add(time.Minute).UnixNano()
+	r.useCh = true
+	st.enqueue(r)
+	st.fill()
+	if !r.abandon() {
+		t.Fatal("abandon: the request was completed")
+	}
+	for _, r := range st.sweep(time.Now().UnixNano(), nil) {
+		t.Fatalf("swept %p before its deadline", r)
+	}
+	due := st.sweep(time.Now().Add(2*time.Minute).UnixNano(), nil)
+	if len(due) != 1 || len(st.sent) != 0 || len(st.cancels) != 1 {
+		t.Fatalf("after the deadline: swept %d, %d still sent, cancels %v", len(due), len(st.sent), st.cancels)
+	}
+	e.finish(due[0], nil, nil)
+	if len(e.slots) != 0 {
+		t.Error("the slot is still taken")
+	}
+}
