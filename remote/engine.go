@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -174,7 +175,11 @@ func (c *Config) fill() error {
 }
 
 // Config returns the engine's configuration, with defaults filled in.
-func (e *Engine) Config() Config { return e.cfg }
+func (e *Engine) Config() Config {
+	c := e.cfg
+	c.Addrs = slices.Clone(c.Addrs)
+	return c
+}
 
 // Close stops the engine: operations in flight and operations started
 // from now on return ErrClosed, and Close returns once the engine's
