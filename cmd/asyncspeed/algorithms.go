@@ -111,6 +111,15 @@ func setupAESGCM() (op, error) {
 	}, nil
 }
 
+// mustAlgorithm returns the algorithm named name, which must exist.
+func mustAlgorithm(name string) algorithm {
+	a, ok := findAlgorithm(name)
+	if !ok {
+		panic("asyncspeed: no algorithm " + name)
+	}
+	return a
+}
+
 func algorithmNames() string {
 	s := ""
 	for i, a := range algorithms {

@@ -6,7 +6,8 @@
 //
 // Usage:
 //
-//	asyncspeed [-seconds N] [-count N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json] [algorithm ...]
+//	asyncspeed [-seconds N] [-count N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json]
+//	           [-remote ADDR[,ADDR...] -remote-dir DIR | -remote embedded [-remote-delay D]] [algorithm ...]
 //
 // For each algorithm (all of them when none is named) it measures three
 // ways of doing the same operations, for -seconds each (in slices of about
@@ -25,10 +26,35 @@
 //
 // and prints a table of operations per second. On a terminal it shows its
 // progress as it goes. With -json it prints one JSON object per row
-// instead, with the fields algorithm, mode (sync, goroutines, fd, callback
-// or poll), async_jobs, workers, ops, seconds, ops_per_sec,
-// ops_per_sec_min, ops_per_sec_max and count, and nothing else on
-// standard output.
+// instead, with the fields algorithm, mode (sync, goroutines, fd, callback,
+// poll, or unary), async_jobs, workers, ops, seconds, ops_per_sec,
+// ops_per_sec_min, ops_per_sec_max, count, errors (operations that failed
+// without ending the run: a remote signer's timeouts), p50_us and p99_us
+// (the median and 99th percentile latency of an operation, in
+// microseconds), and nothing else on standard output.
+//
+// # Remote signing
+//
+// With -remote it measures ecdsap256, ed25519 and rsa2048 (those named, or
+// all three) through a remote signer, cmd/asyncsignd, with package remote:
+// the same rows, the async ones through the remote engine's jobs, and one
+// more, unary: one goroutine per operation, each a plain unary SignOne
+// gRPC call, as most programs call a signing service. -remote takes the
+// signers' addresses, comma-separated (the engine spreads the requests
+// over them), and -remote-dir the deployment directory made by `asyncsignd
+// init`, of which it reads only ca.pem, client.pem, client-key.pem and
+// certs/ (the key IDs are those of the certificates' public keys).
+// -remote embedded starts a signer inside the process, on loopback, with
+// a throwaway deployment in a temporary directory, removed at the end;
+// -remote-delay (1ms by default) makes it wait that long before signing
+// each request, as a hardware module or a signer across a network would.
+// Run with no arguments at all, asyncspeed measures every local algorithm
+// and then ed25519 through such an embedded signer, which shows where
+// async jobs pay most: operations that wait rather than compute.
+//
+// A signer that refuses this client's certificate, or whose certificate
+// this client refuses, is an error that says so (exit status 1), found by
+// signing once with each key before measuring.
 //
 // -seconds holds whatever -async_jobs is: when a slice's measuring window
 // closes no more work starts, and the work still in flight gets at most a
@@ -59,7 +85,9 @@
 //
 // Bad flags, an unknown algorithm or a -seconds under a millisecond: a
 // message on standard error and exit status 2. A failed operation: exit
-// status 1.
+// status 1 (through a remote signer, only failures no retry mends, such
+// as a refused certificate or an unknown key, or a row in which every
+// operation failed).
 package main
 
 import (
@@ -73,6 +101,7 @@ import (
 	"os/signal"
 	"runtime"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -88,7 +117,8 @@ type config struct {
 	modes      []string // async modes to measure: -mode, or all three
 	workers    int
 	json       bool
-	algorithms []algorithm
+	algorithms []algorithm // measured through package offload
+	remote     remoteConfig
 }
 
 // statusInterrupted is the exit status after SIGINT, as a shell reports a
@@ -121,13 +151,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal 
 	case err != nil:
 		return 2
 	}
-	var groups [][]row // a row per mode, per algorithm
-	p := newProgress(stderr, terminal)
-	enc := json.NewEncoder(stdout)
-	interrupted := false
+	m := &measurer{ctx: ctx, cfg: cfg, p: newProgress(stderr, terminal), enc: json.NewEncoder(stdout), stderr: stderr}
+	var local [][]row // a row per mode, per algorithm
 	for _, a := range cfg.algorithms {
-		if ctx.Err() != nil {
-			interrupted = true
+		if m.interrupted || ctx.Err() != nil {
+			m.interrupted = true
 			break
 		}
 		o, err := a.setup()
@@ -135,48 +163,111 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal 
 			fmt.Fprintf(stderr, "asyncspeed: %s: setting up: %v\n", a.name, err)
 			return 1
 		}
-		all := slices.Concat([]string{"sync"}, cfg.modes, []string{"goroutines"})
-		var runs [][]row
-		for range cfg.count {
-			rs, err := measureAll(ctx, cfg, a, o, all, p)
-			runs = append(runs, rs)
-			if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-				interrupted = true
+		rs, status := m.group(offloadTarget(cfg, a, o, localModes(cfg)))
+		if status != 0 {
+			return status
+		}
+		local = append(local, rs)
+	}
+	var remoteRows [][]row
+	var f *fleet
+	if cfg.remote.addrs != nil && !m.interrupted && ctx.Err() == nil {
+		f, err = openFleet(ctx, cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
+			return 1
+		}
+		defer f.close()
+		for _, a := range cfg.remote.algorithms {
+			if m.interrupted || ctx.Err() != nil {
+				m.interrupted = true
 				break
 			}
-			if err != nil {
+			rs, status := m.group(f.target(cfg, a))
+			if status != 0 {
+				return status
+			}
+			if err := allFailed(rs); err != nil {
+				fmt.Fprintf(stderr, "asyncspeed: %s: %v\n", f.desc, err)
+				return 1
+			}
+			remoteRows = append(remoteRows, rs)
+		}
+	}
+	if !cfg.json {
+		if len(local) > 0 {
+			title := fmt.Sprintf("asyncspeed: %d CPUs, %d async jobs, %d workers, %.2gs per measurement",
+				runtime.GOMAXPROCS(0), cfg.asyncJobs, cfg.workers, cfg.duration.Seconds())
+			if err := printTable(stdout, cfg, title, localModes(cfg), local); err != nil {
 				fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
 				return 1
 			}
 		}
-		rs := summarizeAll(runs)
-		if cfg.json {
-			for _, r := range rs {
-				if r.Seconds == 0 {
-					continue // never measured: interrupted first
-				}
-				if err := enc.Encode(r); err != nil {
-					fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
-					return 1
-				}
+		if len(remoteRows) > 0 {
+			if len(local) > 0 {
+				fmt.Fprintln(stdout)
+			}
+			title := fmt.Sprintf("asyncspeed: %s, %d async jobs, %.2gs per measurement",
+				f.desc, cfg.asyncJobs, cfg.duration.Seconds())
+			if err := printTable(stdout, cfg, title, remoteModes(cfg), remoteRows); err != nil {
+				fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
+				return 1
 			}
 		}
-		groups = append(groups, rs)
-		if interrupted {
-			break
-		}
 	}
-	if !cfg.json {
-		if err := printTable(stdout, cfg, groups); err != nil {
-			fmt.Fprintf(stderr, "asyncspeed: %v\n", err)
-			return 1
-		}
-	}
-	if interrupted {
+	if m.interrupted {
 		fmt.Fprintf(stderr, "asyncspeed: interrupted: the last rows measured less than -seconds\n")
 		return statusInterrupted
 	}
 	return 0
+}
+
+// localModes are the rows of an algorithm measured through package
+// offload, in table order.
+func localModes(cfg config) []string {
+	return slices.Concat([]string{"sync"}, cfg.modes, []string{"goroutines"})
+}
+
+// measurer measures groups of rows, -count times each, and prints each
+// group's rows at once with -json.
+type measurer struct {
+	ctx         context.Context
+	cfg         config
+	p           *progress
+	enc         *json.Encoder
+	stderr      io.Writer
+	interrupted bool // ctx ended: stop, and say so
+}
+
+// group measures t's rows and returns them, or a non-zero exit status
+// after saying why on stderr.
+func (m *measurer) group(t target) ([]row, int) {
+	var runs [][]row
+	for range m.cfg.count {
+		rs, err := measureAll(m.ctx, m.cfg, t, m.p)
+		runs = append(runs, rs)
+		if err != nil && m.ctx.Err() != nil && errors.Is(err, m.ctx.Err()) {
+			m.interrupted = true
+			break
+		}
+		if err != nil {
+			fmt.Fprintf(m.stderr, "asyncspeed: %v\n", err)
+			return nil, 1
+		}
+	}
+	rs := summarizeAll(runs)
+	if m.cfg.json {
+		for _, r := range rs {
+			if r.Seconds == 0 {
+				continue // never measured: interrupted first
+			}
+			if err := m.enc.Encode(r); err != nil {
+				fmt.Fprintf(m.stderr, "asyncspeed: %v\n", err)
+				return nil, 1
+			}
+		}
+	}
+	return rs, 0
 }
 
 func parse(args []string, stderr io.Writer) (config, error) {
@@ -188,8 +279,12 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	mode := fs.String("mode", "", "how the event loop waits for paused jobs: fd, callback or poll (default: all three)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "engine worker goroutines")
 	asJSON := fs.Bool("json", false, "print one JSON object per row, and nothing else on standard output")
+	remoteAddrs := fs.String("remote", "", "measure through remote signers at `ADDR[,ADDR...]` (asyncsignd), or \"embedded\" for one started in this process")
+	remoteDir := fs.String("remote-dir", "", "with -remote ADDR: the deployment `DIR` with ca.pem, client.pem, client-key.pem and certs/")
+	remoteDelay := fs.Duration("remote-delay", time.Millisecond, "the embedded signer's delay before it signs a request")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: asyncspeed [-seconds N] [-count N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json] [algorithm ...]\n\n")
+		fmt.Fprintf(stderr, "usage: asyncspeed [-seconds N] [-count N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json]\n"+
+			"                  [-remote ADDR[,ADDR...] -remote-dir DIR | -remote embedded [-remote-delay D]] [algorithm ...]\n\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nalgorithms (all when none is named), as openssl speed names them:\n%s", describeAlgorithms())
 		fmt.Fprintf(stderr, "\nA row measures for -seconds, then gives the work still in flight at most a tenth\n"+
@@ -230,36 +325,78 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	default:
 		return bad("unknown -mode %q: want fd, callback or poll", *mode)
 	}
-	if fs.NArg() == 0 {
-		cfg.algorithms = algorithms
-	}
+	var named []algorithm
 	for _, name := range fs.Args() {
 		a, ok := findAlgorithm(name)
 		if !ok {
 			return bad("unknown algorithm %q: known are %s", name, algorithmNames())
 		}
-		cfg.algorithms = append(cfg.algorithms, a)
+		named = append(named, a)
 	}
+	rc := &cfg.remote
+	rc.delay = *remoteDelay
+	switch {
+	case *remoteDelay < 0:
+		return bad("-remote-delay must not be negative, not %v", *remoteDelay)
+	case *remoteAddrs == "" && *remoteDir != "":
+		return bad("-remote-dir needs -remote ADDR")
+	case *remoteAddrs == "" && fs.NArg() == 0:
+		// The default run: every algorithm here, and where async jobs
+		// pay most, a signer across a (loopback) network.
+		cfg.algorithms = algorithms
+		rc.addrs = []string{embedded}
+		rc.algorithms = []algorithm{mustAlgorithm("ed25519")}
+		return cfg, nil
+	case *remoteAddrs == "":
+		cfg.algorithms = named
+		return cfg, nil
+	case *remoteAddrs == embedded && *remoteDir != "":
+		return bad("-remote-dir is for a running signer; -remote embedded makes its own")
+	case *remoteAddrs != embedded && *remoteDir == "":
+		return bad("-remote ADDR needs -remote-dir DIR (its ca.pem, client.pem, client-key.pem and certs/)")
+	}
+	rc.addrs, rc.dir = strings.Split(*remoteAddrs, ","), *remoteDir
+	for _, a := range rc.addrs {
+		if a == "" || (a == embedded && len(rc.addrs) > 1) {
+			return bad("bad -remote %q: want ADDR[,ADDR...] or embedded", *remoteAddrs)
+		}
+	}
+	if len(named) == 0 {
+		for _, a := range algorithms {
+			if _, ok := remoteAlgorithms[a.name]; ok {
+				named = append(named, a)
+			}
+		}
+	}
+	for _, a := range named {
+		if _, ok := remoteAlgorithms[a.name]; !ok {
+			return bad("a remote signer does not offer %s: it offers ecdsap256, ed25519 and rsa2048", a.name)
+		}
+	}
+	rc.algorithms = named
 	return cfg, nil
 }
 
-// printTable prints the rows as a table, one line per algorithm, with
-// each async mode's and the goroutines' ops/s also as a multiple of sync.
-// A row never measured (interrupted first) shows as "-"; an algorithm with
-// no row measured is left out.
-func printTable(w io.Writer, cfg config, groups [][]row) error {
-	fmt.Fprintf(w, "asyncspeed: %d CPUs, %d async jobs, %d workers, %.2gs per measurement",
-		runtime.GOMAXPROCS(0), cfg.asyncJobs, cfg.workers, cfg.duration.Seconds())
+// printTable prints the rows under title as a table, one line per
+// algorithm, with each row's ops/s also as a multiple of sync. The columns
+// are cols, the groups' modes. A row never measured (interrupted first)
+// shows as "-"; an algorithm with no row measured is left out.
+func printTable(w io.Writer, cfg config, title string, cols []string, groups [][]row) error {
+	fmt.Fprint(w, title)
 	if cfg.count > 1 {
 		fmt.Fprintf(w, ", median [min–max] of %d runs", cfg.count)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "algorithm\tsync ops/s\t")
-	for _, m := range cfg.modes {
-		fmt.Fprintf(tw, "async %s ops/s\t", m)
+	fmt.Fprint(tw, "algorithm\t")
+	for _, c := range cols {
+		if _, async := modes[c]; async {
+			fmt.Fprintf(tw, "async %s ops/s\t", c)
+		} else {
+			fmt.Fprintf(tw, "%s ops/s\t", c)
+		}
 	}
-	fmt.Fprint(tw, "goroutines ops/s\t\n")
+	fmt.Fprint(tw, "\n")
 	for _, g := range groups {
 		if len(g) == 0 || g[0].Seconds == 0 {
 			continue

@@ -68,7 +68,7 @@ func TestJSONRows(t *testing.T) {
 				keys = append(keys, k)
 			}
 			slices.Sort(keys)
-			if want := []string{"algorithm", "async_jobs", "count", "mode", "ops", "ops_per_sec", "ops_per_sec_max", "ops_per_sec_min", "seconds", "workers"}; !slices.Equal(keys, want) {
+			if want := []string{"algorithm", "async_jobs", "count", "errors", "mode", "ops", "ops_per_sec", "ops_per_sec_max", "ops_per_sec_min", "p50_us", "p99_us", "seconds", "workers"}; !slices.Equal(keys, want) {
 				t.Fatalf("fields %v, want %v", keys, want)
 			}
 			var r row
@@ -119,7 +119,7 @@ func TestMeasureInSlices(t *testing.T) {
 	cfg := config{duration: 3 * sliceLen, asyncJobs: 2, workers: 1}
 	p := newProgress(nil, false)
 	a := algorithm{name: "nop"}
-	rows, err := measureAll(context.Background(), cfg, a, o, []string{"sync", "poll", "goroutines"}, p)
+	rows, err := measureAll(context.Background(), cfg, offloadTarget(cfg, a, o, []string{"sync", "poll", "goroutines"}), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestTableCells(t *testing.T) {
 		{{}, {}, {}},
 	}
 	var b bytes.Buffer
-	if err := printTable(&b, cfg, groups); err != nil {
+	if err := printTable(&b, cfg, "asyncspeed: test", localModes(cfg), groups); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()

@@ -27,6 +27,15 @@ type row struct {
 	OpsPerSecMin float64 `json:"ops_per_sec_min"`
 	OpsPerSecMax float64 `json:"ops_per_sec_max"`
 	Count        int     `json:"count"`
+	// Errors counts the operations that failed without ending the run
+	// (a remote signer's timeouts, say); they are not in Ops. P50us and
+	// P99us are the median and 99th percentile latency of the operations
+	// counted, in microseconds, over all runs.
+	Errors uint64  `json:"errors"`
+	P50us  float64 `json:"p50_us"`
+	P99us  float64 `json:"p99_us"`
+
+	lat *latencies // the row's latencies, for P50us and P99us
 }
 
 // modes maps -mode to the loop's way of waiting and the engine's way of
@@ -40,12 +49,46 @@ var modes = map[string]struct {
 	"poll":     {loop.ModePoll, offload.NotifyPoll},
 }
 
-// counter counts operations as they complete, for the result and for the
-// progress display, which reads it from another goroutine.
-type counter struct{ n atomic.Uint64 }
+// work is one operation, done through whatever engine the row measures:
+// in a job when ctx carries one, on the caller otherwise.
+type work func(ctx context.Context) error
 
-func (c *counter) add()          { c.n.Add(1) }
+// counter counts operations as they complete, for the result and for the
+// progress display, which reads it from another goroutine, and records
+// their latencies.
+type counter struct {
+	n, errs atomic.Uint64
+	lat     latencies
+	// fatal says which errors end the run; nil: every one.
+	fatal func(error) bool
+}
+
 func (c *counter) count() uint64 { return c.n.Load() }
+
+func pastDeadline(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
+// do runs w and counts it. It returns w's error if that ends the run; an
+// error that does not is counted, unless ctx has ended (the drain was cut
+// short: the operation is simply not counted). An engine that watches
+// ctx's deadline may see it pass a moment before ctx says so.
+func (c *counter) do(ctx context.Context, w work) error {
+	start := time.Now()
+	err := w(ctx)
+	switch {
+	case err == nil:
+		c.lat.add(time.Since(start))
+		c.n.Add(1)
+	case ctx.Err() != nil, pastDeadline(ctx):
+	case c.fatal == nil || c.fatal(err):
+		return err
+	default:
+		c.errs.Add(1)
+	}
+	return nil
+}
 
 // drainShare bounds the drain. A slice of a measurement is a window, in
 // which work starts, then a drain, in which the work still in flight may
@@ -57,12 +100,11 @@ const drainShare = 10
 // runSync does the operations one after another on this goroutine, outside
 // any job, so the engine computes them on the caller. Its drain is the
 // one operation running when the window closes.
-func runSync(ctx context.Context, o op, e *offload.Engine, window time.Time, c *counter) error {
+func runSync(ctx context.Context, w work, window time.Time, c *counter) error {
 	for ctx.Err() == nil && time.Now().Before(window) {
-		if err := o(ctx, e); err != nil {
+		if err := c.do(ctx, w); err != nil {
 			return err
 		}
-		c.add()
 	}
 	return nil
 }
@@ -71,7 +113,7 @@ func runSync(ctx context.Context, o op, e *offload.Engine, window time.Time, c *
 // event loop on this goroutine, and starts none after window. When ctx
 // ends, the loop cancels the jobs still in flight; runAsync reports that
 // as no error, since ctx's end is the caller's to judge.
-func runAsync(ctx context.Context, o op, e *offload.Engine, mode loop.Mode, jobs int, window time.Time, c *counter) error {
+func runAsync(ctx context.Context, w work, mode loop.Mode, jobs int, window time.Time, c *counter) error {
 	var failed error
 	fail := func(err error) {
 		// A job cut short by the end of ctx has not failed. The jobs run
@@ -81,11 +123,10 @@ func runAsync(ctx context.Context, o op, e *offload.Engine, mode loop.Mode, jobs
 		}
 	}
 	fn := func(ctx context.Context, _ []byte) int {
-		if err := o(ctx, e); err != nil {
+		if err := c.do(ctx, w); err != nil {
 			fail(err)
-			return 0
 		}
-		return 1
+		return 0
 	}
 	next := func() (loop.Task, bool) {
 		if failed != nil || !time.Now().Before(window) {
@@ -94,11 +135,8 @@ func runAsync(ctx context.Context, o op, e *offload.Engine, mode loop.Mode, jobs
 		return loop.Task{Fn: fn}, true
 	}
 	done := func(r loop.Result) {
-		switch {
-		case r.Err != nil:
+		if r.Err != nil {
 			fail(r.Err)
-		case r.Ret == 1:
-			c.add()
 		}
 	}
 	if err := loop.Run(ctx, loop.Config{InFlight: jobs, Mode: mode}, next, done); err != nil && ctx.Err() == nil {
@@ -110,7 +148,7 @@ func runAsync(ctx context.Context, o op, e *offload.Engine, mode loop.Mode, jobs
 // runGoroutines is the plain Go alternative: one goroutine per operation,
 // at most jobs at a time, each doing the work itself, started until window.
 // A goroutine that gets a processor only after ctx has ended does nothing.
-func runGoroutines(ctx context.Context, o op, e *offload.Engine, jobs int, window time.Time, c *counter) error {
+func runGoroutines(ctx context.Context, w work, jobs int, window time.Time, c *counter) error {
 	sem := make(chan struct{}, jobs)
 	var wg sync.WaitGroup
 	var once sync.Once
@@ -125,16 +163,46 @@ func runGoroutines(ctx context.Context, o op, e *offload.Engine, jobs int, windo
 			if ctx.Err() != nil {
 				return
 			}
-			if err := o(ctx, e); err != nil {
+			if err := c.do(ctx, w); err != nil {
 				once.Do(func() { failed = err })
 				stop.Store(true)
-				return
 			}
-			c.add()
 		}()
 	}
 	wg.Wait()
 	return failed
+}
+
+// target is what a group of rows measures: one algorithm through one kind
+// of engine, in several modes.
+type target struct {
+	name  string   // the algorithm
+	modes []string // the rows, in order
+	// prepare readies a slice of mode's row: the operation to repeat, the
+	// row's workers, and what to call when the slice is over.
+	prepare func(mode string) (w work, workers int, release func(), err error)
+	// fatal says which errors end the run; nil: every one.
+	fatal func(error) bool
+}
+
+// offloadTarget measures the algorithm's op through a package offload
+// engine made for each slice, with cfg.workers workers.
+func offloadTarget(cfg config, a algorithm, o op, modeNames []string) target {
+	return target{
+		name:  a.name,
+		modes: modeNames,
+		prepare: func(mode string) (work, int, func(), error) {
+			engineCfg := offload.Config{Workers: cfg.workers, AppParks: true} // package loop parks
+			if m, ok := modes[mode]; ok {
+				engineCfg.Notify = m.notify
+			}
+			e, err := offload.New(engineCfg)
+			if err != nil {
+				return nil, 0, nil, err
+			}
+			return func(ctx context.Context) error { return o(ctx, e) }, e.Config().Workers, func() { e.Close() }, nil
+		},
+	}
 }
 
 // sliceLen is about how long one slice of a measurement lasts: measureAll
@@ -146,17 +214,17 @@ const sliceLen = 100 * time.Millisecond
 // (the user interrupted), it returns what it measured so far, the slice
 // cut short included, with ctx's error; rows not yet measured have no
 // Seconds.
-func measureAll(ctx context.Context, cfg config, a algorithm, o op, modes []string, p *progress) ([]row, error) {
+func measureAll(ctx context.Context, cfg config, t target, p *progress) ([]row, error) {
 	n := max(1, min(int((cfg.duration+sliceLen/2)/sliceLen), 50))
-	rows := make([]row, len(modes))
+	rows := make([]row, len(t.modes))
 	for i := range n {
 		// Slices share the duration out exactly: the last takes the rest.
 		d := cfg.duration / time.Duration(n)
 		if i == n-1 {
 			d = cfg.duration - d*time.Duration(n-1)
 		}
-		for m, mode := range modes {
-			r, err := measure(ctx, cfg, a, o, mode, d, p)
+		for m, mode := range t.modes {
+			r, err := measure(ctx, cfg, t, mode, d, p)
 			if err == nil || r.Ops > 0 {
 				// A slice interrupted before its first operation
 				// measured nothing, not a rate of zero.
@@ -172,50 +240,65 @@ func measureAll(ctx context.Context, cfg config, a algorithm, o op, modes []stri
 
 // add adds the slice s to the row.
 func (r *row) add(s row) {
-	ops, secs := r.Ops+s.Ops, r.Seconds+s.Seconds
+	ops, secs, errs, lat := r.Ops+s.Ops, r.Seconds+s.Seconds, r.Errors+s.Errors, r.lat
 	*r = s
-	r.Ops, r.Seconds = ops, secs
+	r.Ops, r.Seconds, r.Errors = ops, secs, errs
 	r.OpsPerSec = float64(ops) / secs
 	r.OpsPerSecMin, r.OpsPerSecMax, r.Count = r.OpsPerSec, r.OpsPerSec, 1
+	if s.lat != nil {
+		if lat == nil {
+			lat = new(latencies)
+		}
+		lat.merge(s.lat)
+	}
+	r.lat = lat
+	r.setPercentiles()
+}
+
+// setPercentiles sets P50us and P99us from the row's latencies (0 when
+// there are none).
+func (r *row) setPercentiles() {
+	r.P50us, r.P99us = 0, 0
+	if r.lat != nil && r.Ops > 0 {
+		r.P50us, r.P99us = r.lat.percentile(0.50), r.lat.percentile(0.99)
+	}
 }
 
 // measure runs one mode for a window of d and a drain of at most
 // d/drainShare, and reports it as a row. If ctx ends it reports what it
 // counted until then, with ctx's error.
-func measure(ctx context.Context, cfg config, a algorithm, o op, mode string, d time.Duration, p *progress) (row, error) {
-	r := row{Algorithm: a.name, Mode: mode}
-	engineCfg := offload.Config{Workers: cfg.workers, AppParks: true} // package loop parks
-	if m, ok := modes[mode]; ok {
-		engineCfg.Notify = m.notify
-	}
-	e, err := offload.New(engineCfg)
+func measure(ctx context.Context, cfg config, t target, mode string, d time.Duration, p *progress) (row, error) {
+	r := row{Algorithm: t.name, Mode: mode}
+	w, workers, release, err := t.prepare(mode)
 	if err != nil {
-		return r, err
+		return r, fmt.Errorf("%s, %s: %w", t.name, mode, err)
 	}
-	defer e.Close()
+	defer release()
 
-	var c counter
-	p.start(a.name, mode, &c)
+	c := &counter{fatal: t.fatal}
+	p.start(t.name, mode, c)
 	start := time.Now()
 	window := start.Add(d)
 	runCtx, cancel := context.WithDeadline(ctx, window.Add(d/drainShare))
 	switch mode {
 	case "sync":
-		err = runSync(runCtx, o, e, window, &c)
-	case "goroutines":
+		err = runSync(runCtx, w, window, c)
+	case "goroutines", "unary":
 		r.AsyncJobs = cfg.asyncJobs
-		err = runGoroutines(runCtx, o, e, cfg.asyncJobs, window, &c)
+		err = runGoroutines(runCtx, w, cfg.asyncJobs, window, c)
 	default:
-		r.AsyncJobs, r.Workers = cfg.asyncJobs, e.Config().Workers
-		err = runAsync(runCtx, o, e, modes[mode].loop, cfg.asyncJobs, window, &c)
+		r.AsyncJobs, r.Workers = cfg.asyncJobs, workers
+		err = runAsync(runCtx, w, modes[mode].loop, cfg.asyncJobs, window, c)
 	}
 	cancel()
 	elapsed := time.Since(start)
 	p.stop()
 	if err != nil {
-		return r, fmt.Errorf("%s, %s: %w", a.name, mode, err)
+		return r, fmt.Errorf("%s, %s: %w", t.name, mode, err)
 	}
-	r.Ops, r.Seconds = c.count(), elapsed.Seconds()
+	r.Ops, r.Seconds, r.Errors = c.count(), elapsed.Seconds(), c.errs.Load()
 	r.OpsPerSec = float64(r.Ops) / r.Seconds
+	r.lat = &c.lat
+	r.setPercentiles()
 	return r, ctx.Err()
 }

@@ -14,18 +14,24 @@ import (
 func summarize(runs []row) row {
 	var sum row
 	var rates []float64
+	var lat latencies
 	for _, r := range runs {
 		if r.Seconds <= 0 {
 			continue
 		}
-		ops, secs := sum.Ops+r.Ops, sum.Seconds+r.Seconds
+		ops, secs, errs := sum.Ops+r.Ops, sum.Seconds+r.Seconds, sum.Errors+r.Errors
 		sum = r
-		sum.Ops, sum.Seconds = ops, secs
+		sum.Ops, sum.Seconds, sum.Errors = ops, secs, errs
+		if r.lat != nil {
+			lat.merge(r.lat)
+		}
 		rates = append(rates, r.OpsPerSec)
 	}
 	if len(rates) == 0 {
 		return sum
 	}
+	sum.lat = &lat
+	sum.setPercentiles()
 	slices.Sort(rates)
 	n := len(rates)
 	sum.OpsPerSec = (rates[(n-1)/2] + rates[n/2]) / 2

@@ -1,0 +1,302 @@
+//go:build linux
+
+package remote
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/seed-e1024768/async/internal/signpb"
+)
+
+// A stream is one of a server's long-lived bidirectional Sign streams, and
+// the two goroutines that serve it: run, which (re)opens the gRPC stream
+// and sends, and receive. Requests from any number of callers share it,
+// told apart by ID.
+//
+// run drains the whole queue into one RequestBatch each time it wakes, so
+// requests that arrive while a batch is on its way travel together in the
+// next one: batching costs no waiting, and a request never waits for a
+// burst to fill.
+type stream struct {
+	srv *server
+
+	mu      sync.Mutex
+	queue   []*request          // to send; never sent on this stream yet
+	cancels []uint64            // IDs to cancel, sent with the next batch
+	sent    map[uint64]*request // sent on the current gRPC stream, unanswered
+	exited  bool                // run has returned: the engine is closed
+	abort   context.CancelFunc  // ends the current gRPC stream, if one is up
+
+	live atomic.Bool  // a gRPC stream is up
+	load atomic.Int32 // requests queued or sent, unanswered
+	kick chan struct{}
+
+	// The sender's reusable batch: its SignRequests and their payload
+	// buffers are the sender's own, so a request can complete, and be
+	// reused, while its copy is being marshaled.
+	batch signpb.RequestBatch
+	reqs  []*signpb.SignRequest
+}
+
+func newStream(s *server) *stream {
+	return &stream{srv: s, sent: make(map[uint64]*request), kick: make(chan struct{}, 1)}
+}
+
+// wake makes sure run looks at the queue soon.
+func (st *stream) wake() {
+	select {
+	case st.kick <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue hands r to the stream. It reports false if the stream's sender
+// has exited (the engine is closed); r is then still the caller's.
+func (st *stream) enqueue(r *request) bool {
+	st.mu.Lock()
+	if st.exited {
+		st.mu.Unlock()
+		return false
+	}
+	st.queue = append(st.queue, r)
+	st.mu.Unlock()
+	st.load.Add(1)
+	st.wake()
+	return true
+}
+
+// cancel asks the signer to drop the request sent under id, if it is still
+// outstanding on this stream.
+func (st *stream) cancel(id uint64) {
+	st.mu.Lock()
+	if _, ok := st.sent[id]; ok {
+		st.cancels = append(st.cancels, id)
+	}
+	st.mu.Unlock()
+	st.wake()
+}
+
+// reset ends the current gRPC stream, if any: run then fails its requests
+// over and opens a new one.
+func (st *stream) reset() {
+	st.mu.Lock()
+	if st.abort != nil {
+		st.abort()
+	}
+	st.mu.Unlock()
+}
+
+// run serves the stream until the engine is closed: it opens a gRPC
+// stream, sends batches until the stream fails, fails the requests it held
+// over to other streams, waits a little, and starts again. The wait
+// doubles, from minRetry to maxRetry, while streams fail to open.
+func (st *stream) run() {
+	e := st.srv.e
+	defer e.wg.Done()
+	retry := time.NewTimer(0)
+	<-retry.C
+	defer retry.Stop()
+	wait := minRetry
+	for e.ctx.Err() == nil {
+		opened, err := st.session()
+		st.srv.note(err)
+		st.failover(err)
+		if e.ctx.Err() != nil {
+			break
+		}
+		if opened {
+			wait = minRetry
+		}
+		retry.Reset(wait)
+		wait = min(2*wait, maxRetry)
+		select {
+		case <-retry.C:
+		case <-e.ctx.Done():
+		}
+	}
+	st.mu.Lock()
+	st.exited = true
+	held := st.takeAll()
+	st.mu.Unlock()
+	for _, r := range held {
+		e.finish(r, nil, ErrClosed)
+	}
+}
+
+// The bounds of the wait between two attempts to open a stream. (gRPC
+// paces the connection attempts themselves with its own backoff.)
+const (
+	minRetry = 10 * time.Millisecond
+	maxRetry = 250 * time.Millisecond
+)
+
+// session runs one gRPC stream: it opens it, starts receive, and sends
+// until either side fails. It returns whether the stream opened, and why
+// it ended, once receive has returned too.
+func (st *stream) session() (opened bool, err error) {
+	e := st.srv.e
+	ctx, abort := context.WithCancel(e.ctx)
+	defer abort()
+	st.mu.Lock()
+	st.abort = abort
+	st.mu.Unlock()
+	defer func() {
+		st.mu.Lock()
+		st.abort = nil
+		st.mu.Unlock()
+	}()
+
+	cs, err := st.srv.client.Sign(ctx)
+	if err != nil {
+		return false, fmt.Errorf("%s: opening stream: %w", st.srv.addr, err)
+	}
+	st.live.Store(true)
+	st.srv.opened()
+	defer st.live.Store(false)
+	recvErr := make(chan error, 1)
+	go func() { recvErr <- st.receive(cs) }()
+
+	for {
+		select {
+		case <-st.kick:
+		case err := <-recvErr:
+			return true, fmt.Errorf("%s: %w", st.srv.addr, err)
+		case <-ctx.Done():
+			abort()
+			<-recvErr
+			return true, fmt.Errorf("%s: stream closed: %w", st.srv.addr, ctx.Err())
+		}
+		b := st.fill()
+		if b == nil {
+			continue
+		}
+		if err := cs.Send(b); err != nil {
+			abort()
+			rerr := <-recvErr // Send reports io.EOF; Recv the real cause
+			return true, fmt.Errorf("%s: %w", st.srv.addr, rerr)
+		}
+		e.stats.batches.Add(1)
+		e.stats.sent.Add(uint64(len(b.Requests)))
+		e.stats.cancelsSent.Add(uint64(len(b.Cancel)))
+	}
+}
+
+// fill moves the whole queue to the sent table, giving each request a
+// fresh ID, and returns the batch that carries them and the pending
+// cancellations; nil if there is nothing to send.
+func (st *stream) fill() *signpb.RequestBatch {
+	e := st.srv.e
+	b := &st.batch
+	b.Requests = b.Requests[:0]
+	b.Cancel = b.Cancel[:0]
+	var drop []*request
+	st.mu.Lock()
+	for _, r := range st.queue {
+		if r.abandoned() {
+			drop = append(drop, r)
+			continue
+		}
+		id := e.ids.Add(1)
+		r.id.Store(id)
+		r.at.Store(st)
+		r.sends++
+		st.sent[id] = r
+		n := len(b.Requests)
+		if n == len(st.reqs) {
+			st.reqs = append(st.reqs, new(signpb.SignRequest))
+		}
+		m := st.reqs[n]
+		m.Id, m.KeyId, m.Algorithm = id, r.keyID, signpb.Algorithm(r.alg)
+		m.Payload = append(m.Payload[:0], r.payload...)
+		m.DeadlineUnixNano = r.deadline
+		b.Requests = append(b.Requests, m)
+	}
+	clear(st.queue)
+	st.queue = st.queue[:0]
+	b.Cancel = append(b.Cancel, st.cancels...)
+	st.cancels = st.cancels[:0]
+	st.mu.Unlock()
+	for _, r := range drop {
+		st.load.Add(-1)
+		e.finish(r, nil, nil) // abandoned: released
+	}
+	if len(b.Requests) == 0 && len(b.Cancel) == 0 {
+		return nil
+	}
+	return b
+}
+
+// receive reads result batches and completes their requests until the
+// stream fails, and returns the stream's error.
+func (st *stream) receive(cs signpb.Signer_SignClient) error {
+	var got []*request
+	for {
+		rb, err := cs.Recv()
+		if err != nil {
+			return err
+		}
+		got = st.deliver(rb.GetResults(), got[:0])
+	}
+}
+
+// deliver completes the requests that res answers, each only if it is
+// still waiting in the stream's table under the answer's ID; other answers
+// (late: for a request timed out, given up and answered, or failed over)
+// are dropped. got is scratch space, returned for reuse.
+func (st *stream) deliver(res []*signpb.SignResult, got []*request) []*request {
+	e := st.srv.e
+	st.mu.Lock()
+	for _, x := range res {
+		r := st.sent[x.GetId()]
+		if r != nil {
+			delete(st.sent, x.GetId())
+		}
+		got = append(got, r)
+	}
+	st.mu.Unlock()
+	for i, r := range got {
+		got[i] = nil
+		if r == nil {
+			e.stats.discarded.Add(1)
+			continue
+		}
+		st.load.Add(-1)
+		e.answer(st.srv, r, res[i])
+	}
+	return got[:0]
+}
+
+// takeAll empties the queue and the sent table and returns what they held.
+// st.mu is held.
+func (st *stream) takeAll() []*request {
+	held := make([]*request, 0, len(st.queue)+len(st.sent))
+	held = append(held, st.queue...)
+	for id, r := range st.sent {
+		held = append(held, r)
+		delete(st.sent, id)
+	}
+	clear(st.queue)
+	st.queue = st.queue[:0]
+	st.cancels = st.cancels[:0]
+	st.load.Add(-int32(len(held)))
+	return held
+}
+
+// failover sends the requests the failed stream held to other signers.
+func (st *stream) failover(cause error) {
+	st.mu.Lock()
+	held := st.takeAll()
+	st.mu.Unlock()
+	if len(held) == 0 {
+		return
+	}
+	e := st.srv.e
+	e.stats.failovers.Add(1)
+	for _, r := range held {
+		e.resend(r, st.srv, cause)
+	}
+}
