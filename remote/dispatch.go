@@ -1,0 +1,261 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/seed-e1024768/async/internal/signpb"
+)
+
+// maxSends bounds how many times one request is sent (to signers that
+// then failed) before the engine gives up on it with ErrUnavailable.
+const maxSends = 8
+
+// dispatch hands r, which holds a slot, to the least loaded stream. On
+// error r is still the caller's.
+func (e *Engine) dispatch(r *request) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	st, err := e.pick(nil)
+	if err != nil {
+		return err
+	}
+	if !st.enqueue(r) {
+		return ErrClosed
+	}
+	select {
+	case e.busy <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// pick returns the least loaded stream of the signers that are up, other
+// than not. If none is up, it returns the least loaded stream of those that
+// have not refused this client's certificate (requests wait there for a
+// connection, or their deadline); if every signer refused, it returns the
+// refusal.
+func (e *Engine) pick(not *server) (*stream, error) {
+	var best, fallback *stream
+	var refusal error
+	start := int(e.ids.Load()) // vary the first choice among equals
+	n := len(e.servers)
+	for i := range n {
+		s := e.servers[(start+i)%n]
+		up := s.up()
+		if last, refused := s.trouble(); refused && !up {
+			if refusal == nil {
+				refusal = last
+			}
+			continue
+		}
+		for _, st := range s.streams {
+			if up && s != not && st.live.Load() && (best == nil || st.load.Load() < best.load.Load()) {
+				best = st
+			}
+			if fallback == nil || (fallback.srv == not && s != not) ||
+				((fallback.srv == not) == (s == not) && st.load.Load() < fallback.load.Load()) {
+				fallback = st
+			}
+		}
+	}
+	switch {
+	case best != nil:
+		return best, nil
+	case fallback != nil:
+		return fallback, nil
+	case refusal != nil:
+		return nil, refusal
+	}
+	return nil, fmt.Errorf("remote: %w", errNoServer)
+}
+
+// finish ends the engine's hold on r: it frees r's slot and completes r
+// with sig or err (or releases it, if its caller gave it up).
+func (e *Engine) finish(r *request, sig []byte, err error) {
+	<-e.slots
+	r.complete(sig, err)
+}
+
+// resend sends r, which the engine holds, to another signer than from
+// after from failed with cause; or completes it if it was given up, the
+// engine is closed, or it has been sent too often.
+func (e *Engine) resend(r *request, from *server, cause error) {
+	switch {
+	case r.abandoned():
+		e.finish(r, nil, nil)
+		return
+	case e.closed.Load():
+		e.finish(r, nil, ErrClosed)
+		return
+	case r.sends >= maxSends:
+		e.finish(r, nil, fmt.Errorf("remote: sent %d times, to signers that failed: %w: %w", r.sends, ErrUnavailable, cause))
+		return
+	}
+	st, err := e.pick(from)
+	if err != nil {
+		e.finish(r, nil, err)
+		return
+	}
+	if r.sends > 0 {
+		e.stats.retries.Add(1)
+	}
+	if !st.enqueue(r) {
+		e.finish(r, nil, ErrClosed)
+	}
+}
+
+// answer completes r, which the engine holds, with the signer's result.
+func (e *Engine) answer(from *server, r *request, res *signpb.SignResult) {
+	if r.abandoned() {
+		e.stats.discarded.Add(1)
+		e.finish(r, nil, nil)
+		return
+	}
+	e.stats.answered.Add(1)
+	if res.GetCode() == signpb.Code_CODE_UNAVAILABLE {
+		// The signer is shutting down: another will do.
+		e.resend(r, from, fmt.Errorf("%s: %s", from.addr, res.GetError()))
+		return
+	}
+	e.finish(r, res.GetSignature(), codeError(from.addr, res))
+}
+
+// codeError returns the error that res reports, nil for CODE_OK.
+func codeError(addr string, res *signpb.SignResult) error {
+	var err error
+	switch res.GetCode() {
+	case signpb.Code_CODE_OK:
+		return nil
+	case signpb.Code_CODE_UNKNOWN_KEY:
+		err = ErrUnknownKey
+	case signpb.Code_CODE_BAD_REQUEST:
+		err = ErrBadInput
+	case signpb.Code_CODE_DEADLINE_EXCEEDED:
+		err = context.DeadlineExceeded
+	case signpb.Code_CODE_CANCELED:
+		err = context.Canceled
+	case signpb.Code_CODE_UNAVAILABLE:
+		err = ErrUnavailable
+	default:
+		err = ErrSigner
+	}
+	return &SignerError{Addr: addr, Code: res.GetCode().String(), Msg: res.GetError(), err: err}
+}
+
+// isRequestError reports whether err is about the request itself, which
+// another signer would refuse too.
+func isRequestError(err error) bool {
+	return errors.Is(err, ErrUnknownKey) || errors.Is(err, ErrBadInput)
+}
+
+// SignerError is a signer's refusal to sign a request. It wraps the
+// package's error for its code: ErrUnknownKey, ErrBadInput, ErrSigner,
+// context.DeadlineExceeded or context.Canceled.
+type SignerError struct {
+	Addr string // the signer's address
+	Code string // the wire code, such as "CODE_UNKNOWN_KEY"
+	Msg  string // the signer's explanation
+	err  error
+}
+
+func (e *SignerError) Error() string {
+	return fmt.Sprintf("remote: signer %s: %s: %v", e.Addr, e.Msg, e.err)
+}
+
+func (e *SignerError) Unwrap() error { return e.err }
+
+// sweepInterval is how often the sweeper looks for requests whose caller's
+// ctx is done or whose deadline has passed.
+const sweepInterval = time.Millisecond
+
+// sweeper ends the requests whose time is up, so that no operation needs a
+// timer of its own: every sweepInterval while any request is in flight it
+// walks the streams, completes each request whose ctx is done or whose
+// deadline has passed, and tells its signer to drop it. While nothing is in
+// flight it sleeps.
+func (e *Engine) sweeper() {
+	defer e.wg.Done()
+	t := time.NewTimer(sweepInterval)
+	defer t.Stop()
+	var due []*request
+	for {
+		if len(e.slots) == 0 {
+			select {
+			case <-e.busy:
+			case <-e.ctx.Done():
+				return
+			}
+		}
+		t.Reset(sweepInterval)
+		select {
+		case <-t.C:
+		case <-e.ctx.Done():
+			return
+		}
+		now := time.Now().UnixNano()
+		for _, s := range e.servers {
+			for _, st := range s.streams {
+				due = st.sweep(now, due[:0])
+				for i, r := range due {
+					due[i] = nil
+					e.stats.expired.Add(1)
+					e.finish(r, nil, e.timeUp(s, st, r))
+				}
+			}
+		}
+	}
+}
+
+// timeUp returns the error of a request whose time is up: ctx's error,
+// wrapped in ErrUnavailable with the signer's last trouble if the request
+// never reached a signer or its stream is down.
+func (e *Engine) timeUp(s *server, st *stream, r *request) error {
+	cause := r.ctx.Err()
+	if cause == nil {
+		cause = context.DeadlineExceeded
+	}
+	if cause == context.DeadlineExceeded && (r.sends == 0 || !st.live.Load()) {
+		last, _ := s.trouble()
+		if last == nil {
+			last = errors.New("not connected yet")
+		}
+		return fmt.Errorf("remote: no signer answered in time: %w: %w (last error: %w)", ErrUnavailable, cause, last)
+	}
+	return fmt.Errorf("remote: %w", cause)
+}
+
+// sweep removes from the stream the requests whose time is up and appends
+// them to due; it asks the signer to drop those it was sent.
+func (st *stream) sweep(now int64, due []*request) []*request {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	q := st.queue[:0]
+	for _, r := range st.queue {
+		if r.abandoned() || (now < r.expires && r.ctx.Err() == nil) {
+			q = append(q, r)
+			continue
+		}
+		due = append(due, r)
+	}
+	clear(st.queue[len(q):])
+	st.queue = q
+	for id, r := range st.sent {
+		if r.abandoned() || (now < r.expires && r.ctx.Err() == nil) {
+			continue
+		}
+		delete(st.sent, id)
+		st.cancels = append(st.cancels, id)
+		due = append(due, r)
+	}
+	st.load.Add(-int32(len(due)))
+	if len(st.cancels) > 0 {
+		st.wake()
+	}
+	return due
+}

@@ -1,0 +1,394 @@
+package remote
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/seed-e1024768/async"
+)
+
+// Notify says how the engine tells the application that a paused job can
+// be resumed. It means what offload.Notify means: the event loop of package
+// loop pairs its ModeFD with NotifyFD, ModeCallback with NotifyAuto and
+// ModePoll with NotifyPoll.
+type Notify int
+
+const (
+	// NotifyAuto calls the WaitCtx's callback if it has one (after setting
+	// the status to async.StatusOK), else makes the engine's wait fd
+	// readable.
+	NotifyAuto Notify = iota
+	// NotifyFD always uses the wait fd and never calls a callback.
+	NotifyFD
+	// NotifyPoll sets no fd and calls no callback: the application polls
+	// by resuming the job, which pauses again until its answer is in.
+	NotifyPoll
+)
+
+// String returns the constant's name, such as "NotifyAuto".
+func (n Notify) String() string {
+	switch n {
+	case NotifyAuto:
+		return "NotifyAuto"
+	case NotifyFD:
+		return "NotifyFD"
+	case NotifyPoll:
+		return "NotifyPoll"
+	}
+	return "Notify(" + strconv.Itoa(int(n)) + ")"
+}
+
+// Config configures an Engine. Addrs and TLS are required; the other
+// fields have defaults.
+type Config struct {
+	// Addrs are the signers' addresses, "host:port". Requests are spread
+	// over them by least outstanding requests.
+	Addrs []string
+	// TLS is the client's TLS configuration: its certificate, and the
+	// roots that verify the signers' (signd.ClientTLS makes one). The
+	// engine uses a copy, with TLS 1.3 as the minimum version.
+	TLS *tls.Config
+	// MaxInFlight bounds the requests the engine has in flight at once
+	// (0: DefaultMaxInFlight). At the bound an operation inside a job sets
+	// async.StatusEAGAIN and pauses, and retries when resumed; one outside
+	// a job waits for room, or for its ctx.
+	MaxInFlight int
+	// StreamsPerServer is the number of long-lived streams to each signer
+	// that the engine multiplexes requests over (0:
+	// DefaultStreamsPerServer).
+	StreamsPerServer int
+	// Notify says how paused jobs are woken (zero: NotifyAuto).
+	Notify Notify
+	// AppParks says that the application waits for wait fds by parking its
+	// goroutine (package loop does), as offload.Config.AppParks does.
+	AppParks bool
+	// Timeout bounds an operation whose ctx has no deadline (0:
+	// DefaultTimeout): past it the engine gives up on the request and
+	// reports context.DeadlineExceeded, wrapped in ErrUnavailable when no
+	// signer was reachable.
+	Timeout time.Duration
+	// HealthInterval is the time between two health checks of a signer
+	// (0: DefaultHealthInterval).
+	HealthInterval time.Duration
+}
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultMaxInFlight      = 1024
+	DefaultStreamsPerServer = 2
+	DefaultTimeout          = 10 * time.Second
+	DefaultHealthInterval   = time.Second
+)
+
+// Engine signs with keys held by remote signers (cmd/asyncsignd), over
+// gRPC with mutual TLS. It is safe for use by many goroutines and many jobs
+// at once. Its key in a WaitCtx is the *Engine itself.
+type Engine struct {
+	cfg     Config
+	servers []*server
+	ids     atomic.Uint64 // the last request ID used
+	slots   chan struct{} // one token per request in flight
+	stats   counters
+
+	// mu orders dispatches against Close: dispatchers hold it shared,
+	// Close exclusively, so no request enters a stream once closed is set.
+	mu     sync.RWMutex
+	closed atomic.Bool
+	ctx    context.Context // canceled by Close
+	stop   context.CancelFunc
+
+	// busy wakes the sweeper when requests go in flight.
+	busy chan struct{}
+
+	wg sync.WaitGroup
+}
+
+// Dial makes an engine for the signers at cfg.Addrs. It does not wait for
+// connections: they are made in the background, and operations started
+// meanwhile wait for them (up to their deadline). A signer that refuses
+// this client's certificate is reported by the first operation, with an
+// error wrapping ErrRefused. Dial returns an error wrapping ErrBadConfig
+// for a bad cfg. Close the engine to release its connections and
+// goroutines.
+func Dial(cfg Config) (*Engine, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	e := &Engine{
+		cfg:   cfg,
+		slots: make(chan struct{}, cfg.MaxInFlight),
+		ctx:   ctx,
+		stop:  stop,
+		busy:  make(chan struct{}, 1),
+	}
+	tlsCfg := cfg.TLS.Clone()
+	if tlsCfg.MinVersion < tls.VersionTLS13 {
+		tlsCfg.MinVersion = tls.VersionTLS13
+	}
+	for i, addr := range cfg.Addrs {
+		s, err := newServer(e, i, addr, tlsCfg)
+		if err != nil {
+			for _, s := range e.servers {
+				s.conn.Close()
+			}
+			stop()
+			return nil, fmt.Errorf("remote: Dial %s: %w: %w", addr, ErrBadConfig, err)
+		}
+		e.servers = append(e.servers, s)
+	}
+	for _, s := range e.servers {
+		s.start()
+	}
+	e.wg.Add(1)
+	go e.sweeper()
+	return e, nil
+}
+
+func (c *Config) fill() error {
+	bad := func(why string) error { return fmt.Errorf("remote: Dial: %s: %w", why, ErrBadConfig) }
+	switch {
+	case len(c.Addrs) == 0:
+		return bad("no address")
+	case c.TLS == nil:
+		return bad("no TLS config")
+	case c.MaxInFlight < 0, c.StreamsPerServer < 0, c.Timeout < 0, c.HealthInterval < 0:
+		return bad("negative size or duration")
+	case c.Notify < NotifyAuto || c.Notify > NotifyPoll:
+		return bad("unknown " + c.Notify.String())
+	}
+	for _, a := range c.Addrs {
+		if a == "" {
+			return bad("empty address")
+		}
+	}
+	c.Addrs = append([]string(nil), c.Addrs...)
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.StreamsPerServer == 0 {
+		c.StreamsPerServer = DefaultStreamsPerServer
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.HealthInterval == 0 {
+		c.HealthInterval = DefaultHealthInterval
+	}
+	return nil
+}
+
+// Config returns the engine's configuration, with defaults filled in.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Close stops the engine: operations in flight and operations started
+// from now on return ErrClosed, and Close returns once the engine's
+// goroutines have exited and its connections are closed. Closing a closed
+// engine returns nil. Wait fds the engine set stay with their WaitCtxs,
+// which close them when freed.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	first := !e.closed.Load()
+	e.closed.Store(true)
+	e.mu.Unlock()
+	e.stop()
+	e.wg.Wait()
+	if first {
+		for _, s := range e.servers {
+			s.conn.Close()
+		}
+	}
+	return nil
+}
+
+// Sign signs payload with the signer's key keyID using alg, and returns
+// the signature: for ECDSA and the RSA algorithms payload is a SHA-256
+// digest; for Ed25519 it is the message. Inside a job the job pauses
+// while the request is out; outside one Sign blocks. Either way payload is
+// copied first, so the caller may reuse it when Sign returns.
+//
+// Errors: ErrBadInput (malformed key ID, algorithm or payload; nothing is
+// sent), ErrUnknownKey, ErrRefused, ErrUnavailable, ErrSigner, ErrClosed,
+// ctx's error (ctx done, or a deadline the signer saw pass), and inside a
+// job the error of async.PauseJob (the job canceled or its pool closed).
+func (e *Engine) Sign(ctx context.Context, keyID string, alg Algorithm, payload []byte) ([]byte, error) {
+	if err := checkInput(keyID, alg, payload); err != nil {
+		return nil, err
+	}
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	r := getRequest(ctx, keyID, alg, payload)
+	now := time.Now().UnixNano()
+	r.expires = now + int64(e.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok {
+		r.deadline = d.UnixNano()
+		r.expires = min(r.expires, r.deadline)
+	}
+	var err error
+	if job := async.CurrentJob(ctx); job != nil {
+		err = e.await(ctx, job, r)
+	} else {
+		err = e.block(ctx, r)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sig, err := r.sig, r.err
+	r.release()
+	return sig, err
+}
+
+// block runs r for a caller outside a job. On success the caller owns r
+// and its results; on error r is released or the engine's.
+func (e *Engine) block(ctx context.Context, r *request) error {
+	select {
+	case e.slots <- struct{}{}:
+	default:
+		select {
+		case e.slots <- struct{}{}:
+		case <-ctx.Done():
+			r.release()
+			return fmt.Errorf("remote: waiting for room to send: %w", ctx.Err())
+		case <-e.ctx.Done():
+			r.release()
+			return ErrClosed
+		}
+	}
+	r.useCh = true
+	if err := e.dispatch(r); err != nil {
+		<-e.slots
+		r.release()
+		return err
+	}
+	select {
+	case <-r.ch:
+		r.waitDone()
+		return nil
+	case <-ctx.Done():
+		if e.giveUp(r) {
+			return ctx.Err()
+		}
+		return nil // answered meanwhile: take the answer
+	}
+}
+
+// giveUp abandons r for a caller that stops waiting for it, and tells the
+// signer that had it to drop it. It reports false if r was answered
+// meanwhile (the caller owns it again).
+func (e *Engine) giveUp(r *request) bool {
+	s, id := r.at.Load(), r.id.Load()
+	if !r.abandon() {
+		return false
+	}
+	if s != nil {
+		s.cancel(id)
+	}
+	return true
+}
+
+// await runs r from inside job, as offload's engine does: it arranges the
+// wake-up, takes a slot (pausing with StatusEAGAIN while there is none),
+// hands r to a stream and pauses until r is answered. On success the
+// caller owns r with its results; on error r is released or the engine's,
+// and the error is PauseJob's (the job was canceled or its pool closed),
+// ErrClosed, or one from setting up the wait fd.
+func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
+	w := job.WaitCtx()
+	want := async.StatusUnsupported
+	switch e.cfg.Notify {
+	case NotifyAuto:
+		if fn, arg, ok := w.Callback(); ok {
+			r.cb, r.cbArg = fn, arg
+			want = async.StatusOK
+			break
+		}
+		fallthrough
+	case NotifyFD:
+		f, err := e.waitFD(w)
+		if err != nil {
+			r.release()
+			return err
+		}
+		f.refs.Add(1) // the request's reference, dropped by release
+		r.wfd = f
+	}
+
+	for {
+		select {
+		case e.slots <- struct{}{}:
+		default:
+			// At the bound: ask to be resumed soon, and retry then.
+			setStatus(w, async.StatusEAGAIN)
+			if r.wfd != nil {
+				r.wfd.signal()
+			}
+			err := async.PauseJob(ctx)
+			if r.wfd != nil {
+				r.wfd.drain()
+			}
+			if err != nil {
+				r.release()
+				return err
+			}
+			if e.closed.Load() {
+				r.release()
+				return ErrClosed
+			}
+			continue
+		}
+		break
+	}
+	setStatus(w, want)
+	if err := e.dispatch(r); err != nil {
+		<-e.slots
+		r.release()
+		return err
+	}
+	if r.wfd != nil && !e.cfg.AppParks {
+		// As in offload: let the stream's sender run before the
+		// application blocks its thread in poll(2).
+		runtime.Gosched()
+	}
+
+	for {
+		// Say again what to wait for: the application may have reset the
+		// status before resuming (package loop does).
+		setStatus(w, want)
+		if err := async.PauseJob(ctx); err != nil {
+			if e.giveUp(r) {
+				return err
+			}
+			r.release()
+			return err
+		}
+		s := r.state.Load()
+		if s == reqDone {
+			break
+		}
+		if s == reqCompleting {
+			r.waitDone()
+			break
+		}
+		// Resumed before the answer came: pause again. Yield first, in
+		// case pausing is blocked (BlockPause) and PauseJob returns at once.
+		runtime.Gosched()
+	}
+	if r.wfd != nil {
+		r.wfd.drain()
+	}
+	return nil
+}
+
+// setStatus sets w's engine status to s unless it is s already.
+func setStatus(w *async.WaitCtx, s async.EngineStatus) {
+	if w.Status() != s {
+		_ = w.SetStatus(s) // fails only if w was freed; resuming will say so
+	}
+}

@@ -1,0 +1,105 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Errors reported by the engine. Test for them with errors.Is: the errors
+// returned wrap them with more detail (and, where there is one, the cause).
+var (
+	// ErrClosed: the engine was closed. Operations started after Close
+	// return it, and so do those still in flight when Close was called.
+	ErrClosed = errors.New("remote: engine closed")
+	// ErrBadConfig: Dial was given no address, an empty address, no TLS
+	// config, a negative size or timeout, or an unknown Notify.
+	ErrBadConfig = errors.New("remote: bad config")
+	// ErrBadInput: an operation was given a malformed key ID, an unknown
+	// algorithm, a digest of the wrong length or an oversized message; or
+	// the signer refused the request as malformed (CODE_BAD_REQUEST).
+	ErrBadInput = errors.New("remote: bad input")
+	// ErrUnknownKey: the signer holds no key with that ID
+	// (CODE_UNKNOWN_KEY).
+	ErrUnknownKey = errors.New("remote: unknown key")
+	// ErrUnsupported: a Signer was asked for a hash or padding the signer
+	// does not offer for its key (only SHA-256, and Ed25519's own, are).
+	ErrUnsupported = errors.New("remote: unsupported signature options")
+	// ErrUnavailable: no signer could be reached (or none answered) before
+	// the operation's deadline. The error wraps the last cause seen, such
+	// as the connection's error, and context.DeadlineExceeded.
+	ErrUnavailable = errors.New("remote: no signer available")
+	// ErrRefused: the TLS handshake failed because a certificate was not
+	// accepted: the signer rejected this client's certificate, or this
+	// client rejected the signer's. A refusal by every signer fails an
+	// operation at once rather than at its deadline.
+	ErrRefused = errors.New("remote: certificate not accepted")
+	// ErrSigner: the signer failed to sign (CODE_INTERNAL).
+	ErrSigner = errors.New("remote: signer failed")
+)
+
+// refusal returns an error wrapping ErrRefused if err says a TLS handshake
+// failed over a certificate, else nil.
+//
+// With TLS 1.3 the client finishes its side of the handshake before the
+// server has checked the client's certificate, so a rejection arrives as a
+// TLS alert on the first read ("remote error: tls: bad certificate", or
+// "unknown certificate authority"); gRPC then reports the connection
+// failed with that text. A signer certificate this client does not trust
+// fails the handshake here ("tls: failed to verify certificate").
+func refusal(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if s, ok := status.FromError(err); ok {
+		msg = s.Message()
+	}
+	switch {
+	case strings.Contains(msg, "remote error: tls:"):
+		return fmt.Errorf("%w: the signer did not accept this client's certificate (%s)", ErrRefused, tlsPart(msg, "remote error: tls:"))
+	case strings.Contains(msg, "tls: failed to verify certificate"),
+		strings.Contains(msg, "x509:"):
+		return fmt.Errorf("%w: this client did not accept the signer's certificate (%s)", ErrRefused, tlsPart(msg, "tls:"))
+	}
+	return nil
+}
+
+// tlsPart returns msg from the first occurrence of marker on, up to a
+// closing quote, so that the error names the alert without gRPC's framing.
+func tlsPart(msg, marker string) string {
+	i := strings.Index(msg, marker)
+	if i < 0 {
+		return msg
+	}
+	msg = msg[i:]
+	if j := strings.IndexAny(msg, "\"'"); j >= 0 {
+		msg = msg[:j]
+	}
+	return msg
+}
+
+// unaryError maps the error of a unary call to the package's errors.
+func unaryError(op string, err error) error {
+	if r := refusal(err); r != nil {
+		return fmt.Errorf("remote: %s: %w", op, r)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("remote: %s: %w", op, err)
+	}
+	switch status.Code(err) {
+	case codes.NotFound:
+		return fmt.Errorf("remote: %s: %w: %v", op, ErrUnknownKey, status.Convert(err).Message())
+	case codes.InvalidArgument:
+		return fmt.Errorf("remote: %s: %w: %v", op, ErrBadInput, status.Convert(err).Message())
+	case codes.Canceled:
+		return fmt.Errorf("remote: %s: %w", op, context.Canceled)
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("remote: %s: %w", op, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("remote: %s: %w: %w", op, ErrUnavailable, err)
+}

@@ -1,0 +1,168 @@
+package remote
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/seed-e1024768/async"
+)
+
+// A request is one signing operation. Like offload's, it is owned by one
+// side at a time, and ownership moves only through its state word:
+//
+//   - The caller that made it owns it until it hands it to the engine.
+//   - While it is reqPending it is shared: the engine side may send it,
+//     move it from stream to stream and write its results, but neither side
+//     may release it. The first to move it out of reqPending takes it: the
+//     engine by moving it to reqCompleting when it has an answer, the caller
+//     by moving it to reqAbandoned when it gives up.
+//   - reqCompleting: the engine owns it and is waking the caller (wait fd,
+//     callback or channel). It then stores reqDone, its last touch; the
+//     caller owns it again, reads the results and releases it.
+//   - reqAbandoned: the caller has returned; the engine releases it once it
+//     holds it no longer (when its answer arrives, or its stream fails),
+//     without waking anyone.
+//
+// On the engine side a request is held in exactly one place at a time,
+// changed only under that place's lock: a stream's queue, the stream's
+// table of requests sent, or the local variable of the goroutine moving it
+// (failing over, sweeping, completing). Whoever takes it out of a place is
+// its only engine-side holder. So it is completed or released once, and an
+// answer for it that arrives after it left its stream's table (a late
+// answer from a dead stream, or for a request already timed out) finds no
+// entry and is dropped: it can never reach a request reused for another
+// operation. Each time a request is sent it gets a fresh ID, unique in the
+// engine, so no two sends share one.
+type request struct {
+	state atomic.Uint32
+
+	// Inputs, set by the caller before it hands the request over and read
+	// by the engine while it holds the request.
+	ctx      context.Context
+	keyID    string
+	alg      Algorithm
+	payload  []byte // the request's own copy
+	deadline int64  // the ctx's deadline in Unix ns, 0 if none: sent
+	expires  int64  // when the engine gives up on it, in Unix ns
+
+	// Where it was last sent and under which ID: written by the engine,
+	// read by a caller that abandons it, to send the cancellation.
+	at atomic.Pointer[stream]
+	id atomic.Uint64
+
+	// Engine side only.
+	sends int // times sent
+
+	// Results, written by the engine before it leaves reqPending.
+	sig []byte
+	err error
+
+	// How to wake the caller: at most one of wfd, cb and ch is used.
+	wfd   *waitFD
+	cb    async.CallbackFunc
+	cbArg any
+	ch    chan struct{} // for callers outside a job; made once, reused
+	useCh bool
+}
+
+// Request states.
+const (
+	reqPending = iota
+	reqCompleting
+	reqDone
+	reqAbandoned
+)
+
+// maxKeep is the largest payload buffer a request keeps when it goes back
+// to the pool.
+const maxKeep = 4 << 10
+
+var requests = sync.Pool{New: func() any { return &request{ch: make(chan struct{}, 1)} }}
+
+func getRequest(ctx context.Context, keyID string, alg Algorithm, payload []byte) *request {
+	r := requests.Get().(*request)
+	r.ctx, r.keyID, r.alg = ctx, keyID, alg
+	r.payload = append(r.payload[:0], payload...)
+	r.state.Store(reqPending)
+	return r
+}
+
+// release drops what r references and puts it back in the pool. Only r's
+// last owner calls it.
+func (r *request) release() {
+	if r.wfd != nil {
+		r.wfd.unref()
+		r.wfd = nil
+	}
+	r.cb, r.cbArg, r.useCh = nil, nil, false
+	r.ctx, r.keyID, r.alg = nil, "", 0
+	r.deadline, r.expires, r.sends = 0, 0, 0
+	r.at.Store(nil)
+	r.id.Store(0)
+	r.sig, r.err = nil, nil
+	if cap(r.payload) > maxKeep {
+		r.payload = nil
+	} else {
+		r.payload = r.payload[:0]
+	}
+	requests.Put(r)
+}
+
+// complete hands the engine's finished request back to its caller with
+// its results: it wakes the caller and marks the request done, or
+// releases it if the caller gave up. Only the engine-side holder calls it.
+func (r *request) complete(sig []byte, err error) {
+	r.sig, r.err = sig, err
+	if !r.state.CompareAndSwap(reqPending, reqCompleting) {
+		r.release() // abandoned: nobody is waiting
+		return
+	}
+	switch {
+	case r.wfd != nil:
+		r.wfd.signal()
+	case r.cb != nil:
+		r.cb(r.cbArg)
+	case r.useCh:
+		r.ch <- struct{}{} // buffered, and empty: one completion per use
+	}
+	r.state.Store(reqDone) // the last touch: the caller owns r now
+}
+
+// abandoned reports whether the caller gave r up; the engine then drops
+// it instead of sending it.
+func (r *request) abandoned() bool { return r.state.Load() == reqAbandoned }
+
+// abandon gives r up on behalf of a caller that is returning without its
+// result. It reports true if the engine now owns r; then the caller must
+// not touch r again. Otherwise r was completed meanwhile: abandon waits
+// until the engine is done waking the caller, clears the wake-up, and the
+// caller owns r (with its results) again.
+func (r *request) abandon() bool {
+	if r.state.CompareAndSwap(reqPending, reqAbandoned) {
+		return true
+	}
+	r.waitDone()
+	r.clearWake()
+	return false
+}
+
+// waitDone waits for a request in reqCompleting to reach reqDone, a few
+// instructions and one write(2), callback or channel send away.
+func (r *request) waitDone() {
+	for r.state.Load() != reqDone {
+		runtime.Gosched()
+	}
+}
+
+// clearWake consumes the completion's wake-up, so that a reused wait fd or
+// channel does not carry it over to the next operation.
+func (r *request) clearWake() {
+	switch {
+	case r.wfd != nil:
+		r.wfd.drain()
+	case r.useCh:
+		<-r.ch
+	}
+}

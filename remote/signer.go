@@ -1,0 +1,252 @@
+package remote
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/seed-e1024768/async/internal/signpb"
+)
+
+// PublicKey returns the public key of the signer's key keyID: an
+// *ecdsa.PublicKey, ed25519.PublicKey or *rsa.PublicKey. It asks one signer
+// with a plain unary call (trying the next if one fails), blocking even
+// inside a job, and checks that the key it gets has the ID asked for.
+// Errors: ErrBadInput (malformed ID), ErrUnknownKey, ErrRefused,
+// ErrUnavailable, ErrClosed, ctx's error.
+func (e *Engine) PublicKey(ctx context.Context, keyID string) (crypto.PublicKey, error) {
+	if !validKeyID(keyID) {
+		return nil, fmt.Errorf("remote: key ID %q is not %d lowercase hex digits: %w", keyID, KeyIDLen, ErrBadInput)
+	}
+	var resp *signpb.PublicKeyResponse
+	err := e.unary(ctx, "PublicKey", func(ctx context.Context, c signpb.SignerClient) (err error) {
+		resp, err = c.PublicKey(ctx, &signpb.PublicKeyRequest{KeyId: keyID})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if got := KeyID(resp.GetSpki()); got != keyID {
+		return nil, fmt.Errorf("remote: PublicKey: signer sent the key %s for %s", got, keyID)
+	}
+	pub, err := x509.ParsePKIXPublicKey(resp.GetSpki())
+	if err != nil {
+		return nil, fmt.Errorf("remote: PublicKey %s: %w", keyID, err)
+	}
+	return pub, nil
+}
+
+// unary runs call against one signer after another, the healthy ones
+// first, until one answers or ctx is done; an answer that is an error of
+// the request itself (unknown key, bad input) ends the search. Without a
+// deadline in ctx it is bounded by Config.Timeout.
+func (e *Engine) unary(ctx context.Context, op string, call func(context.Context, signpb.SignerClient) error) error {
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.cfg.Timeout)
+		defer cancel()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer context.AfterFunc(e.ctx, cancel)()
+	defer cancel()
+	for {
+		var last error
+		refused := 0
+		for _, s := range e.order() {
+			err := call(ctx, s.client)
+			if err == nil {
+				return nil
+			}
+			if e.closed.Load() {
+				return ErrClosed
+			}
+			last = unaryError(op, err)
+			if errors.Is(last, ErrRefused) {
+				refused++
+			}
+			if isRequestError(last) || refused == len(e.servers) || ctx.Err() != nil {
+				return last
+			}
+		}
+		select { // every signer failed at once: wait a little
+		case <-ctx.Done():
+			return last
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// order returns the servers, those up first.
+func (e *Engine) order() []*server {
+	out := make([]*server, 0, len(e.servers))
+	for _, s := range e.servers {
+		if s.up() {
+			out = append(out, s)
+		}
+	}
+	for _, s := range e.servers {
+		if !s.up() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// SignOne signs like Sign, but with one plain unary gRPC call per
+// operation, blocking even inside a job: what most programs do, kept to
+// compare with (asyncspeed's "unary" rows).
+func (e *Engine) SignOne(ctx context.Context, keyID string, alg Algorithm, payload []byte) ([]byte, error) {
+	if err := checkInput(keyID, alg, payload); err != nil {
+		return nil, err
+	}
+	req := &signpb.SignRequest{KeyId: keyID, Algorithm: signpb.Algorithm(alg), Payload: payload}
+	if d, ok := ctx.Deadline(); ok {
+		req.DeadlineUnixNano = d.UnixNano()
+	}
+	var res *signpb.SignResult
+	err := e.unary(ctx, "SignOne", func(ctx context.Context, c signpb.SignerClient) (err error) {
+		res, err = c.SignOne(ctx, req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := codeError("", res); err != nil {
+		return nil, err
+	}
+	return res.GetSignature(), nil
+}
+
+// Signer returns a crypto.Signer for the signer's key keyID. It fetches
+// the public key once, now. Errors: those of PublicKey, and
+// ErrUnsupported for a key of a type other than ECDSA P-256, Ed25519 or
+// RSA.
+func (e *Engine) Signer(ctx context.Context, keyID string) (*Signer, error) {
+	pub, err := e.PublicKey(ctx, keyID)
+	if err != nil {
+		return nil, err
+	}
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return nil, fmt.Errorf("remote: key %s is ECDSA on %s, not P-256: %w", keyID, k.Curve.Params().Name, ErrUnsupported)
+		}
+	case ed25519.PublicKey, *rsa.PublicKey:
+	default:
+		return nil, fmt.Errorf("remote: key %s is a %T: %w", keyID, pub, ErrUnsupported)
+	}
+	return &Signer{e: e, keyID: keyID, pub: pub}, nil
+}
+
+// Signer is a crypto.Signer whose private key stays with the remote
+// signer. Its Sign, like Engine.Sign, pauses the job its ctx belongs to
+// while the request is out (SignContext and WithContext take that ctx), so
+// a TLS server can hand it to crypto/tls in a tls.Certificate.
+type Signer struct {
+	e     *Engine
+	keyID string
+	pub   crypto.PublicKey
+}
+
+// Public returns the key's public half.
+func (s *Signer) Public() crypto.PublicKey { return s.pub }
+
+// KeyID returns the key's ID.
+func (s *Signer) KeyID() string { return s.keyID }
+
+// Sign signs digest with context.Background (rand is not used: the signer
+// has its own randomness). See SignContext.
+func (s *Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return s.SignContext(context.Background(), digest, opts)
+}
+
+// SignContext signs digest as crypto.Signer's Sign does, with the
+// algorithm that the key's type and opts call for: ECDSA over a SHA-256
+// digest; Ed25519 over the message itself (opts.HashFunc() must be 0);
+// RSA PKCS #1 v1.5 over a SHA-256 digest; RSA-PSS over a SHA-256 digest
+// when opts is an *rsa.PSSOptions whose salt length is the hash's (or
+// PSSSaltLengthEqualsHash, or PSSSaltLengthAuto, which verifies any).
+// Other hashes and options fail with ErrUnsupported.
+func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	alg, err := s.algorithm(opts)
+	if err != nil {
+		return nil, err
+	}
+	return s.e.Sign(ctx, s.keyID, alg, digest)
+}
+
+func (s *Signer) algorithm(opts crypto.SignerOpts) (Algorithm, error) {
+	var h crypto.Hash
+	if opts != nil {
+		h = opts.HashFunc()
+	}
+	unsupported := func(what string) (Algorithm, error) {
+		return 0, fmt.Errorf("remote: %T key with %s: %w", s.pub, what, ErrUnsupported)
+	}
+	switch s.pub.(type) {
+	case ed25519.PublicKey:
+		if o, ok := opts.(*ed25519.Options); ok && (o.Hash != 0 || o.Context != "") {
+			return unsupported("Ed25519ph or Ed25519ctx")
+		}
+		if h != 0 {
+			return unsupported("hash " + h.String() + " (Ed25519 signs the message itself)")
+		}
+		return Ed25519, nil
+	case *ecdsa.PublicKey:
+		if h != crypto.SHA256 {
+			return unsupported("hash " + hashName(h))
+		}
+		return ECDSAP256SHA256, nil
+	case *rsa.PublicKey:
+		if h != crypto.SHA256 {
+			return unsupported("hash " + hashName(h))
+		}
+		if o, ok := opts.(*rsa.PSSOptions); ok {
+			switch o.SaltLength {
+			case rsa.PSSSaltLengthAuto, rsa.PSSSaltLengthEqualsHash, crypto.SHA256.Size():
+			default:
+				return unsupported(fmt.Sprintf("PSS salt of %d bytes", o.SaltLength))
+			}
+			return RSAPSSSHA256, nil
+		}
+		return RSAPKCS1SHA256, nil
+	}
+	return unsupported("no known algorithm")
+}
+
+func hashName(h crypto.Hash) string {
+	if h == 0 {
+		return "none"
+	}
+	return h.String()
+}
+
+// WithContext returns a crypto.Signer for the same key whose Sign uses ctx:
+// in a crypto/tls GetCertificate callback, pass the ClientHelloInfo's
+// Context so the handshake's job (if any) pauses while the signature is
+// made, and its deadline travels with the request.
+func (s *Signer) WithContext(ctx context.Context) crypto.Signer {
+	return ctxSigner{s: s, ctx: ctx}
+}
+
+type ctxSigner struct {
+	s   *Signer
+	ctx context.Context
+}
+
+func (c ctxSigner) Public() crypto.PublicKey { return c.s.pub }
+
+func (c ctxSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return c.s.SignContext(c.ctx, digest, opts)
+}

@@ -1,0 +1,284 @@
+package remote
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/seed-e1024768/async/internal/signpb"
+)
+
+// A stream is one of a server's long-lived bidirectional Sign streams, and
+// the two goroutines that serve it: run, which (re)opens the gRPC stream
+// and sends, and receive. Requests from any number of callers share it,
+// told apart by ID.
+//
+// run drains the whole queue into one RequestBatch each time it wakes, so
+// requests that arrive while a batch is on its way travel together in the
+// next one: batching costs no waiting, and a request never waits for a
+// burst to fill.
+type stream struct {
+	srv *server
+
+	mu      sync.Mutex
+	queue   []*request          // to send; never sent on this stream yet
+	cancels []uint64            // IDs to cancel, sent with the next batch
+	sent    map[uint64]*request // sent on the current gRPC stream, unanswered
+	exited  bool                // run has returned: the engine is closed
+	abort   context.CancelFunc  // ends the current gRPC stream, if one is up
+
+	live atomic.Bool  // a gRPC stream is up
+	load atomic.Int32 // requests queued or sent, unanswered
+	kick chan struct{}
+
+	// The sender's reusable batch: its SignRequests and their payload
+	// buffers are the sender's own, so a request can complete, and be
+	// reused, while its copy is being marshaled.
+	batch signpb.RequestBatch
+	reqs  []signpb.SignRequest
+}
+
+func newStream(s *server) *stream {
+	return &stream{srv: s, sent: make(map[uint64]*request), kick: make(chan struct{}, 1)}
+}
+
+// wake makes sure run looks at the queue soon.
+func (st *stream) wake() {
+	select {
+	case st.kick <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue hands r to the stream. It reports false if the stream's sender
+// has exited (the engine is closed); r is then still the caller's.
+func (st *stream) enqueue(r *request) bool {
+	st.mu.Lock()
+	if st.exited {
+		st.mu.Unlock()
+		return false
+	}
+	st.queue = append(st.queue, r)
+	st.mu.Unlock()
+	st.load.Add(1)
+	st.wake()
+	return true
+}
+
+// cancel asks the signer to drop the request sent under id, if it is still
+// outstanding on this stream.
+func (st *stream) cancel(id uint64) {
+	st.mu.Lock()
+	if _, ok := st.sent[id]; ok {
+		st.cancels = append(st.cancels, id)
+	}
+	st.mu.Unlock()
+	st.wake()
+}
+
+// reset ends the current gRPC stream, if any: run then fails its requests
+// over and opens a new one.
+func (st *stream) reset() {
+	st.mu.Lock()
+	if st.abort != nil {
+		st.abort()
+	}
+	st.mu.Unlock()
+}
+
+// run serves the stream until the engine is closed: it opens a gRPC
+// stream, sends batches until the stream fails, fails the requests it held
+// over to other streams, waits a little, and starts again.
+func (st *stream) run() {
+	e := st.srv.e
+	defer e.wg.Done()
+	retry := time.NewTimer(0)
+	<-retry.C
+	defer retry.Stop()
+	for e.ctx.Err() == nil {
+		err := st.session()
+		st.srv.note(err)
+		st.failover(err)
+		if e.ctx.Err() != nil {
+			break
+		}
+		retry.Reset(10 * time.Millisecond)
+		select {
+		case <-retry.C:
+		case <-e.ctx.Done():
+		}
+	}
+	st.mu.Lock()
+	st.exited = true
+	held := st.takeAll()
+	st.mu.Unlock()
+	for _, r := range held {
+		e.finish(r, nil, ErrClosed)
+	}
+}
+
+// session runs one gRPC stream: it opens it, starts receive, and sends
+// until either side fails. It returns why it ended, once receive has
+// returned too.
+func (st *stream) session() error {
+	e := st.srv.e
+	ctx, abort := context.WithCancel(e.ctx)
+	defer abort()
+	st.mu.Lock()
+	st.abort = abort
+	st.mu.Unlock()
+	defer func() {
+		st.mu.Lock()
+		st.abort = nil
+		st.mu.Unlock()
+	}()
+
+	cs, err := st.srv.client.Sign(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: opening stream: %w", st.srv.addr, err)
+	}
+	st.live.Store(true)
+	st.srv.opened()
+	defer st.live.Store(false)
+	recvErr := make(chan error, 1)
+	go func() { recvErr <- st.receive(cs) }()
+
+	for {
+		select {
+		case <-st.kick:
+		case err := <-recvErr:
+			return fmt.Errorf("%s: %w", st.srv.addr, err)
+		case <-ctx.Done():
+			abort()
+			<-recvErr
+			return fmt.Errorf("%s: stream closed: %w", st.srv.addr, ctx.Err())
+		}
+		b := st.fill()
+		if b == nil {
+			continue
+		}
+		if err := cs.Send(b); err != nil {
+			abort()
+			rerr := <-recvErr // Send reports io.EOF; Recv the real cause
+			return fmt.Errorf("%s: %w", st.srv.addr, rerr)
+		}
+		e.stats.batches.Add(1)
+		e.stats.sent.Add(uint64(len(b.Requests)))
+		e.stats.cancelsSent.Add(uint64(len(b.Cancel)))
+	}
+}
+
+// fill moves the whole queue to the sent table, giving each request a
+// fresh ID, and returns the batch that carries them and the pending
+// cancellations; nil if there is nothing to send.
+func (st *stream) fill() *signpb.RequestBatch {
+	e := st.srv.e
+	b := &st.batch
+	b.Requests = b.Requests[:0]
+	b.Cancel = b.Cancel[:0]
+	var drop []*request
+	st.mu.Lock()
+	for _, r := range st.queue {
+		if r.abandoned() {
+			drop = append(drop, r)
+			continue
+		}
+		id := e.ids.Add(1)
+		r.id.Store(id)
+		r.at.Store(st)
+		r.sends++
+		st.sent[id] = r
+		n := len(b.Requests)
+		if n == len(st.reqs) {
+			st.reqs = append(st.reqs, signpb.SignRequest{})
+			// The slice moved: point the batch at the new elements.
+			for i := range b.Requests {
+				b.Requests[i] = &st.reqs[i]
+			}
+		}
+		m := &st.reqs[n]
+		m.Id, m.KeyId, m.Algorithm = id, r.keyID, signpb.Algorithm(r.alg)
+		m.Payload = append(m.Payload[:0], r.payload...)
+		m.DeadlineUnixNano = r.deadline
+		b.Requests = append(b.Requests, m)
+	}
+	clear(st.queue)
+	st.queue = st.queue[:0]
+	b.Cancel = append(b.Cancel, st.cancels...)
+	st.cancels = st.cancels[:0]
+	st.mu.Unlock()
+	for _, r := range drop {
+		st.load.Add(-1)
+		e.finish(r, nil, nil) // abandoned: released
+	}
+	if len(b.Requests) == 0 && len(b.Cancel) == 0 {
+		return nil
+	}
+	return b
+}
+
+// receive reads result batches and completes their requests until the
+// stream fails, and returns the stream's error.
+func (st *stream) receive(cs signpb.Signer_SignClient) error {
+	e := st.srv.e
+	var got []*request
+	for {
+		rb, err := cs.Recv()
+		if err != nil {
+			return err
+		}
+		res := rb.GetResults()
+		got = got[:0]
+		st.mu.Lock()
+		for _, x := range res {
+			r := st.sent[x.GetId()]
+			if r != nil {
+				delete(st.sent, x.GetId())
+			}
+			got = append(got, r)
+		}
+		st.mu.Unlock()
+		for i, r := range got {
+			got[i] = nil
+			if r == nil {
+				e.stats.discarded.Add(1) // late: timed out, or failed over
+				continue
+			}
+			st.load.Add(-1)
+			e.answer(st.srv, r, res[i])
+		}
+	}
+}
+
+// takeAll empties the queue and the sent table and returns what they held.
+// st.mu is held.
+func (st *stream) takeAll() []*request {
+	held := make([]*request, 0, len(st.queue)+len(st.sent))
+	held = append(held, st.queue...)
+	for id, r := range st.sent {
+		held = append(held, r)
+		delete(st.sent, id)
+	}
+	clear(st.queue)
+	st.queue = st.queue[:0]
+	st.cancels = st.cancels[:0]
+	st.load.Add(-int32(len(held)))
+	return held
+}
+
+// failover sends the requests the failed stream held to other signers.
+func (st *stream) failover(cause error) {
+	st.mu.Lock()
+	held := st.takeAll()
+	st.mu.Unlock()
+	if len(held) == 0 {
+		return
+	}
+	e := st.srv.e
+	e.stats.failovers.Add(1)
+	for _, r := range held {
+		e.resend(r, st.srv, cause)
+	}
+}
