@@ -1,0 +1,132 @@
+// Command asyncsignd is a remote signer: it signs, over gRPC with mutual
+// TLS 1.3, with private keys that never leave it (package signd; the
+// protocol is internal/signpb, the client package remote).
+//
+// Usage:
+//
+//	asyncsignd init DIR
+//	asyncsignd serve -dir DIR -listen ADDR [-delay D] [-workers N] [-grace D]
+//
+// init writes a ready deployment into DIR: a CA (ca.pem, ca-key.pem), the
+// signer's identity (server.pem, server-key.pem, for localhost and
+// 127.0.0.1), a client identity (client.pem, client-key.pem), signing
+// keys (keys/ecdsap256.key, keys/ed25519.key, keys/rsa2048.key, PKCS #8)
+// and a certificate for each (certs/*.pem, for localhost and 127.0.0.1)
+// for a TLS front end that serves with a key while the key stays here. It
+// refuses to overwrite any existing file; private keys get mode 0600.
+//
+// serve serves every key in DIR/keys on ADDR: gRPC over TLS 1.3 only,
+// client certificates required and verified against DIR/ca.pem, and the
+// standard gRPC health service. Its first line on standard output is
+//
+//	listening on HOST:PORT
+//
+// so that -listen 127.0.0.1:0 can be used. -delay D makes every request
+// wait D before it is signed, as if the signer were far away; -workers N
+// sets the number of signing workers (default: one per core). On SIGTERM
+// or SIGINT it answers the requests in flight (for at most -grace) and
+// exits 0.
+//
+// Bad arguments: a message and the usage on standard error, exit status
+// 2. Any other failure: a message on standard error, exit status 1.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/seed-e1024768/async/internal/signd"
+)
+
+const usage = `usage:
+  asyncsignd init DIR
+  asyncsignd serve -dir DIR -listen ADDR [-delay D] [-workers N] [-grace D]
+`
+
+// errUsage marks bad arguments: exit status 2.
+var errUsage = errors.New("bad arguments")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, errUsage):
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "asyncsignd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "asyncsignd: no command")
+		return errUsage
+	}
+	switch args[0] {
+	case "init":
+		if len(args) != 2 || args[1] == "" {
+			fmt.Fprintln(stderr, "asyncsignd init: want one directory")
+			return errUsage
+		}
+		return signd.Init(args[1])
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "asyncsignd: unknown command %q\n", args[0])
+		return errUsage
+	}
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("asyncsignd serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "deployment `directory` (see asyncsignd init)")
+	listen := fs.String("listen", "", "`address` to listen on, e.g. 127.0.0.1:0")
+	delay := fs.Duration("delay", 0, "how long every request waits before it is signed")
+	workers := fs.Int("workers", 0, "signing workers (0: one per core)")
+	grace := fs.Duration("grace", 10*time.Second, "how long to wait for requests in flight on SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	switch {
+	case fs.NArg() != 0:
+		fmt.Fprintf(stderr, "asyncsignd serve: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	case *dir == "" || *listen == "":
+		fmt.Fprintln(stderr, "asyncsignd serve: -dir and -listen are required")
+		return errUsage
+	case *delay < 0 || *workers < 0 || *grace < 0:
+		fmt.Fprintln(stderr, "asyncsignd serve: -delay, -workers and -grace must not be negative")
+		return errUsage
+	}
+	s, err := signd.New(signd.Config{Dir: *dir, Delay: *delay, Workers: *workers})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "listening on %s\n", lis.Addr())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(lis) }()
+	select {
+	case <-ctx.Done():
+		s.Stop(*grace)
+		return <-served
+	case err := <-served:
+		s.Stop(*grace)
+		return err
+	}
+}

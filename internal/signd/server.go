@@ -1,0 +1,241 @@
+package signd
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	pb "github.com/seed-e1024768/async/internal/signpb"
+)
+
+// MaxRecvMsgSize is the largest gRPC message the server accepts: room
+// for a batch of a hundred-odd requests of MaxMessage bytes.
+const MaxRecvMsgSize = 8 << 20
+
+// Config configures a Server.
+type Config struct {
+	// Dir is the deployment directory (see Init). The server reads
+	// ca.pem, server.pem, server-key.pem and keys/*.key.
+	Dir string
+	// Delay is how long a request waits before a worker may take it, so
+	// that no answer leaves sooner than Delay after its request arrived
+	// (answers to cancels, and to requests refused at once, excepted).
+	Delay time.Duration
+	// Workers is the number of signing workers; 0 means
+	// runtime.GOMAXPROCS(0).
+	Workers int
+}
+
+// Server is a signer. Create one with New, run it with Serve, stop it
+// with Stop.
+type Server struct {
+	keys    map[string]*key
+	workers int
+	q       *queue
+	grpc    *grpc.Server
+	health  *health.Server
+
+	counters counters
+	draining chan struct{} // closed when Stop begins
+	stopped  chan struct{} // closed when Stop is done
+	serving  atomic.Bool
+	stopOnce sync.Once
+	wg       sync.WaitGroup // workers and streams' receivers
+}
+
+type counters struct {
+	received, signed, canceled, expired, failed, batchesIn, batchesOut atomic.Uint64
+}
+
+// New reads the deployment in cfg.Dir and returns a server for its keys,
+// not yet serving. Its errors are those of reading the deployment; one
+// without keys is ErrNoKeys.
+func New(cfg Config) (*Server, error) {
+	tlsCfg, err := serverTLS(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("signd: %w", err)
+	}
+	keys, err := loadKeys(filepath.Join(cfg.Dir, keysDir))
+	if err != nil {
+		return nil, fmt.Errorf("signd: %w", err)
+	}
+	if cfg.Delay < 0 {
+		return nil, fmt.Errorf("signd: negative delay %v", cfg.Delay)
+	}
+	s := &Server{
+		keys:     keys,
+		workers:  cfg.Workers,
+		q:        newQueue(cfg.Delay),
+		health:   health.NewServer(),
+		draining: make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+	if s.workers <= 0 {
+		s.workers = runtime.GOMAXPROCS(0)
+	}
+	s.grpc = grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(tlsCfg)),
+		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.WaitForHandlers(true),
+	)
+	pb.RegisterSignerServer(s.grpc, service{s: s})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	s.health.SetServingStatus(pb.Signer_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	return s, nil
+}
+
+// ErrServing is returned by a second call of Serve.
+var ErrServing = errors.New("signd: already serving")
+
+// Serve accepts connections on lis and serves them until Stop, and
+// returns nil once Stop is done; or it returns the listener's error (call
+// Stop all the same). A server serves one listener, once: a second call
+// returns ErrServing.
+func (s *Server) Serve(lis net.Listener) error {
+	if s.serving.Swap(true) {
+		return ErrServing
+	}
+	select {
+	case <-s.draining:
+		lis.Close()
+		<-s.stopped
+		return nil
+	default:
+	}
+	for range s.workers {
+		s.wg.Add(1)
+		go s.work()
+	}
+	err := s.grpc.Serve(lis)
+	select {
+	case <-s.draining:
+		<-s.stopped
+		return nil
+	default:
+		return err
+	}
+}
+
+// Stop stops the server gracefully: it stops accepting connections,
+// answers new requests CODE_UNAVAILABLE, and waits for the requests in
+// flight to be answered and sent, for at most timeout; then it closes
+// every connection and returns once nothing of the server runs. It may
+// be called more than once, and before Serve.
+func (s *Server) Stop(timeout time.Duration) {
+	s.stopOnce.Do(func() {
+		close(s.draining)
+		s.health.Shutdown()
+		done := make(chan struct{})
+		go func() {
+			s.grpc.GracefulStop()
+			close(done)
+		}()
+		t := time.NewTimer(timeout)
+		select {
+		case <-done:
+		case <-t.C:
+			s.grpc.Stop()
+			<-done
+		}
+		t.Stop()
+		s.q.close()
+		s.wg.Wait()
+		close(s.stopped)
+	})
+	<-s.stopped
+}
+
+// isDraining reports whether Stop has begun.
+func (s *Server) isDraining() bool {
+	select {
+	case <-s.draining:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() *pb.StatsResponse {
+	c := &s.counters
+	return &pb.StatsResponse{
+		Received:   c.received.Load(),
+		Signed:     c.signed.Load(),
+		Canceled:   c.canceled.Load(),
+		Expired:    c.expired.Load(),
+		Failed:     c.failed.Load(),
+		BatchesIn:  c.batchesIn.Load(),
+		BatchesOut: c.batchesOut.Load(),
+	}
+}
+
+// KeyIDs returns the IDs of the server's keys, sorted.
+func (s *Server) KeyIDs() []string {
+	ids := make([]string, 0, len(s.keys))
+	for id := range s.keys {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// work is a signing worker.
+func (s *Server) work() {
+	defer s.wg.Done()
+	for {
+		o := s.q.pop()
+		if o == nil {
+			return
+		}
+		s.run(o)
+	}
+}
+
+// run signs o, unless it was canceled or its stream is gone, and hands
+// the answer over.
+func (s *Server) run(o *op) {
+	if !o.state.CompareAndSwap(opQueued, opStarted) {
+		o.release() // canceled: already answered
+		return
+	}
+	if o.st != nil && o.st.dead.Load() {
+		o.release()
+		o.release()
+		return
+	}
+	code, sig, msg := handle(s.keys, o.req, time.Now())
+	o.answer(code, sig, msg)
+	s.count(code)
+	if o.st == nil {
+		o.done <- struct{}{}
+	} else {
+		o.st.deliver(o)
+	}
+	o.release()
+}
+
+// count counts an answer.
+func (s *Server) count(code pb.Code) {
+	switch code {
+	case pb.Code_CODE_OK:
+		s.counters.signed.Add(1)
+	case pb.Code_CODE_DEADLINE_EXCEEDED:
+		s.counters.expired.Add(1)
+	case pb.Code_CODE_CANCELED:
+		s.counters.canceled.Add(1)
+	default:
+		s.counters.failed.Add(1)
+	}
+}
+

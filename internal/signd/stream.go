@@ -1,0 +1,263 @@
+package signd
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/seed-e1024768/async/internal/signpb"
+)
+
+// MaxQueued is how many requests a stream may have in flight (queued or
+// being signed); MaxQueuedBytes how many bytes of payload. A request
+// beyond either is answered CODE_UNAVAILABLE at once.
+const (
+	MaxQueued      = 4096
+	MaxQueuedBytes = 16 << 20
+)
+
+// stream is one Sign stream: a receiver goroutine that queues requests
+// and a sender (the handler's goroutine) that sends answers in batches.
+type stream struct {
+	s  *Server
+	mu sync.Mutex
+	// inflight holds the stream's requests that are queued or being
+	// signed, by ID; bytes is the sum of their payloads.
+	inflight map[uint64]*op
+	bytes    int
+	pending  []*op // answered, waiting for the sender
+	recvDone bool  // the receiver is done
+	recvErr  error // why, if not the end of the client's requests
+	// kick wakes the sender: pending became non-empty, or the receiver
+	// is done. room wakes the receiver: the sender took pending.
+	kick, room chan struct{}
+	dead       atomic.Bool // the sender returned: drop what comes
+}
+
+// errDraining ends streams while the server stops.
+var errDraining = status.Error(codes.Unavailable, errShuttingDown)
+
+func (v service) Sign(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBatch]) error {
+	st := &stream{
+		s:        v.s,
+		inflight: make(map[uint64]*op),
+		kick:     make(chan struct{}, 1),
+		room:     make(chan struct{}, 1),
+	}
+	v.s.wg.Add(1)
+	go st.receive(ss)
+	return st.send(ss)
+}
+
+func poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// receive reads request batches until the stream ends.
+func (st *stream) receive(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBatch]) {
+	defer st.s.wg.Done()
+	var (
+		b   pb.RequestBatch
+		ops []*op
+	)
+	for {
+		if err := ss.RecvMsg(&b); err != nil {
+			st.mu.Lock()
+			st.recvDone = true
+			if !errors.Is(err, io.EOF) {
+				st.recvErr = err
+			}
+			st.mu.Unlock()
+			poke(st.kick)
+			return
+		}
+		st.s.counters.batchesIn.Add(1)
+		ops = st.take(&b, ops[:0])
+		st.s.q.push(ops...)
+		clear(ops)
+		st.cancel(b.GetCancel())
+		// Bounded memory when the client does not read its answers:
+		// stop reading its requests.
+		st.waitRoom(ss.Context().Done())
+	}
+}
+
+// waitRoom waits while the sender has MaxQueued answers or more to
+// send, or until done is closed.
+func (st *stream) waitRoom(done <-chan struct{}) {
+	for {
+		st.mu.Lock()
+		full := len(st.pending) >= MaxQueued && !st.dead.Load()
+		st.mu.Unlock()
+		if !full {
+			return
+		}
+		select {
+		case <-st.room:
+		case <-done:
+			return
+		}
+	}
+}
+
+// take makes ops of b's requests, answers at once those it refuses, and
+// returns (appended to ops) those to queue.
+func (st *stream) take(b *pb.RequestBatch, ops []*op) []*op {
+	reqs := b.GetRequests()
+	s := st.s
+	s.counters.received.Add(uint64(len(reqs)))
+	draining := s.isDraining()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	wasEmpty := len(st.pending) == 0
+	for _, r := range reqs {
+		var msg string
+		code := pb.Code_CODE_UNAVAILABLE
+		switch n := len(r.GetPayload()); {
+		case draining:
+			msg = errShuttingDown
+		case st.inflight[r.GetId()] != nil:
+			code, msg = pb.Code_CODE_BAD_REQUEST, errDuplicate
+		case len(st.inflight) >= MaxQueued || st.bytes+n > MaxQueuedBytes:
+			msg = errFull
+		default:
+			o := newOp(r, st, 2)
+			st.inflight[r.GetId()] = o
+			st.bytes += n
+			ops = append(ops, o)
+			continue
+		}
+		o := newOp(r, st, 1)
+		o.state.Store(opStarted)
+		o.answer(code, nil, msg)
+		s.count(code)
+		st.pending = append(st.pending, o)
+	}
+	if wasEmpty && len(st.pending) > 0 {
+		poke(st.kick)
+	}
+	return ops
+}
+
+// cancel drops the requests of ids that no worker has started and
+// answers them CODE_CANCELED.
+func (st *stream) cancel(ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	wasEmpty := len(st.pending) == 0
+	for _, id := range ids {
+		o := st.inflight[id]
+		if o == nil || !o.state.CompareAndSwap(opQueued, opCanceled) {
+			continue
+		}
+		st.forget(o)
+		o.answer(pb.Code_CODE_CANCELED, nil, errCanceled)
+		st.s.count(pb.Code_CODE_CANCELED)
+		st.pending = append(st.pending, o)
+	}
+	if wasEmpty && len(st.pending) > 0 {
+		poke(st.kick)
+	}
+}
+
+// forget takes o out of inflight; st.mu held.
+func (st *stream) forget(o *op) {
+	delete(st.inflight, o.req.GetId())
+	st.bytes -= len(o.req.GetPayload())
+}
+
+// deliver hands a worker's answer to the sender.
+func (st *stream) deliver(o *op) {
+	st.mu.Lock()
+	st.forget(o)
+	if st.dead.Load() {
+		st.mu.Unlock()
+		o.release()
+		return
+	}
+	st.pending = append(st.pending, o)
+	wake := len(st.pending) == 1
+	st.mu.Unlock()
+	if wake {
+		poke(st.kick)
+	}
+}
+
+// send sends answers as they come, everything ready in one batch, until
+// the stream is done: the client has closed its side and every answer is
+// sent (nil), the stream failed (its error), or the server stops and
+// every answer is sent (Unavailable).
+func (st *stream) send(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBatch]) error {
+	var (
+		out      pb.ResultBatch
+		batch    []*op
+		draining = st.s.draining
+		err      error
+	)
+	ctx := ss.Context()
+	defer func() {
+		st.mu.Lock()
+		st.dead.Store(true)
+		batch, st.pending = st.pending, nil
+		st.mu.Unlock()
+		for _, o := range batch {
+			o.release()
+		}
+		poke(st.room)
+	}()
+	for {
+		select {
+		case <-st.kick:
+		case <-draining:
+			draining = nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		st.mu.Lock()
+		batch, st.pending = st.pending, batch[:0]
+		idle := len(st.inflight) == 0
+		recvDone, recvErr := st.recvDone, st.recvErr
+		st.mu.Unlock()
+		poke(st.room)
+		if recvErr != nil {
+			err = recvErr
+		}
+		if len(batch) > 0 && err == nil {
+			out.Results = out.Results[:0]
+			for _, o := range batch {
+				out.Results = append(out.Results, &o.res)
+			}
+			// SendMsg has encoded out when it returns (no stats
+			// handler holds on to it), so out and the ops are free
+			// to reuse.
+			err = ss.SendMsg(&out)
+			clear(out.Results)
+			if err == nil {
+				st.s.counters.batchesOut.Add(1)
+			}
+		}
+		for _, o := range batch {
+			o.release()
+		}
+		clear(batch)
+		switch {
+		case err != nil:
+			return err
+		case recvDone && idle:
+			return nil
+		case draining == nil && idle:
+			return errDraining
+		}
+	}
+}
