@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestServesWithRemoteKey serves with each key type, in process, and
+// checks with crypto/tls clients that each handshake is signed by the
+// remote key with the scheme the key type calls for.
+func TestServesWithRemoteKey(t *testing.T) {
+	dir := deployment(t)
+	_, signerAddr := startSignerInProcess(t, dir, 0)
+	srvDir := serverCopy(t, dir)
+	for _, alg := range algs {
+		t.Run(alg, func(t *testing.T) {
+			_, addr, _ := startServerInProcess(t, config{dir: srvDir, signers: []string{signerAddr}, alg: alg, signTimeout: 5 * time.Second})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+				cfg := clientTLS(t, dir)
+				cfg.MinVersion, cfg.MaxVersion = v, v
+				body, err := get(ctx, cfg, addr)
+				if err != nil {
+					t.Fatalf("%s: %v", tls.VersionName(v), err)
+				}
+				checkBody(t, body, wantScheme[alg])
+				if want := "TLS: " + tls.VersionName(v) + ","; !strings.Contains(body, want) {
+					t.Errorf("body does not say %q:\n%s", want, body)
+				}
+			}
+		})
+	}
+}
+
+// TestSchemeOf checks the scheme noted for each kind of Sign call
+// crypto/tls makes, PKCS #1 v1.5 included (which a Go client never asks
+// for: the openssl test does).
+func TestSchemeOf(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ed, _, _ := ed25519.GenerateKey(rand.Reader)
+	rsaPub := &rsa.PublicKey{} // schemeOf looks only at the type
+	for _, c := range []struct {
+		pub  crypto.PublicKey
+		opts crypto.SignerOpts
+		want tls.SignatureScheme
+	}{
+		{ec.Public(), crypto.SHA256, tls.ECDSAWithP256AndSHA256},
+		{ec.Public(), crypto.SHA384, 0},
+		{ed, crypto.Hash(0), tls.Ed25519},
+		{ed, &ed25519.Options{}, tls.Ed25519},
+		{ed, crypto.SHA256, 0},
+		{rsaPub, crypto.SHA256, tls.PKCS1WithSHA256},
+		{rsaPub, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}, tls.PSSWithSHA256},
+		{rsaPub, crypto.SHA1, 0},
+		{rsaPub, nil, 0},
+	} {
+		if got := schemeOf(c.pub, c.opts); got != c.want {
+			t.Errorf("schemeOf(%T, %#v) = %v, want %v", c.pub, c.opts, got, c.want)
+		}
+	}
+}
+
+// TestHangupCancelsSignature: a client that hangs up while its handshake
+// waits for the signer gets its signature canceled on the signer, which
+// counts it; the request is not signed, and the server says why it gave
+// up.
+func TestHangupCancelsSignature(t *testing.T) {
+	dir := deployment(t)
+	const delay = 600 * time.Millisecond // every signature waits this long on the signer
+	signer, signerAddr := startSignerInProcess(t, dir, delay)
+	_, addr, logs := startServerInProcess(t, config{dir: serverCopy(t, dir), signers: []string{signerAddr}, alg: "ecdsap256", signTimeout: 10 * time.Second})
+	before := signer.Stats()
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handshook := make(chan error, 1)
+	go func() { handshook <- tls.Client(conn, clientTLS(t, dir)).Handshake() }()
+	// The ClientHello is out at once; hang up while the signature waits.
+	time.Sleep(100 * time.Millisecond)
+	conn.Close()
+	if err := <-handshook; err == nil {
+		t.Fatal("handshake succeeded on a closed conn")
+	}
+
+	// The cancellation must reach the signer before the signature's delay
+	// is over; give it the rest of the delay, and a little more to count.
+	deadline := time.Now().Add(delay)
+	for signer.Stats().GetCanceled() == before.GetCanceled() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the signer counted no cancellation %v after the client hung up: %v", delay, signer.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(delay) // long enough for the request to have been signed, had it not been canceled
+	after := signer.Stats()
+	if after.GetSigned() != before.GetSigned() {
+		t.Errorf("the signer signed %d requests for a client that had hung up", after.GetSigned()-before.GetSigned())
+	}
+	waitLog(t, logs, errHungUp.Error())
+}
+
+// waitLog waits (at most 5s) for the server's log to contain want.
+func waitLog(t *testing.T, logs *logBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server's log does not say %q:\n%s", want, logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCloseEndsSignatures: closing the server ends the handshakes that
+// wait for a slow signer at once, rather than after the signer's delay.
+func TestCloseEndsSignatures(t *testing.T) {
+	dir := deployment(t)
+	const delay = 5 * time.Second
+	_, signerAddr := startSignerInProcess(t, dir, delay)
+	s, addr, logs := startServerInProcess(t, config{dir: serverCopy(t, dir), signers: []string{signerAddr}, alg: "ed25519", signTimeout: 10 * time.Second})
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	handshook := make(chan error, 1)
+	go func() { handshook <- tls.Client(conn, clientTLS(t, dir)).Handshake() }()
+	time.Sleep(100 * time.Millisecond)
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-handshook; err == nil {
+		t.Fatal("handshake succeeded")
+	}
+	// The client hears of the close at once, whatever the server does:
+	// the server's own handshake must end too, and log why.
+	start := time.Now()
+	deadline := start.Add(delay / 2)
+	for !strings.Contains(logs.String(), "failed to sign handshake") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server's handshake still waits for its signature %v after close; log:\n%s", delay/2, logs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("the server's handshake ended within %v of close: %s", time.Since(start), logs)
+}
+
+// TestFlags checks the command's answers to bad arguments.
+func TestFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"-dir", "d", "-listen", "127.0.0.1:0"},
+		{"-dir", "d", "-signer", " , ", "-listen", "127.0.0.1:0"},
+		{"-dir", "d", "-signer", "a:1", "-listen", "127.0.0.1:0", "-alg", "rsa4096"},
+		{"-dir", "d", "-signer", "a:1", "-listen", "127.0.0.1:0", "-sign-timeout", "0s"},
+		{"-dir", "d", "-signer", "a:1", "-listen", "127.0.0.1:0", "extra"},
+		{"-nosuchflag"},
+	} {
+		var stdout, stderr strings.Builder
+		err := run(context.Background(), args, &stdout, &stderr)
+		if !isUsage(err) {
+			t.Errorf("run(%q) = %v, want a usage error", args, err)
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("run(%q) wrote %q on stdout", args, stdout.String())
+		}
+		if stderr.Len() == 0 {
+			t.Errorf("run(%q) said nothing on stderr", args)
+		}
+	}
+	// A deployment without the certificate: not a usage error, and it
+	// says which file.
+	var stderr strings.Builder
+	err := run(context.Background(), []string{"-dir", t.TempDir(), "-signer", "127.0.0.1:1", "-listen", "127.0.0.1:0"}, new(strings.Builder), &stderr)
+	if err == nil || isUsage(err) || !strings.Contains(err.Error(), "ecdsap256.pem") {
+		t.Errorf("run with an empty -dir = %v, want an error naming certs/ecdsap256.pem", err)
+	}
+}
+
+func isUsage(err error) bool { return errors.Is(err, errUsage) }
