@@ -225,7 +225,7 @@ func (e *Engine) timeUp(s *server, st *stream, r *request) error {
 		if last == nil {
 			last = errors.New("not connected yet")
 		}
-		return fmt.Errorf("remote: no signer answered in time: %w: %w (last error: %w)", ErrUnavailable, cause, last)
+		return fmt.Errorf("%w: no answer in time: %w (last error: %w)", ErrUnavailable, cause, last)
 	}
 	return fmt.Errorf("remote: %w", cause)
 }

@@ -1,3 +1,93 @@
 // Package remote is an async-aware engine that signs with keys held by
-// remote signers (cmd/asyncsignd), over gRPC with mutual TLS.
+// remote signers (cmd/asyncsignd), over gRPC with mutual TLS. It is to a
+// network signing service what package offload is to local worker
+// goroutines: called from inside an [async.Job] it sends the request,
+// pauses the job, and returns the signature when the job is resumed, so
+// that one goroutine (an event loop, package loop) keeps hundreds of
+// signatures in flight.
+//
+// # Two ways to call it
+//
+// [Engine.Sign] (and [Signer.Sign], and [Signer.SignContext]) takes a
+// context. Outside a job ([async.CurrentJob] returns nil for it) the call
+// blocks until the answer comes, the ctx is done, or the engine gives up.
+// Inside a job the engine hands the request to one of its streams,
+// arranges for the application to be woken when the answer comes, and
+// calls [async.PauseJob]; [async.Pool.StartJob] returns [async.Pause].
+// Either way the results are the same.
+//
+// The engine uses the job's WaitCtx exactly as offload's does, by
+// [Config.Notify]: a wait fd (an eventfd, one per WaitCtx, set under the
+// *Engine as key and made readable when the answer comes); the WaitCtx's
+// callback, called from the engine's receiving goroutine after the status
+// was set to [async.StatusOK]; or nothing, for an application that polls.
+// At the bound on requests in flight ([Config.MaxInFlight]) the engine sets
+// [async.StatusEAGAIN] and pauses, and tries again when resumed. A job
+// resumed before its answer came pauses again. See package offload for
+// the details, and package loop for an event loop that pairs ModeFD with
+// NotifyFD, ModeCallback with NotifyAuto and ModePoll with NotifyPoll.
+//
+// # The wire
+//
+// The engine keeps a few long-lived bidirectional Sign streams to each
+// signer ([Config.StreamsPerServer]), and requests from every caller share
+// them, each tagged with an ID. Each stream has one goroutine that sends
+// and one that receives, and nothing else: no goroutine and no timer per
+// operation. The sender, woken by a new request, takes everything queued
+// on its stream and sends it as one RequestBatch; requests that arrive
+// while that batch is on its way go in the next. So requests travel in
+// batches when they come in bursts, and none waits for a batch to fill.
+// Answers come back in batches too, in any order; the receiver completes
+// each request and wakes its caller.
+//
+// Requests are pooled and their payloads copied into buffers they keep,
+// so an operation allocates nothing in the engine beyond what protobuf
+// allocates to decode its answer (see the benchmarks).
+//
+// # A fleet of signers
+//
+// With several addresses ([Config.Addrs]) each request goes to the stream
+// with the fewest requests outstanding among the signers that are up (a
+// stream is open and the signer passes its grpc.health.v1 health check,
+// made every [Config.HealthInterval]). When a stream fails (the signer
+// died, even by SIGKILL, or stopped answering its health checks) the
+// requests it held are sent again to another signer: signing is
+// idempotent, so nothing is lost. Each send gets a fresh ID, and an answer
+// is taken only from the stream its request is waiting on, so a late
+// answer from a dead or replaced stream is dropped: no caller gets two
+// answers, or one meant for another. A signer that answers
+// CODE_UNAVAILABLE (it is shutting down) has the request sent elsewhere
+// too.
+//
+// With no signer reachable, requests wait for one until their deadline:
+// the ctx's, or, without one, [Config.Timeout] (10s by default). They then
+// fail with [ErrUnavailable], wrapping context.DeadlineExceeded and the
+// last connection error. A signer that refuses this client's certificate,
+// or whose certificate this client refuses, fails requests at once with
+// [ErrRefused] and a message that says whose certificate was not
+// accepted. (With TLS 1.3 a client learns that the signer rejected its
+// certificate only when it first reads from the connection, so it is the
+// first operation, not [Dial], that reports it.)
+//
+// # Deadlines and cancellation
+//
+// A ctx deadline travels with the request, and the signer drops a request
+// whose deadline has passed. One goroutine per engine sweeps the streams
+// every millisecond while requests are in flight, and ends those whose
+// ctx is done or whose deadline has passed, waking their jobs: a job
+// whose ctx expires is woken by the engine, not left paused. When a job
+// is canceled ([async.Pool.CancelJob], or its pool closed), a blocking
+// caller's ctx is done, or the sweeper ends a request, the engine sends
+// its ID in the next batch's cancel list, so that the signer drops it if
+// it has not started it; its answer, if one comes, reaches no one.
+//
+// # Security
+//
+// Connections use TLS 1.3 only, verify the signer's certificate against
+// the roots in [Config.TLS], and present the client's certificate. The
+// engine checks that a public key a signer sends has the ID that was
+// asked for. Key IDs are the lowercase hex SHA-256 of a key's DER
+// SubjectPublicKeyInfo ([KeyID]).
+//
+// The package works on Linux only (wait fds are eventfds).
 package remote

@@ -77,10 +77,10 @@ func tlsPart(msg, marker string) string {
 		return msg
 	}
 	msg = msg[i:]
-	if j := strings.IndexAny(msg, "\"'"); j >= 0 {
-		msg = msg[:j]
+	if j := strings.LastIndexByte(msg, '"'); j >= 0 {
+		msg = msg[:j] // gRPC's closing quote
 	}
-	return msg
+	return strings.ReplaceAll(msg, `\"`, `"`)
 }
 
 // unaryError maps the error of a unary call to the package's errors.

@@ -50,14 +50,10 @@ func testSignd(t testing.TB) (bin, dir, evil string) {
 			return
 		}
 		signd.bin = filepath.Join(signd.tmp, "asyncsignd")
-		if p := os.Getenv("REMOTE_TEST_ASYNCSIGND"); p != "" {
-			signd.bin = p
-		} else {
-			out, err := exec.Command(goTool, "build", "-o", signd.bin, "github.com/seed-e1024768/async/cmd/asyncsignd").CombinedOutput()
-			if err != nil {
-				signd.err = fmt.Errorf("building asyncsignd: %v\n%s", err, out)
-				return
-			}
+		out, err := exec.Command(goTool, "build", "-o", signd.bin, "github.com/seed-e1024768/async/cmd/asyncsignd").CombinedOutput()
+		if err != nil {
+			signd.err = fmt.Errorf("building asyncsignd: %v\n%s", err, out)
+			return
 		}
 		signd.dir = filepath.Join(signd.tmp, "deploy")
 		signd.evil = filepath.Join(signd.tmp, "other")

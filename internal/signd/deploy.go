@@ -78,14 +78,14 @@ func spkiID(spki []byte) string {
 // writes nothing and returns an error wrapping fs.ErrExist. On any other
 // failure it removes the files it wrote.
 func Init(dir string) error {
+	for _, name := range deploymentFiles() {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			return fmt.Errorf("signd: init %s: %s: %w", dir, name, fs.ErrExist)
+		}
+	}
 	files, err := newDeployment()
 	if err != nil {
-		return err
-	}
-	for _, f := range files {
-		if _, err := os.Lstat(filepath.Join(dir, f.name)); err == nil {
-			return fmt.Errorf("signd: init %s: %s: %w", dir, f.name, fs.ErrExist)
-		}
+		return fmt.Errorf("signd: init: %w", err)
 	}
 	for _, d := range []struct {
 		name string
@@ -104,6 +104,15 @@ func Init(dir string) error {
 		}
 	}
 	return nil
+}
+
+// deploymentFiles lists the files Init writes.
+func deploymentFiles() []string {
+	names := []string{caCertFile, caKeyFile, serverCertFile, serverKeyFile, clientCertFile, clientKeyFile}
+	for _, sk := range signingKeys {
+		names = append(names, filepath.Join(keysDir, sk.name+".key"), filepath.Join(certsDir, sk.name+".pem"))
+	}
+	return names
 }
 
 // writeNew writes a file that must not exist yet (O_EXCL: the check in

@@ -152,3 +152,13 @@ func digest(s string) []byte {
 	d := sha256.Sum256([]byte(s))
 	return d[:]
 }
+
+// waitFor polls cond until it holds, for at most ten seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("condition never held")
+		}
+	}
+}

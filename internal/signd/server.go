@@ -50,6 +50,7 @@ type Server struct {
 	draining chan struct{} // closed when Stop begins
 	stopped  chan struct{} // closed when Stop is done
 	serving  atomic.Bool
+	mu       sync.Mutex // orders Serve's start of the workers with Stop
 	stopOnce sync.Once
 	wg       sync.WaitGroup // workers and streams' receivers
 }
@@ -106,17 +107,20 @@ func (s *Server) Serve(lis net.Listener) error {
 	if s.serving.Swap(true) {
 		return ErrServing
 	}
-	select {
-	case <-s.draining:
+	// Under mu, so that Stop cannot be waiting for the workers before
+	// they are all counted.
+	s.mu.Lock()
+	if s.isDraining() {
+		s.mu.Unlock()
 		lis.Close()
 		<-s.stopped
 		return nil
-	default:
 	}
 	for range s.workers {
 		s.wg.Add(1)
 		go s.work()
 	}
+	s.mu.Unlock()
 	err := s.grpc.Serve(lis)
 	select {
 	case <-s.draining:
@@ -134,7 +138,9 @@ func (s *Server) Serve(lis net.Listener) error {
 // be called more than once, and before Serve.
 func (s *Server) Stop(timeout time.Duration) {
 	s.stopOnce.Do(func() {
+		s.mu.Lock()
 		close(s.draining)
+		s.mu.Unlock()
 		s.health.Shutdown()
 		done := make(chan struct{})
 		go func() {
@@ -238,4 +244,3 @@ func (s *Server) count(code pb.Code) {
 		s.counters.failed.Add(1)
 	}
 }
-

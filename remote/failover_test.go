@@ -1,0 +1,114 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seed-e1024768/async/loop"
+)
+
+// TestFailover kills one of three signers with SIGKILL while it holds
+// requests: each of them is sent again to another signer, so every
+// operation (jobs through loop.Run, and blocking callers) is answered
+// exactly once, without error, with a signature that verifies.
+func TestFailover(t *testing.T) {
+	_, dir, _ := testSignd(t)
+	var ss []*signer
+	for range 3 {
+		ss = append(ss, startSigner(t, dir, "-delay", "20ms"))
+	}
+	e := dial(t, Config{Notify: NotifyAuto, AppParks: true}, ss...)
+	kid := keyID(t, dir, "ed25519")
+	pub := certOf(t, dir, "ed25519").PublicKey
+
+	// Kill the first signer once the run is well under way.
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		for e.Stats().Answered < 150 {
+			time.Sleep(time.Millisecond)
+		}
+		ss[0].kill()
+	}()
+
+	// Blocking callers alongside the jobs.
+	const goroutines, each = 16, 20
+	var wg sync.WaitGroup
+	gerrs := make(chan error, goroutines*each)
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				msg := msgOf(100000 + g*each + i)
+				sig, err := e.Sign(context.Background(), kid, Ed25519, msg)
+				if err == nil {
+					err = verify(t, pub, Ed25519, msg, sig)
+				}
+				if err != nil {
+					gerrs <- err
+				}
+			}
+		})
+	}
+
+	const n = 1500
+	sigs, errs, err := runJobs(context.Background(), e, loop.ModeCallback, 64, n, kid, Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	<-killed
+	close(gerrs)
+	for err := range gerrs {
+		t.Error("blocking caller:", err)
+	}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("task %d: %v", i, errs[i])
+		}
+		if err := verify(t, pub, Ed25519, msgOf(i), sigs[i]); err != nil {
+			t.Fatalf("task %d: %v", i, err)
+		}
+	}
+	st := e.Stats()
+	t.Logf("%+v", st)
+	if st.Failovers == 0 || st.Retries == 0 {
+		t.Errorf("the killed signer held no request: %+v", st)
+	}
+}
+
+// TestNoSigner: with no signer listening, an operation fails with
+// ErrUnavailable, wrapping the connection's error and
+// context.DeadlineExceeded, at its deadline (here Config.Timeout's);
+// blocking and in a job alike.
+func TestNoSigner(t *testing.T) {
+	_, dir, _ := testSignd(t)
+	s := startSigner(t, dir)
+	s.kill() // its port is now (very likely) closed
+	e := dial(t, Config{Timeout: 200 * time.Millisecond, Notify: NotifyFD}, s)
+	kid := keyID(t, dir, "ed25519")
+	check := func(err error, took time.Duration) {
+		t.Helper()
+		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v; want ErrUnavailable and DeadlineExceeded", err)
+		}
+		if took < 150*time.Millisecond || took > 3*time.Second {
+			t.Errorf("failed after %v; want about 200ms", took)
+		}
+	}
+	start := time.Now()
+	_, err := e.Sign(context.Background(), kid, Ed25519, []byte("x"))
+	check(err, time.Since(start))
+	t.Log(err)
+
+	start = time.Now()
+	_, errs, err := runJobs(context.Background(), e, loop.ModeFD, 4, 4, kid, Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range errs {
+		check(err, time.Since(start))
+	}
+}
