@@ -7,7 +7,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -24,9 +23,6 @@ func (s *server) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, erro
 	return &cert, nil
 }
 
-// errSignTimeout is the cause of a signature given up after -sign-timeout.
-var errSignTimeout = errors.New("no signature within the sign timeout")
-
 // handshakeSigner signs one handshake with the server's key, under the
 // handshake's context, and notes on the conn which scheme it signed with.
 type handshakeSigner struct {
@@ -37,14 +33,13 @@ type handshakeSigner struct {
 
 func (h *handshakeSigner) Public() crypto.PublicKey { return h.s.key.Public() }
 
-// Sign signs for crypto/tls. Besides when the handshake's context ends,
-// the signature is given up when it takes longer than the server's sign
-// timeout (so that a dead signer fails the handshake in bounded time), and
-// when the client hangs up meanwhile: crypto/tls does not read the conn
-// while it waits for the signature, so it would not notice.
+// Sign signs for crypto/tls. Besides when the handshake's context ends
+// (and, for the remote key, after the engine's timeout, -sign-timeout),
+// the signature is given up when the client hangs up meanwhile: crypto/tls
+// does not read the conn while it waits for the signature, so it would not
+// notice.
 func (h *handshakeSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	ctx, cancel := context.WithTimeoutCause(h.ctx, h.s.signTimeout, errSignTimeout)
-	defer cancel()
+	ctx := h.ctx
 	if h.conn != nil {
 		var stop func()
 		ctx, stop = h.conn.watchHangup(ctx)

@@ -32,7 +32,7 @@ type config struct {
 	dir         string   // the deployment: certs/<alg>.pem, and the client identity for the signers
 	signers     []string // the signers' addresses
 	alg         string   // which of algs to serve with
-	signTimeout time.Duration
+	signTimeout time.Duration // bounds each handshake's signature; 0: defaultSignTimeout
 	errorLog    *log.Logger // handshake failures and their causes; nil: the log package's logger
 }
 
@@ -57,8 +57,6 @@ type server struct {
 	where  string // where the key is, for the responses: "remote, at the signers ..."
 	engine *remote.Engine
 	log    *log.Logger
-
-	signTimeout time.Duration
 }
 
 // newServer reads cfg.dir's certificate for cfg.alg and the client identity
@@ -78,7 +76,14 @@ func newServer(cfg config) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the identity to show the signers: %w", err)
 	}
-	e, err := remote.Dial(remote.Config{Addrs: cfg.signers, TLS: clientTLS})
+	signTimeout := cfg.signTimeout
+	if signTimeout <= 0 {
+		signTimeout = defaultSignTimeout
+	}
+	// The engine's timeout bounds each signature, as the handshake's
+	// context has no deadline: when it passes, the engine says why (no
+	// signer reachable, and the last error from them).
+	e, err := remote.Dial(remote.Config{Addrs: cfg.signers, TLS: clientTLS, Timeout: signTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -93,9 +98,6 @@ func newServer(cfg config) (*server, error) {
 	s := newServerWithKey(cert, signer, "remote, at the signers "+strings.Join(cfg.signers, ", ")+
 		": the private key never left them, and this server never had it", cfg.errorLog)
 	s.engine = e
-	if cfg.signTimeout > 0 {
-		s.signTimeout = cfg.signTimeout
-	}
 	return s, nil
 }
 
@@ -112,7 +114,7 @@ func newServerWithKey(cert tls.Certificate, k key, where string, errorLog *log.L
 	}
 	cert.PrivateKey = nil
 	cert.SupportedSignatureAlgorithms = signatureSchemes(k.Public())
-	s := &server{cert: cert, key: k, where: where, log: errorLog, signTimeout: defaultSignTimeout}
+	s := &server{cert: cert, key: k, where: where, log: errorLog}
 	s.http = &http.Server{
 		Handler: http.HandlerFunc(s.hello),
 		TLSConfig: &tls.Config{
