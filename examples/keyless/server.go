@@ -29,11 +29,11 @@ var algs = []string{"ecdsap256", "ed25519", "rsa2048"}
 
 // config is what the server is built from: the flags of the command.
 type config struct {
-	dir         string   // the deployment: certs/<alg>.pem, and the client identity for the signers
-	signers     []string // the signers' addresses
-	alg         string   // which of algs to serve with
+	dir         string        // the deployment: certs/<alg>.pem, and the client identity for the signers
+	signers     []string      // the signers' addresses
+	alg         string        // which of algs to serve with
 	signTimeout time.Duration // bounds each handshake's signature; 0: defaultSignTimeout
-	errorLog    *log.Logger // handshake failures and their causes; nil: the log package's logger
+	errorLog    *log.Logger   // handshake failures and their causes; nil: the log package's logger
 }
 
 // defaultSignTimeout bounds a handshake's signature when -sign-timeout is
