@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -179,4 +183,72 @@ func handshake(ctx context.Context, cfg *tls.Config, addr string) error {
 		return err
 	}
 	return c.Close()
+}
+
+// TestBinaryNeverOpensKeys runs the command under strace with the
+// signer's own deployment, DIR/keys in it, serves a handshake, and checks
+// that no file system call of the server ever named DIR/keys (nor the
+// other private keys it has no use for).
+func TestBinaryNeverOpensKeys(t *testing.T) {
+	strace := lookTool(t, "strace")
+	signerBin, keylessBin := binaries(t)
+	dir := deployment(t)
+	signer := startProc(t, signerBin, "serve", "-dir", dir, "-listen", "127.0.0.1:0")
+	trace := filepath.Join(t.TempDir(), "trace")
+	if out, err := exec.Command(strace, "-o", trace, "true").CombinedOutput(); err != nil {
+		t.Skipf("strace cannot trace here (%v): %s", err, out)
+	}
+	srv := startProc(t, strace, "-f", "-qq", "-e", "trace=%file", "-o", trace,
+		keylessBin, "-dir", dir, "-signer", signer.addr, "-listen", "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	body, err := get(ctx, clientTLS(t, dir), srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBody(t, body, tls.ECDSAWithP256AndSHA256)
+
+	// Stop the server itself (strace, told to stop, would leave it
+	// running untraced); strace exits with it.
+	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", srv.cmd.Process.Pid, srv.cmd.Process.Pid))
+	if err != nil {
+		t.Skipf("cannot find the traced server: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(children)))
+	if err != nil {
+		t.Fatalf("strace's children: %q", children)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-srv.done:
+		if srv.err != nil {
+			t.Errorf("the traced server on SIGTERM: %v\n%s", srv.err, srv.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the traced server did not exit 10s after SIGTERM")
+	}
+
+	data, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.Contains(line, dir) {
+			continue
+		}
+		opened++
+		for _, secret := range []string{"/keys", "ca-key.pem", "server-key.pem"} {
+			if strings.Contains(line, secret) {
+				t.Errorf("the server touched %s: %s", secret, line)
+			}
+		}
+	}
+	// The trace must have seen the files the server does read, or it
+	// proves nothing.
+	if opened < 4 || !strings.Contains(string(data), filepath.Join(dir, "certs", "ecdsap256.pem")) {
+		t.Errorf("the trace shows %d calls on the deployment, not the certificate's; trace:\n%s", opened, data)
+	}
 }
