@@ -54,7 +54,7 @@ type server struct {
 	http   *http.Server
 	cert   tls.Certificate // the leaf chain, and no private key: each handshake gets its own signer
 	key    key
-	where  string // where the key is, for the responses: "remote, at the signers ..."
+	where  string // where the key is, for the responses: "remote, held by the signer at ..."
 	engine *remote.Engine
 	log    *log.Logger
 }
@@ -95,8 +95,11 @@ func newServer(cfg config) (*server, error) {
 		e.Close()
 		return nil, fmt.Errorf("the key of certs/%s.pem (key ID %s) from the signers: %w", cfg.alg, keyID, err)
 	}
-	s := newServerWithKey(cert, signer, "remote, at the signers "+strings.Join(cfg.signers, ", ")+
-		": the private key never left them, and this server never had it", cfg.errorLog)
+	where := "remote, held by the signer at " + cfg.signers[0] + "; it never left the signer, and this server never had it"
+	if len(cfg.signers) > 1 {
+		where = "remote, held by the signers at " + strings.Join(cfg.signers, ", ") + "; it never left them, and this server never had it"
+	}
+	s := newServerWithKey(cert, signer, where, cfg.errorLog)
 	s.engine = e
 	return s, nil
 }
