@@ -193,3 +193,33 @@ func TestFlags(t *testing.T) {
 }
 
 func isUsage(err error) bool { return errors.Is(err, errUsage) }
+
+// TestTwoSigners: with -signer naming two signers, the server keeps
+// serving when one of them stops.
+func TestTwoSigners(t *testing.T) {
+	dir := deployment(t)
+	first, addr1 := startSignerInProcess(t, dir, 0)
+	_, addr2 := startSignerInProcess(t, dir, 0)
+	_, addr, logs := startServerInProcess(t, config{dir: serverCopy(t, dir), signers: []string{addr1, addr2}, alg: "ed25519", signTimeout: 5 * time.Second})
+	cfg := clientTLS(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 3 {
+		body, err := get(ctx, cfg, addr)
+		if err != nil {
+			t.Fatalf("get %d with both signers up: %v", i, err)
+		}
+		checkBody(t, body, tls.Ed25519)
+		if want := "held by the signers at " + addr1 + ", " + addr2; !strings.Contains(body, want) {
+			t.Errorf("body does not say %q:\n%s", want, body)
+		}
+	}
+	first.Stop(time.Second)
+	for i := range 5 {
+		body, err := get(ctx, cfg, addr)
+		if err != nil {
+			t.Fatalf("get %d with one signer stopped: %v\nserver log:\n%s", i, err, logs)
+		}
+		checkBody(t, body, tls.Ed25519)
+	}
+}
