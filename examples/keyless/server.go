@@ -56,7 +56,6 @@ type server struct {
 	key    key
 	where  string // where the key is, for the responses: "remote, held by the signer at ..."
 	engine *remote.Engine
-	log    *log.Logger
 }
 
 // newServer reads cfg.dir's certificate for cfg.alg and the client identity
@@ -117,7 +116,7 @@ func newServerWithKey(cert tls.Certificate, k key, where string, errorLog *log.L
 	}
 	cert.PrivateKey = nil
 	cert.SupportedSignatureAlgorithms = signatureSchemes(k.Public())
-	s := &server{cert: cert, key: k, where: where, log: errorLog}
+	s := &server{cert: cert, key: k, where: where}
 	s.http = &http.Server{
 		Handler: http.HandlerFunc(s.hello),
 		TLSConfig: &tls.Config{
