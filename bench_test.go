@@ -26,7 +26,7 @@ func BenchmarkPauseResume(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if st, _, err := pool.StartJob(nil, &job, w, nil, nil); st != async.Pause {
+		if st, _, err := pool.StartJob(context.Background(), &job, w, nil, nil); st != async.Pause {
 			b.Fatal(st, err)
 		}
 	}

@@ -2,12 +2,10 @@ package async_test
 
 import (
 	"context"
-	"os"
-	"runtime"
 	"testing"
-	"time"
 
 	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/internal/leaktest"
 )
 
 var bg = context.Background()
@@ -58,34 +56,9 @@ func pauser(n, ret int) async.Func {
 	}
 }
 
-// checkNoLeaks records the goroutines and fds now and, when the test ends,
-// checks that their numbers came back, allowing the runtime a moment to
-// retire goroutines that are exiting.
+// checkNoLeaks fails the test if, when it ends, goroutines it started are
+// still running or it left fds open.
 func checkNoLeaks(t *testing.T) {
 	t.Helper()
-	g0, fd0 := runtime.NumGoroutine(), countFDs(t)
-	t.Cleanup(func() {
-		deadline := time.Now().Add(2 * time.Second)
-		for {
-			g, fd := runtime.NumGoroutine(), countFDs(t)
-			if g <= g0 && fd <= fd0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("leak: goroutines %d -> %d, fds %d -> %d\n%s", g0, g, fd0, fd, buf)
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
-}
-
-func countFDs(t testing.TB) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return 0 // no /proc: goroutines are still checked
-	}
-	return len(ents)
+	leaktest.Check(t)
 }

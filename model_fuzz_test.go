@@ -21,9 +21,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/internal/leaktest"
 )
 
 // ---------------------------------------------------------------------------
@@ -1423,7 +1425,7 @@ func (m *mfModel) step(r *mfReader) {
 }
 
 func mfRun(t *testing.T, data []byte) {
-	base := runtime.NumGoroutine()
+	before := goleak.IgnoreCurrent()
 	m := newMfModel(t)
 	r := &mfReader{data: data}
 	b0 := r.b()
@@ -1472,16 +1474,7 @@ func mfRun(t *testing.T, data []byte) {
 	if failed {
 		return
 	}
-	deadline := time.Now().Add(time.Second)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("goroutines: %d after teardown, %d before the input (leak?)\n%s", runtime.NumGoroutine(), base, buf)
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	goleak.VerifyNone(t, before) // every job unwound: no goroutine left
 }
 
 // ---------------------------------------------------------------------------
@@ -1668,17 +1661,10 @@ func FuzzModel(f *testing.F) {
 }
 
 // TestModelFuzzSeedsNoLeak runs every seed and checks, after all of them,
-// that the goroutine count is back where it started.
+// that no goroutine or fd is left.
 func TestModelFuzzSeedsNoLeak(t *testing.T) {
-	base := runtime.NumGoroutine()
+	leaktest.Check(t)
 	for _, s := range mfSeeds() {
 		mfRun(t, s)
-	}
-	deadline := time.Now().Add(time.Second)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines: %d, want <= %d", runtime.NumGoroutine(), base)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

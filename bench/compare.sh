@@ -8,7 +8,10 @@
 #             with --quick, 100000)
 #   --quick   short run: 200k iterations, one run of each metric
 #   --strict  exit with status 1 when a target is missed
-# Installs libssl-dev (and gcc) with apt-get when missing.
+# create_paused's target is set at 1M jobs: with fewer (as in --quick) the
+# row is shown but not judged, since the Go/C ratio depends on the count
+# (see bench/README.md). Installs libssl-dev (and gcc) with apt-get when
+# missing.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,7 +20,7 @@ root=$(dirname "$here")
 jobs=""
 quick=0
 strict=0
-usage() { sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,15s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 while (($#)); do
     case $1 in
     -n) [[ $# -ge 2 ]] || { usage >&2; exit 2; }; jobs=$2; shift 2 ;;
@@ -121,18 +124,28 @@ for ((i = 0; i < create_runs; i++)); do
 done
 
 # ---- table ----------------------------------------------------------------
-fails=0
-row() { # name c go unit target-ratio|"" abs-limit|""
-    local name=$1 c=$2 g=$3 unit=$4 tr=$5 lim=$6 ratio target ok
+# create_paused's target is set at 1M paused jobs. C's cost per job stays
+# near 6-7 us at any count; Go's falls as the count grows and swings with
+# the garbage collector's share of the machine, so at --quick's 100k jobs
+# Go makes jobs about as fast as C and a 0.6x target would fail every run
+# (bench/README.md has the figures). Below 1M the row is shown, not judged.
+create_scale=1000000
+fails=0 judged=0
+row() { # name c go unit target-ratio|"" abs-limit|"" [unjudged-note]
+    local name=$1 c=$2 g=$3 unit=$4 tr=$5 lim=$6 note=${7:-} ratio target ok
     ratio=$(awk -v c="$c" -v g="$g" 'BEGIN { if (c + 0 == 0) print "n/a"; else printf "%.2fx", g / c }')
-    if [[ -n $tr ]]; then
+    if [[ -n $note ]]; then
+        target="<= ${tr}x at 1M"
+        ok=$note
+    elif [[ -n $tr ]]; then
         target="<= ${tr}x"
         ok=$(awk -v c="$c" -v g="$g" -v t="$tr" 'BEGIN { print (c > 0 && g / c <= t) ? "PASS" : "FAIL" }')
     else
         target="<= $(awk -v l="$lim" 'BEGIN { printf "%.1f KB", l / 1000 }') abs"
         ok=$(awk -v g="$g" -v l="$lim" 'BEGIN { print (g <= l) ? "PASS" : "FAIL" }')
     fi
-    [[ $ok == PASS ]] || fails=$((fails + 1))
+    [[ -n $note ]] || judged=$((judged + 1))
+    [[ -n $note || $ok == PASS ]] || fails=$((fails + 1))
     printf "%-22s | %20s | %12s | %7s | %-14s | %s\n" "$name" "$c $unit" "$g $unit" "$ratio" "$target" "$ok"
 }
 
@@ -145,7 +158,11 @@ printf "%-22s | %20s | %12s | %7s | %-14s | %s\n" metric "C ($ossl)" "Go" "Go/C"
 printf "%s\n" "-----------------------+----------------------+--------------+---------+----------------+-------"
 row pause_resume_ns "${C[pause_resume]}" "${G[pause_resume]}" ns 0.9 ""
 row start_finish_ns "${C[start_finish]}" "${G[start_finish]}" ns 0.9 ""
-row create_paused_ns "${C[create_paused]}" "${G[create_paused]}" ns 0.6 ""
+if ((jobs >= create_scale)); then
+    row create_paused_ns "${C[create_paused]}" "${G[create_paused]}" ns 0.6 ""
+else
+    row create_paused_ns "${C[create_paused]}" "${G[create_paused]}" ns 0.6 "" "not judged"
+fi
 row rss_per_paused_bytes "${C[rss]}" "${G[rss]}" B "" 3200
 echo
 if [[ -f $tmp/stderr.gojobs ]] && grep -q '^#' "$tmp/stderr.gojobs"; then
@@ -153,5 +170,9 @@ if [[ -f $tmp/stderr.gojobs ]] && grep -q '^#' "$tmp/stderr.gojobs"; then
     grep '^#' "$tmp/stderr.gojobs" | sed 's/^# */  /'
     echo
 fi
-echo "$((4 - fails)) of 4 targets met."
+if ((jobs < create_scale)); then
+    echo "create_paused is not judged at $jobs jobs: its target is set at $create_scale, and the"
+    echo "Go/C ratio depends on the count (see bench/README.md); run without --quick to judge it."
+fi
+echo "$((judged - fails)) of $judged targets met."
 if ((strict && fails)); then exit 1; fi

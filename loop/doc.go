@@ -1,6 +1,10 @@
+//go:build linux
+
 // Package loop runs many async jobs at once from one goroutine: it is the
 // event loop an OpenSSL application writes around ASYNC_start_job, built
 // for this module's async package.
+//
+// This package is Linux-only (eventfd, epoll).
 //
 // # What an event loop for async jobs does
 //

@@ -1,16 +1,16 @@
+//go:build linux
+
 package loop
 
 import (
 	"context"
 	"encoding/binary"
-	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/internal/leaktest"
 	"golang.org/x/sys/unix"
 )
 
@@ -240,29 +240,9 @@ func expected(in, ops int) int {
 	return in
 }
 
-// leakCheck records the process's open fds and goroutines and, at the end
-// of the test, fails if they did not come back down to that.
+// leakCheck fails the test if, when it ends, goroutines it started are
+// still running or it left fds open.
 func leakCheck(t *testing.T) {
 	t.Helper()
-	time.Sleep(time.Millisecond) // the runtime's own timer fds, made once
-	fds0, g0 := countFDs(t), runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var fds, g int
-		for range 200 {
-			fds, g = countFDs(t), runtime.NumGoroutine()
-			if fds <= fds0 && g <= g0 {
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		t.Errorf("leak: %d fds (was %d), %d goroutines (was %d)", fds, fds0, g, g0)
-	})
-}
-
-func countFDs(t *testing.T) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents) - 1 // the ReadDir's own
+	leaktest.Check(t)
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package offload is an async-aware "engine": it runs cryptographic
 // operations on worker goroutines and, when called from inside an
 // [async.Job], pauses the job while they run, so that the goroutine driving
@@ -5,6 +7,8 @@
 // OpenSSL engine backed by an accelerator, as described in
 // ASYNC_WAIT_CTX_new(3), and it shows how async-aware code is meant to use
 // an [async.WaitCtx].
+//
+// This package is Linux-only (eventfd, epoll).
 //
 // # Two ways to call it
 //

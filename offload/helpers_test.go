@@ -1,3 +1,5 @@
+//go:build linux
+
 package offload_test
 
 import (
@@ -9,7 +11,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/internal/leaktest"
 	"github.com/seed-e1024768/async/offload"
 )
 
@@ -245,11 +247,7 @@ func must[T any](v T, err error) T {
 // countFDs returns the number of open fds of the process.
 func countFDs(t testing.TB) int {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skip("no /proc/self/fd:", err)
-	}
-	return len(ents) - 1 // ReadDir's own fd
+	return leaktest.CountFDs(t)
 }
 
 // settle retries cond for up to a second.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package offload_test
 
 import (
@@ -14,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"go.uber.org/goleak"
 
 	"github.com/seed-e1024768/async"
 	"github.com/seed-e1024768/async/offload"
@@ -677,7 +681,7 @@ func TestFreeInFlight(t *testing.T) {
 // closed, no fd or goroutine is left behind.
 func TestNoLeaks(t *testing.T) {
 	runtime.GC()
-	baseFDs, baseG := countFDs(t), runtime.NumGoroutine()
+	baseFDs, baseG := countFDs(t), goleak.IgnoreCurrent()
 	e, err := offload.New(offload.Config{Workers: 3, Depth: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -714,9 +718,7 @@ func TestNoLeaks(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Error(err)
 	}
-	if !settle(func() bool { return runtime.NumGoroutine() <= baseG }) {
-		t.Errorf("%d goroutines after Close; base %d", runtime.NumGoroutine(), baseG)
-	}
+	goleak.VerifyNone(t, baseG) // the workers and the jobs are gone
 	if n := countFDs(t); n != baseFDs {
 		t.Errorf("%d fds after Close; base %d", n, baseFDs)
 	}

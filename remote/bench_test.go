@@ -1,9 +1,15 @@
+//go:build linux
+
 package remote
 
 import (
 	"context"
+	"net"
 	"testing"
+	"time"
 
+	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/internal/signd"
 	"github.com/seed-e1024768/async/loop"
 )
 
@@ -45,7 +51,13 @@ func BenchmarkSignJobs(b *testing.B) {
 
 // BenchmarkSignGoroutines: blocking Sign from many goroutines, multiplexed
 // over the engine's streams.
-func BenchmarkSignGoroutines(b *testing.B) {
+func BenchmarkSignGoroutines(b *testing.B) { benchGoroutines(b, (*Engine).Sign) }
+
+// BenchmarkSignOne: the same from many goroutines, each operation a plain
+// unary SignOne call: the baseline.
+func BenchmarkSignOne(b *testing.B) { benchGoroutines(b, (*Engine).SignOne) }
+
+func benchGoroutines(b *testing.B, sign func(*Engine, context.Context, string, Algorithm, []byte) ([]byte, error)) {
 	_, dir, _ := testSignd(b)
 	e := dial(b, Config{}, startSigner(b, dir))
 	kid := keyID(b, dir, "ed25519")
@@ -54,27 +66,74 @@ func BenchmarkSignGoroutines(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := e.Sign(context.Background(), kid, Ed25519, msg); err != nil {
+			if _, err := sign(e, context.Background(), kid, Ed25519, msg); err != nil {
 				b.Error(err)
 			}
 		}
 	})
 }
 
-// BenchmarkSignOne: the same from many goroutines, each operation a plain
-// unary SignOne call: the baseline.
-func BenchmarkSignOne(b *testing.B) {
-	_, dir, _ := testSignd(b)
-	e := dial(b, Config{}, startSigner(b, dir))
+// BenchmarkCancelReachesSigner measures how long a job's cancellation
+// takes to reach a signer (in this process, holding requests for 10s):
+// from CancelJob to the signer counting the request canceled.
+func BenchmarkCancelReachesSigner(b *testing.B) {
+	dir := b.TempDir()
+	if err := signd.Init(dir); err != nil {
+		b.Fatal(err)
+	}
+	srv, err := signd.New(signd.Config{Dir: dir, Delay: 10 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(lis)
+	defer srv.Stop(time.Second)
+	tlsCfg, err := signd.ClientTLS(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := Dial(Config{Addrs: []string{lis.Addr().String()}, TLS: tlsCfg, Notify: NotifyPoll})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
 	kid := keyID(b, dir, "ed25519")
-	msg := []byte("benchmark")
-	b.SetParallelism(128)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := e.SignOne(context.Background(), kid, Ed25519, msg); err != nil {
-				b.Error(err)
-			}
+	var pool async.Pool
+	defer pool.Close()
+	w := async.NewWaitCtx()
+	defer w.Free()
+	fn := func(ctx context.Context, _ []byte) int {
+		e.Sign(ctx, kid, Ed25519, []byte("x"))
+		return 0
+	}
+	var total, sent, recv time.Duration
+	for i := 0; b.Loop(); i++ {
+		var job *async.Job
+		start := time.Now()
+		if st, _, err := pool.StartJob(context.Background(), &job, w, fn, nil); st != async.Pause {
+			b.Fatal(st, err)
 		}
-	})
+		for srv.Stats().Received != uint64(i+1) {
+			time.Sleep(10 * time.Microsecond) // idle, so the netpoller runs
+		}
+		recv += time.Since(start)
+		start = time.Now()
+		if _, err := pool.CancelJob(&job); err != nil {
+			b.Fatal(err)
+		}
+		for e.Stats().CancelsSent != uint64(i+1) {
+			time.Sleep(10 * time.Microsecond) // idle, so the netpoller runs
+		}
+		sent += time.Since(start)
+		for srv.Stats().Canceled != uint64(i+1) {
+			time.Sleep(10 * time.Microsecond) // idle, so the netpoller runs
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs/cancel")
+	b.ReportMetric(float64(sent.Microseconds())/float64(b.N), "µs/sent")
+	b.ReportMetric(float64(recv.Microseconds())/float64(b.N), "µs/request")
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package remote
 
 import (
@@ -7,6 +9,7 @@ import (
 	"time"
 
 	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/internal/leaktest"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,6 +20,7 @@ import (
 func TestDeadline(t *testing.T) {
 	_, dir, _ := testSignd(t)
 	s := startSigner(t, dir, "-delay", "500ms")
+	leaktest.Check(t)
 	e := dial(t, Config{Notify: NotifyFD}, s)
 	kid := keyID(t, dir, "ed25519")
 	check := func(err error, took time.Duration) {
@@ -100,12 +104,14 @@ func TestDeadline(t *testing.T) {
 	}
 }
 
-// TestCancelReachesSigner: canceling jobs (CancelJob) and blocking callers (ctx canceled) while the signer holds
-// their requests returns at once, and the signer drops the requests
-// unsigned (its canceled count rises); their late answers reach no one.
+// TestCancelReachesSigner: canceling jobs (CancelJob, or their ctx) and
+// blocking callers (their ctx) while the signer holds their requests
+// returns at once, and the signer drops the requests unsigned (its
+// canceled count rises); their late answers reach no one.
 func TestCancelReachesSigner(t *testing.T) {
 	_, dir, _ := testSignd(t)
 	s := startSigner(t, dir, "-delay", "2s")
+	leaktest.Check(t)
 	e := dial(t, Config{Notify: NotifyAuto}, s)
 	kid := keyID(t, dir, "ed25519")
 
@@ -144,21 +150,46 @@ func TestCancelReachesSigner(t *testing.T) {
 		t.Fatalf("%d jobs returned", len(errs))
 	}
 
+	// A job whose ctx is canceled: only the engine can wake it.
+	jctx, jcancel := context.WithCancel(context.Background())
+	w := async.NewWaitCtx()
+	defer w.Free()
+	var job *async.Job
+	var jerr error
+	if st, _, err := pool.StartJob(jctx, &job, w, func(ctx context.Context, _ []byte) int {
+		_, jerr = e.Sign(ctx, kid, Ed25519, []byte("x"))
+		return 0
+	}, nil); st != async.Pause {
+		t.Fatalf("StartJob: %v, %v", st, err)
+	}
+	waitFor(t, "the signer to receive the request", func() bool { return serverStats(t, s).Received == jobs+1 })
+	jcancel()
+	fds := []unix.PollFd{{Fd: int32(w.AllFDs()[0]), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 5000); n != 1 {
+		t.Fatalf("the job's wait fd is not readable after its ctx was canceled: %v", err)
+	}
+	if st, _, err := pool.StartJob(jctx, &job, w, nil, nil); st != async.Finish || err != nil {
+		t.Fatalf("resume: %v, %v", st, err)
+	}
+	if !errors.Is(jerr, context.Canceled) {
+		t.Fatalf("job with a canceled ctx: %v", jerr)
+	}
+
 	// A blocking caller whose ctx is canceled.
 	bctx, bcancel := context.WithCancel(context.Background())
 	go func() {
-		waitFor(t, "the signer to receive the request", func() bool { return serverStats(t, s).Received == jobs+1 })
+		waitFor(t, "the signer to receive the request", func() bool { return serverStats(t, s).Received == jobs+2 })
 		bcancel()
 	}()
 	if _, err := e.Sign(bctx, kid, Ed25519, []byte("x")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("blocking Sign: %v; want context.Canceled", err)
 	}
-	waitFor(t, "the signer to drop the canceled requests", func() bool { return serverStats(t, s).Canceled == jobs+1 })
+	waitFor(t, "the signer to drop the canceled requests", func() bool { return serverStats(t, s).Canceled == jobs+2 })
 	if st := serverStats(t, s); st.Signed != 0 {
 		t.Errorf("the signer signed %d canceled requests", st.Signed)
 	}
-	waitFor(t, "the cancellations' answers", func() bool { return e.Stats().Discarded == jobs+1 })
-	if st := e.Stats(); st.CancelsSent != jobs+1 || st.Answered != 0 {
+	waitFor(t, "the cancellations' answers", func() bool { return e.Stats().Discarded == jobs+2 })
+	if st := e.Stats(); st.CancelsSent != jobs+2 || st.Answered != 0 || st.Expired != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }

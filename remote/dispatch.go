@@ -1,3 +1,5 @@
+//go:build linux
+
 package remote
 
 import (
@@ -48,9 +50,11 @@ func (e *Engine) pick(not *server) (*stream, error) {
 	for i := range n {
 		s := e.servers[(start+i)%n]
 		up := s.up()
-		if last, refused := s.trouble(); refused && !up {
+		if s.refused.Load() && !up {
 			if refusal == nil {
-				refusal = last
+				if refusal = s.trouble(); refusal == nil { // cleared meanwhile
+					refusal = ErrRefused
+				}
 			}
 			continue
 		}
@@ -221,7 +225,7 @@ func (e *Engine) timeUp(s *server, st *stream, r *request) error {
 		cause = context.DeadlineExceeded
 	}
 	if cause == context.DeadlineExceeded && (r.sends == 0 || !st.live.Load()) {
-		last, _ := s.trouble()
+		last := s.trouble()
 		if last == nil {
 			last = errors.New("not connected yet")
 		}

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package remote is an async-aware engine that signs with keys held by
 // remote signers (cmd/asyncsignd), over gRPC with mutual TLS. It is to a
 // network signing service what package offload is to local worker
@@ -89,5 +91,6 @@
 // asked for. Key IDs are the lowercase hex SHA-256 of a key's DER
 // SubjectPublicKeyInfo ([KeyID]).
 //
-// The package works on Linux only (wait fds are eventfds).
+// The package is Linux-only, as offload and loop are: its wait fds are
+// eventfds.
 package remote

@@ -1,3 +1,5 @@
+//go:build linux
+
 package remote
 
 import (
@@ -5,44 +7,31 @@ import (
 	"crypto/tls"
 	"fmt"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/offload"
 )
 
 // Notify says how the engine tells the application that a paused job can
-// be resumed. It means what offload.Notify means: the event loop of package
-// loop pairs its ModeFD with NotifyFD, ModeCallback with NotifyAuto and
-// ModePoll with NotifyPoll.
-type Notify int
+// be resumed. It is offload's: the same choice, with the same meaning,
+// paired with the same modes of package loop (ModeFD with NotifyFD,
+// ModeCallback with NotifyAuto, ModePoll with NotifyPoll).
+type Notify = offload.Notify
 
 const (
 	// NotifyAuto calls the WaitCtx's callback if it has one (after setting
 	// the status to async.StatusOK), else makes the engine's wait fd
 	// readable.
-	NotifyAuto Notify = iota
+	NotifyAuto = offload.NotifyAuto
 	// NotifyFD always uses the wait fd and never calls a callback.
-	NotifyFD
+	NotifyFD = offload.NotifyFD
 	// NotifyPoll sets no fd and calls no callback: the application polls
 	// by resuming the job, which pauses again until its answer is in.
-	NotifyPoll
+	NotifyPoll = offload.NotifyPoll
 )
-
-// String returns the constant's name, such as "NotifyAuto".
-func (n Notify) String() string {
-	switch n {
-	case NotifyAuto:
-		return "NotifyAuto"
-	case NotifyFD:
-		return "NotifyFD"
-	case NotifyPoll:
-		return "NotifyPoll"
-	}
-	return "Notify(" + strconv.Itoa(int(n)) + ")"
-}
 
 // Config configures an Engine. Addrs and TLS are required; the other
 // fields have defaults.
@@ -224,6 +213,9 @@ func (e *Engine) Sign(ctx context.Context, keyID string, alg Algorithm, payload 
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("remote: %w", err)
+	}
 	r := getRequest(ctx, keyID, alg, payload)
 	now := time.Now().UnixNano()
 	r.expires = now + int64(e.cfg.Timeout)
@@ -357,7 +349,7 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 		runtime.Gosched()
 	}
 
-	for {
+	for spurious := 0; ; spurious++ {
 		// Say again what to wait for: the application may have reset the
 		// status before resuming (package loop does).
 		setStatus(w, want)
@@ -376,9 +368,15 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 			r.waitDone()
 			break
 		}
-		// Resumed before the answer came: pause again. Yield first, in
-		// case pausing is blocked (BlockPause) and PauseJob returns at once.
-		runtime.Gosched()
+		// Resumed before the answer came: pause again. Now and then yield
+		// first, in case pausing is blocked (BlockPause) and PauseJob
+		// returns at once. Not each time: an application that polls
+		// resumes every job each round, and a goroutine that yields that
+		// often keeps Go's scheduler from polling the network, where the
+		// answers wait (it polls only when it finds nothing to run).
+		if spurious%64 == 63 {
+			runtime.Gosched()
+		}
 	}
 	if r.wfd != nil {
 		r.wfd.drain()

@@ -1,12 +1,16 @@
+//go:build linux
+
 package remote
 
 import (
 	"context"
 	"errors"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/seed-e1024768/async/internal/leaktest"
 	"github.com/seed-e1024768/async/loop"
 )
 
@@ -20,6 +24,7 @@ func TestFailover(t *testing.T) {
 	for range 3 {
 		ss = append(ss, startSigner(t, dir, "-delay", "20ms"))
 	}
+	leaktest.Check(t)
 	e := dial(t, Config{Notify: NotifyAuto, AppParks: true}, ss...)
 	kid := keyID(t, dir, "ed25519")
 	pub := certOf(t, dir, "ed25519").PublicKey
@@ -110,5 +115,45 @@ func TestNoSigner(t *testing.T) {
 	}
 	for _, err := range errs {
 		check(err, time.Since(start))
+	}
+}
+
+// TestHungSigner: a signer that stops answering (SIGSTOP: its connections
+// stay open) fails its health checks; its streams are closed and the
+// requests it held go to the other signer, so every operation is answered
+// well before its deadline.
+func TestHungSigner(t *testing.T) {
+	_, dir, _ := testSignd(t)
+	a, b := startSigner(t, dir, "-delay", "50ms"), startSigner(t, dir, "-delay", "50ms")
+	leaktest.Check(t)
+	e := dial(t, Config{Notify: NotifyAuto, HealthInterval: 100 * time.Millisecond, Timeout: 20 * time.Second}, a, b)
+	kid := keyID(t, dir, "ed25519")
+	pub := certOf(t, dir, "ed25519").PublicKey
+	waitFor(t, "both signers up", func() bool { return e.servers[0].up() && e.servers[1].up() })
+	go func() {
+		for e.Stats().Sent < 40 {
+			time.Sleep(time.Millisecond)
+		}
+		a.cmd.Process.Signal(syscall.SIGSTOP)
+	}()
+	defer a.cmd.Process.Signal(syscall.SIGCONT)
+	start := time.Now()
+	sigs, errs, err := runJobs(context.Background(), e, loop.ModeCallback, 32, 300, kid, Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range sigs {
+		if errs[i] != nil {
+			t.Fatalf("task %d: %v", i, errs[i])
+		}
+		if err := verify(t, pub, Ed25519, msgOf(i), sigs[i]); err != nil {
+			t.Fatalf("task %d: %v", i, err)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v", d)
+	}
+	if st := e.Stats(); st.Retries == 0 || !e.servers[0].sick.Load() {
+		t.Errorf("the hung signer was not given up: %+v", st)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package remote
 
 import (
@@ -26,7 +28,7 @@ import (
 // The tests run real signers: cmd/asyncsignd, built once per test binary
 // into a temporary directory, with two deployments (CAs, certificates and
 // keys) made by `asyncsignd init`.
-var signd struct {
+var built struct {
 	once      sync.Once
 	err       error
 	tmp       string
@@ -38,39 +40,39 @@ var signd struct {
 // skips the test if the go tool is missing.
 func testSignd(t testing.TB) (bin, dir, evil string) {
 	t.Helper()
-	signd.once.Do(func() {
+	built.once.Do(func() {
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			signd.err = fmt.Errorf("skip: no go tool in PATH to build cmd/asyncsignd: %v", err)
+			built.err = fmt.Errorf("skip: no go tool in PATH to build cmd/asyncsignd: %v", err)
 			return
 		}
-		signd.tmp, err = os.MkdirTemp("", "remote-test-")
+		built.tmp, err = os.MkdirTemp("", "remote-test-")
 		if err != nil {
-			signd.err = err
+			built.err = err
 			return
 		}
-		signd.bin = filepath.Join(signd.tmp, "asyncsignd")
-		out, err := exec.Command(goTool, "build", "-o", signd.bin, "github.com/seed-e1024768/async/cmd/asyncsignd").CombinedOutput()
+		built.bin = filepath.Join(built.tmp, "asyncsignd")
+		out, err := exec.Command(goTool, "build", "-o", built.bin, "github.com/seed-e1024768/async/cmd/asyncsignd").CombinedOutput()
 		if err != nil {
-			signd.err = fmt.Errorf("building asyncsignd: %v\n%s", err, out)
+			built.err = fmt.Errorf("building asyncsignd: %v\n%s", err, out)
 			return
 		}
-		signd.dir = filepath.Join(signd.tmp, "deploy")
-		signd.evil = filepath.Join(signd.tmp, "other")
-		for _, d := range []string{signd.dir, signd.evil} {
-			if out, err := exec.Command(signd.bin, "init", d).CombinedOutput(); err != nil {
-				signd.err = fmt.Errorf("asyncsignd init: %v\n%s", err, out)
+		built.dir = filepath.Join(built.tmp, "deploy")
+		built.evil = filepath.Join(built.tmp, "other")
+		for _, d := range []string{built.dir, built.evil} {
+			if out, err := exec.Command(built.bin, "init", d).CombinedOutput(); err != nil {
+				built.err = fmt.Errorf("asyncsignd init: %v\n%s", err, out)
 				return
 			}
 		}
 	})
-	if signd.err != nil {
-		if strings.HasPrefix(signd.err.Error(), "skip:") {
-			t.Skip(signd.err)
+	if built.err != nil {
+		if strings.HasPrefix(built.err.Error(), "skip:") {
+			t.Skip(built.err)
 		}
-		t.Fatal(signd.err)
+		t.Fatal(built.err)
 	}
-	return signd.bin, signd.dir, signd.evil
+	return built.bin, built.dir, built.evil
 }
 
 // signer is a running asyncsignd process.
@@ -222,8 +224,8 @@ var errTest = errors.New("test")
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if signd.tmp != "" {
-		os.RemoveAll(signd.tmp)
+	if built.tmp != "" {
+		os.RemoveAll(built.tmp)
 	}
 	os.Exit(code)
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package remote
 
 import (
@@ -33,9 +35,10 @@ type server struct {
 	// new requests while another is up.
 	sick atomic.Bool
 
+	// refused is set while the last trouble was a certificate refusal.
+	refused atomic.Bool
 	mu      sync.Mutex
 	lastErr error // the last connection, stream or health error
-	refused bool  // lastErr is a certificate refusal
 }
 
 func newServer(e *Engine, idx int, addr string, tlsCfg *tls.Config) (*server, error) {
@@ -75,26 +78,25 @@ func (s *server) note(err error) {
 	r := refusal(err)
 	s.mu.Lock()
 	if r != nil {
-		s.lastErr, s.refused = r, true
+		s.lastErr = r
 	} else {
-		s.lastErr, s.refused = err, false
+		s.lastErr = err
 	}
+	s.refused.Store(r != nil)
 	s.mu.Unlock()
 }
 
 // opened notes that a stream opened: whatever refusal was noted before
 // is over.
 func (s *server) opened() {
-	s.mu.Lock()
-	s.refused = false
-	s.mu.Unlock()
+	s.refused.Store(false)
 }
 
-// trouble returns the server's latest error, and whether it was a refusal.
-func (s *server) trouble() (error, bool) {
+// trouble returns the server's latest error.
+func (s *server) trouble() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lastErr, s.refused
+	return s.lastErr
 }
 
 // up reports whether the server can take requests now: a stream is open

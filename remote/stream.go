@@ -1,3 +1,5 @@
+//go:build linux
+
 package remote
 
 import (
@@ -37,7 +39,7 @@ type stream struct {
 	// buffers are the sender's own, so a request can complete, and be
 	// reused, while its copy is being marshaled.
 	batch signpb.RequestBatch
-	reqs  []signpb.SignRequest
+	reqs  []*signpb.SignRequest
 }
 
 func newStream(s *server) *stream {
@@ -192,13 +194,9 @@ func (st *stream) fill() *signpb.RequestBatch {
 		st.sent[id] = r
 		n := len(b.Requests)
 		if n == len(st.reqs) {
-			st.reqs = append(st.reqs, signpb.SignRequest{})
-			// The slice moved: point the batch at the new elements.
-			for i := range b.Requests {
-				b.Requests[i] = &st.reqs[i]
-			}
+			st.reqs = append(st.reqs, new(signpb.SignRequest))
 		}
-		m := &st.reqs[n]
+		m := st.reqs[n]
 		m.Id, m.KeyId, m.Algorithm = id, r.keyID, signpb.Algorithm(r.alg)
 		m.Payload = append(m.Payload[:0], r.payload...)
 		m.DeadlineUnixNano = r.deadline
@@ -222,34 +220,41 @@ func (st *stream) fill() *signpb.RequestBatch {
 // receive reads result batches and completes their requests until the
 // stream fails, and returns the stream's error.
 func (st *stream) receive(cs signpb.Signer_SignClient) error {
-	e := st.srv.e
 	var got []*request
 	for {
 		rb, err := cs.Recv()
 		if err != nil {
 			return err
 		}
-		res := rb.GetResults()
-		got = got[:0]
-		st.mu.Lock()
-		for _, x := range res {
-			r := st.sent[x.GetId()]
-			if r != nil {
-				delete(st.sent, x.GetId())
-			}
-			got = append(got, r)
-		}
-		st.mu.Unlock()
-		for i, r := range got {
-			got[i] = nil
-			if r == nil {
-				e.stats.discarded.Add(1) // late: timed out, or failed over
-				continue
-			}
-			st.load.Add(-1)
-			e.answer(st.srv, r, res[i])
-		}
+		got = st.deliver(rb.GetResults(), got[:0])
 	}
+}
+
+// deliver completes the requests that res answers, each only if it is
+// still waiting in the stream's table under the answer's ID; other answers
+// (late: for a request timed out, given up and answered, or failed over)
+// are dropped. got is scratch space, returned for reuse.
+func (st *stream) deliver(res []*signpb.SignResult, got []*request) []*request {
+	e := st.srv.e
+	st.mu.Lock()
+	for _, x := range res {
+		r := st.sent[x.GetId()]
+		if r != nil {
+			delete(st.sent, x.GetId())
+		}
+		got = append(got, r)
+	}
+	st.mu.Unlock()
+	for i, r := range got {
+		got[i] = nil
+		if r == nil {
+			e.stats.discarded.Add(1)
+			continue
+		}
+		st.load.Add(-1)
+		e.answer(st.srv, r, res[i])
+	}
+	return got[:0]
 }
 
 // takeAll empties the queue and the sent table and returns what they held.

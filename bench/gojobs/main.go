@@ -1,6 +1,9 @@
+//go:build linux
+
 // Command gojobs is the Go half of bench/compare.sh: it measures this
 // module's job API with the same four metrics, names and output format as
-// bench/c/async_bench.c measures OpenSSL's ASYNC_* functions.
+// bench/c/async_bench.c measures OpenSSL's ASYNC_* functions. It is
+// Linux-only (it reads /proc/self/statm), as compare.sh is.
 //
 // Output: one line per metric, "metric_name value unit", on stdout; extra
 // diagnostics (heap and stack figures) go to stderr as lines starting "#".

@@ -5,7 +5,7 @@
 // Usage:
 //
 //	asyncsignd init DIR
-//	asyncsignd serve -dir DIR -listen ADDR [-delay D] [-workers N] [-grace D]
+//	asyncsignd serve -dir DIR -listen ADDR [-delay D] [-workers N] [-grace D] [-cpuprofile FILE]
 //
 // init writes a ready deployment into DIR: a CA (ca.pem, ca-key.pem), the
 // signer's identity (server.pem, server-key.pem, for localhost and
@@ -25,7 +25,8 @@
 // wait D before it is signed, as if the signer were far away; -workers N
 // sets the number of signing workers (default: one per core). On SIGTERM
 // or SIGINT it answers the requests in flight (for at most -grace) and
-// exits 0.
+// exits 0. -cpuprofile FILE writes a CPU profile of the whole run, for
+// go tool pprof.
 //
 // Bad arguments: a message and the usage on standard error, exit status
 // 2. Any other failure: a message on standard error, exit status 1.
@@ -40,6 +41,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -48,7 +50,7 @@ import (
 
 const usage = `usage:
   asyncsignd init DIR
-  asyncsignd serve -dir DIR -listen ADDR [-delay D] [-workers N] [-grace D]
+  asyncsignd serve -dir DIR -listen ADDR [-delay D] [-workers N] [-grace D] [-cpuprofile FILE]
 `
 
 // errUsage marks bad arguments: exit status 2.
@@ -96,6 +98,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	delay := fs.Duration("delay", 0, "how long every request waits before it is signed")
 	workers := fs.Int("workers", 0, "signing workers (0: one per core)")
 	grace := fs.Duration("grace", 10*time.Second, "how long to wait for requests in flight on SIGTERM")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -109,6 +112,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case *delay < 0 || *workers < 0 || *grace < 0:
 		fmt.Fprintln(stderr, "asyncsignd serve: -delay, -workers and -grace must not be negative")
 		return errUsage
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	s, err := signd.New(signd.Config{Dir: *dir, Delay: *delay, Workers: *workers})
 	if err != nil {

@@ -1,6 +1,10 @@
+//go:build linux
+
 // Command manpage is the example program from the EXAMPLES section of
 // OpenSSL's ASYNC_start_job(3) man page, translated to Go with the same
 // structure, so that the two can be read side by side.
+//
+// This program is Linux-only (pipe2, poll).
 //
 // It shows the core of the API: a job is started with [async.Pool.StartJob];
 // inside it, [async.CurrentJob] finds the job and the job registers a real

@@ -1,13 +1,13 @@
+//go:build linux
+
 package main
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/seed-e1024768/async/internal/leaktest"
 )
 
 // want is the output the man page gives for its example program.
@@ -34,15 +34,12 @@ func TestRunOutput(t *testing.T) {
 // TestRunNoFDLeak checks that Free's cleanup closes both ends of the pipe:
 // the process has as many open fds after run as before.
 func TestRunNoFDLeak(t *testing.T) {
-	if _, err := os.Stat("/proc/self/fd"); err != nil {
-		t.Skipf("cannot count open fds: %v", err)
-	}
 	// A first run lets the runtime and the packages open whatever they open
 	// once, so that only a leak per run is counted.
 	if err := run(new(bytes.Buffer)); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	before := openFDs(t)
+	before := leaktest.OpenFDs(t)
 	const runs = 3
 	for i := 0; i < runs; i++ {
 		var out bytes.Buffer
@@ -53,33 +50,9 @@ func TestRunNoFDLeak(t *testing.T) {
 			t.Fatalf("run %d: output differs from the man page's:\n%s", i, out.String())
 		}
 	}
-	after := openFDs(t)
+	after := leaktest.OpenFDs(t)
 	if len(after) != len(before) {
 		t.Errorf("%d runs changed the open fds from %d to %d\nbefore: %s\nafter:  %s",
 			runs, len(before), len(after), strings.Join(before, " "), strings.Join(after, " "))
 	}
-}
-
-// openFDs lists the open fds of the process as "fd->target", in fd order. The fd
-// that reading /proc/self/fd opens is in every list alike.
-func openFDs(t *testing.T) []string {
-	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatalf("reading /proc/self/fd: %v", err)
-	}
-	sort.Slice(entries, func(i, j int) bool {
-		a, _ := strconv.Atoi(entries[i].Name())
-		b, _ := strconv.Atoi(entries[j].Name())
-		return a < b
-	})
-	fds := make([]string, 0, len(entries))
-	for _, e := range entries {
-		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if err != nil {
-			target = "?" // the directory's own fd, closed by now
-		}
-		fds = append(fds, e.Name()+"->"+target)
-	}
-	return fds
 }

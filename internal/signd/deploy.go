@@ -146,15 +146,7 @@ func newDeployment() ([]deployFile, error) {
 		return nil, err
 	}
 	now := time.Now()
-	caTmpl := &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "asyncsignd CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(validity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
+	caTmpl := caTemplate("asyncsignd CA", now)
 	caDER, caCert, err := issue(caTmpl, caTmpl, caKey.Public(), caKey)
 	if err != nil {
 		return nil, err
@@ -175,21 +167,7 @@ func newDeployment() ([]deployFile, error) {
 		return nil, err
 	}
 	leaf := func(cn string, pub crypto.PublicKey, usage x509.ExtKeyUsage) ([]byte, error) {
-		tmpl := &x509.Certificate{
-			Subject:     pkix.Name{CommonName: cn},
-			NotBefore:   now.Add(-time.Hour),
-			NotAfter:    now.Add(validity),
-			KeyUsage:    x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{usage},
-		}
-		if usage == x509.ExtKeyUsageServerAuth {
-			tmpl.DNSNames = []string{"localhost"}
-			tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		}
-		if _, ok := pub.(*rsa.PublicKey); ok {
-			tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
-		}
-		der, _, err := issue(tmpl, caCert, pub, caKey)
+		der, _, err := issue(leafTemplate(cn, pub, usage, now), caCert, pub, caKey)
 		return der, err
 	}
 	for _, id := range []struct {
@@ -227,6 +205,39 @@ func newDeployment() ([]deployFile, error) {
 		certFile(filepath.Join(certsDir, sk.name+".pem"), der)
 	}
 	return files, nil
+}
+
+// caTemplate is the template of a CA certificate valid from now.
+func caTemplate(cn string, now time.Time) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(validity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+}
+
+// leafTemplate is the template of a certificate for pub, valid from now,
+// for usage; a server's is for localhost and 127.0.0.1.
+func leafTemplate(cn string, pub crypto.PublicKey, usage x509.ExtKeyUsage, now time.Time) *x509.Certificate {
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn},
+		NotBefore:   now.Add(-time.Hour),
+		NotAfter:    now.Add(validity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{usage},
+	}
+	if usage == x509.ExtKeyUsageServerAuth {
+		tmpl.DNSNames = []string{"localhost"}
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	if _, ok := pub.(*rsa.PublicKey); ok {
+		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
+	}
+	return tmpl
 }
 
 // issue signs tmpl as parent with a fresh random serial number.

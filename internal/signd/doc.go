@@ -43,4 +43,13 @@
 // A request ID unique on its stream is the client's to keep; a duplicate
 // of one still in flight is answered CODE_BAD_REQUEST, and the first
 // keeps its own answer.
+//
+// What ends a stream, with a gRPC status, while every other stream keeps
+// being served: a message that is no RequestBatch (Internal), a batch of
+// more than [MaxBatch] requests (InvalidArgument), the server stopping
+// once the stream's requests in flight are answered (Unavailable). A
+// stream whose client closes its side ends, with status OK, once its
+// last answer is sent. Memory per stream stays bounded: past [MaxQueued]
+// requests in flight requests are refused, and past as many answers the
+// client has not taken the server stops reading the stream.
 package signd

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	pb "github.com/seed-e1024768/async/internal/signpb"
@@ -108,7 +107,7 @@ var pssOptions = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: 
 
 // handle validates req and signs it: the whole of what the server does
 // with one request once a worker takes it. now is compared with the
-// request's deadline.
+// request's deadline, if it has one.
 func handle(keys map[string]*key, req *pb.SignRequest, now time.Time) (pb.Code, []byte, string) {
 	if d := req.GetDeadlineUnixNano(); d != 0 && now.UnixNano() > d {
 		return pb.Code_CODE_DEADLINE_EXCEEDED, nil, errExpired
@@ -155,9 +154,9 @@ func handle(keys map[string]*key, req *pb.SignRequest, now time.Time) (pb.Code, 
 		return pb.Code_CODE_BAD_REQUEST, nil, errAlgorithm
 	}
 	if err != nil {
-		// Never the key's bytes: the crypto packages' errors name
-		// what failed, not the key, and we add nothing of it.
-		return pb.Code_CODE_INTERNAL, nil, strings.TrimPrefix(err.Error(), "crypto/")
+		// The crypto packages' errors name what failed, never the
+		// key's bytes.
+		return pb.Code_CODE_INTERNAL, nil, err.Error()
 	}
 	return pb.Code_CODE_OK, sig, ""
 }

@@ -1,6 +1,7 @@
 package signd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	pb "github.com/seed-e1024768/async/internal/signpb"
 )
@@ -22,6 +24,11 @@ import (
 // MaxRecvMsgSize is the largest gRPC message the server accepts: room
 // for a batch of a hundred-odd requests of MaxMessage bytes.
 const MaxRecvMsgSize = 8 << 20
+
+// MaxStreams is the most streams (Sign streams and calls) a client
+// connection may have open at once; more wait, in the client, for a
+// turn.
+const MaxStreams = 1024
 
 // Config configures a Server.
 type Config struct {
@@ -50,9 +57,14 @@ type Server struct {
 	draining chan struct{} // closed when Stop begins
 	stopped  chan struct{} // closed when Stop is done
 	serving  atomic.Bool
-	mu       sync.Mutex // orders Serve's start of the workers with Stop
-	stopOnce sync.Once
-	wg       sync.WaitGroup // workers and streams' receivers
+	mu       sync.Mutex // orders Serve's start of the workers with Stop; guards:
+	active   int        // RPCs running, health watches aside
+	// watches is canceled once Stop has begun and only health watches
+	// are left: they end then, rather than hold Stop to its timeout.
+	watches    context.Context
+	endWatches context.CancelFunc
+	stopOnce   sync.Once
+	wg         sync.WaitGroup // workers and streams' receivers
 }
 
 type counters struct {
@@ -82,13 +94,20 @@ func New(cfg Config) (*Server, error) {
 		draining: make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
+	s.watches, s.endWatches = context.WithCancel(context.Background())
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)
 	}
 	s.grpc = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsCfg)),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.MaxConcurrentStreams(MaxStreams),
 		grpc.WaitForHandlers(true),
+		grpc.UnaryInterceptor(s.countUnary),
+		grpc.StreamInterceptor(s.countStream),
+		// Let clients keep idle connections alive with pings as
+		// often as every few seconds, rather than be cut off.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	pb.RegisterSignerServer(s.grpc, service{s: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -138,10 +157,13 @@ func (s *Server) Serve(lis net.Listener) error {
 // be called more than once, and before Serve.
 func (s *Server) Stop(timeout time.Duration) {
 	s.stopOnce.Do(func() {
+		s.health.Shutdown() // watchers hear NOT_SERVING
 		s.mu.Lock()
 		close(s.draining)
+		if s.active == 0 {
+			s.endWatches()
+		}
 		s.mu.Unlock()
-		s.health.Shutdown()
 		done := make(chan struct{})
 		go func() {
 			s.grpc.GracefulStop()
@@ -157,9 +179,52 @@ func (s *Server) Stop(timeout time.Duration) {
 		t.Stop()
 		s.q.close()
 		s.wg.Wait()
+		s.endWatches()
 		close(s.stopped)
 	})
 	<-s.stopped
+}
+
+// countUnary and countStream count the RPCs running, so that Stop knows
+// when only health watches (which never end by themselves) are left.
+func (s *Server) countUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	s.begin()
+	defer s.end()
+	return h(ctx, req)
+}
+
+func (s *Server) countStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if info.FullMethod == healthpb.Health_Watch_FullMethodName {
+		ctx, cancel := context.WithCancel(ss.Context())
+		defer cancel()
+		defer context.AfterFunc(s.watches, cancel)()
+		return h(srv, ctxStream{ss, ctx})
+	}
+	s.begin()
+	defer s.end()
+	return h(srv, ss)
+}
+
+// ctxStream is a stream with a context of its own.
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (c ctxStream) Context() context.Context { return c.ctx }
+
+func (s *Server) begin() {
+	s.mu.Lock()
+	s.active++
+	s.mu.Unlock()
+}
+
+func (s *Server) end() {
+	s.mu.Lock()
+	if s.active--; s.active == 0 && s.isDraining() {
+		s.endWatches()
+	}
+	s.mu.Unlock()
 }
 
 // isDraining reports whether Stop has begun.
@@ -220,7 +285,11 @@ func (s *Server) run(o *op) {
 		o.release()
 		return
 	}
-	code, sig, msg := handle(s.keys, o.req, time.Now())
+	var now time.Time // the clock is read only for a deadline
+	if o.req.GetDeadlineUnixNano() != 0 {
+		now = time.Now()
+	}
+	code, sig, msg := handle(s.keys, o.req, now)
 	o.answer(code, sig, msg)
 	s.count(code)
 	if o.st == nil {

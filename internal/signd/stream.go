@@ -16,10 +16,21 @@ import (
 // MaxQueued is how many requests a stream may have in flight (queued or
 // being signed); MaxQueuedBytes how many bytes of payload. A request
 // beyond either is answered CODE_UNAVAILABLE at once.
+//
+// MaxBatch is the most requests a RequestBatch may hold: a stream that
+// sends more in one is ended with the gRPC status InvalidArgument. (The
+// requests of one batch beyond MaxQueued are answered at once, and the
+// next batch is read only once most answers are sent; MaxBatch bounds
+// the memory that takes.)
 const (
 	MaxQueued      = 4096
 	MaxQueuedBytes = 16 << 20
+	MaxBatch       = 4 * MaxQueued
 )
+
+// errBatchTooLarge ends a stream that sent more than MaxBatch requests
+// in one batch.
+var errBatchTooLarge = status.Errorf(codes.InvalidArgument, "more than %d requests in a batch", MaxBatch)
 
 // stream is one Sign stream: a receiver goroutine that queues requests
 // and a sender (the handler's goroutine) that sends answers in batches.
@@ -42,6 +53,7 @@ type stream struct {
 // errDraining ends streams while the server stops.
 var errDraining = status.Error(codes.Unavailable, errShuttingDown)
 
+// Sign serves one Sign stream until it ends (see stream.send).
 func (v service) Sign(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBatch]) error {
 	st := &stream{
 		s:        v.s,
@@ -70,16 +82,19 @@ func (st *stream) receive(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.Result
 	)
 	for {
 		if err := ss.RecvMsg(&b); err != nil {
-			st.mu.Lock()
-			st.recvDone = true
-			if !errors.Is(err, io.EOF) {
-				st.recvErr = err
+			if errors.Is(err, io.EOF) {
+				err = nil
 			}
-			st.mu.Unlock()
-			poke(st.kick)
+			st.endRecv(err)
 			return
 		}
 		st.s.counters.batchesIn.Add(1)
+		if len(b.GetRequests()) > MaxBatch {
+			st.s.counters.received.Add(uint64(len(b.GetRequests())))
+			st.s.counters.failed.Add(uint64(len(b.GetRequests())))
+			st.endRecv(errBatchTooLarge)
+			return
+		}
 		ops = st.take(&b, ops[:0])
 		st.s.q.push(ops...)
 		clear(ops)
@@ -88,6 +103,15 @@ func (st *stream) receive(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.Result
 		// stop reading its requests.
 		st.waitRoom(ss.Context().Done())
 	}
+}
+
+// endRecv tells the sender the receiver is done: the client has no more
+// requests (err nil), or the stream failed.
+func (st *stream) endRecv(err error) {
+	st.mu.Lock()
+	st.recvDone, st.recvErr = true, err
+	st.mu.Unlock()
+	poke(st.kick)
 }
 
 // waitRoom waits while the sender has MaxQueued answers or more to
@@ -194,6 +218,36 @@ func (st *stream) deliver(o *op) {
 	}
 }
 
+// maxResultBatch bounds the size of a ResultBatch, well under the 4 MiB
+// a gRPC client accepts by default: answers ready beyond it go in
+// further batches.
+const maxResultBatch = 1 << 20
+
+// sendBatch sends the first of ops' answers, as many as fit in
+// maxResultBatch bytes (one at least), in out, and returns the rest.
+func (st *stream) sendBatch(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBatch], out *pb.ResultBatch, ops []*op) ([]*op, error) {
+	out.Results = out.Results[:0]
+	size := 0
+	for _, o := range ops {
+		// An upper bound of the answer's encoded size.
+		n := len(o.res.Signature) + len(o.res.Error) + 32
+		if size+n > maxResultBatch && size > 0 {
+			break
+		}
+		size += n
+		out.Results = append(out.Results, &o.res)
+	}
+	// SendMsg has encoded out when it returns (no stats handler holds
+	// on to it), so out and the ops are free to reuse.
+	err := ss.SendMsg(out)
+	rest := ops[len(out.Results):]
+	clear(out.Results)
+	if err == nil {
+		st.s.counters.batchesOut.Add(1)
+	}
+	return rest, err
+}
+
 // send sends answers as they come, everything ready in one batch, until
 // the stream is done: the client has closed its side and every answer is
 // sent (nil), the stream failed (its error), or the server stops and
@@ -233,19 +287,8 @@ func (st *stream) send(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBat
 		if recvErr != nil {
 			err = recvErr
 		}
-		if len(batch) > 0 && err == nil {
-			out.Results = out.Results[:0]
-			for _, o := range batch {
-				out.Results = append(out.Results, &o.res)
-			}
-			// SendMsg has encoded out when it returns (no stats
-			// handler holds on to it), so out and the ops are free
-			// to reuse.
-			err = ss.SendMsg(&out)
-			clear(out.Results)
-			if err == nil {
-				st.s.counters.batchesOut.Add(1)
-			}
+		for rest := batch; len(rest) > 0 && err == nil; {
+			rest, err = st.sendBatch(ss, &out, rest)
 		}
 		for _, o := range batch {
 			o.release()

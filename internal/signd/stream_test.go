@@ -384,3 +384,72 @@ func TestStopTimeout(t *testing.T) {
 		t.Errorf("stream after a hard stop: %v, want an error", err)
 	}
 }
+
+// TestBatchTooLarge: a batch of more than MaxBatch requests ends its
+// stream InvalidArgument, before any of it is queued.
+func TestBatchTooLarge(t *testing.T) {
+	_, byName := loadTestKeys(t)
+	sv := serve(t, Config{Delay: time.Minute})
+	st := signStream(t, sv)
+	if err := st.Send(&pb.RequestBatch{Requests: ecdsaRequests(byName, 0, MaxBatch+1)}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := st.Recv(); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("after a batch too large: %v, %v; want InvalidArgument", b, err)
+	}
+	if s := sv.s.Stats(); s.Signed != 0 || s.Failed != MaxBatch+1 {
+		t.Errorf("stats %v", s)
+	}
+}
+
+// TestDelay: no answer leaves before Delay after its request arrived,
+// for requests arriving at different times, on a stream and unary.
+func TestDelay(t *testing.T) {
+	_, byName := loadTestKeys(t)
+	const delay = 300 * time.Millisecond
+	sv := serve(t, Config{Delay: delay, Workers: 1})
+	st := signStream(t, sv)
+	// Answers are timed as they come, by a receiver of their own.
+	type arrival struct {
+		r  *pb.SignResult
+		at time.Time
+	}
+	arrivals := make(chan arrival, 3)
+	go func() {
+		for range 3 {
+			b, err := st.Recv()
+			if err != nil {
+				close(arrivals)
+				return
+			}
+			for _, r := range b.Results {
+				arrivals <- arrival{r, time.Now()}
+			}
+		}
+	}()
+	var sent [3]time.Time
+	for i := range sent {
+		sent[i] = time.Now()
+		if err := st.Send(&pb.RequestBatch{Requests: ecdsaRequests(byName, i, 1)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for range 3 {
+		a, ok := <-arrivals
+		if !ok {
+			t.Fatal("stream failed")
+		}
+		if el := a.at.Sub(sent[a.r.Id]); a.r.Code != pb.Code_CODE_OK || el < delay {
+			t.Errorf("id %d: %v after %v", a.r.Id, a.r.Code, el)
+		}
+	}
+	start := time.Now()
+	if r, err := sv.client.SignOne(testContext(t), ecdsaRequests(byName, 0, 1)[0]); err != nil || r.Code != pb.Code_CODE_OK {
+		t.Errorf("SignOne: %v, %v", r, err)
+	}
+	if el := time.Since(start); el < delay {
+		t.Errorf("SignOne answered after %v", el)
+	}
+	closeStream(t, st)
+}

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"testing"
 	"time"
 
@@ -27,26 +26,13 @@ func foreignClient(t *testing.T) tls.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "another CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
+	now := time.Now()
+	tmpl := caTemplate("another CA", now)
 	_, ca, err := issue(tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "intruder"},
-		NotBefore:   time.Now().Add(-time.Hour),
-		NotAfter:    time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, _, err := issue(leaf, ca, key.Public(), key)
+	der, _, err := issue(leafTemplate("intruder", key.Public(), x509.ExtKeyUsageClientAuth, now), ca, key.Public(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +82,33 @@ func TestHealth(t *testing.T) {
 		r, err := h.Check(testContext(t), &healthpb.HealthCheckRequest{Service: svc})
 		if err != nil || r.Status != healthpb.HealthCheckResponse_SERVING {
 			t.Errorf("health of %q: %v, %v", svc, r, err)
+		}
+	}
+}
+
+// TestStopWithHealthWatch: a client watching the server's health does
+// not hold Stop to its timeout.
+func TestStopWithHealthWatch(t *testing.T) {
+	sv := serve(t, Config{})
+	w, err := healthpb.NewHealthClient(sv.conn).Watch(testContext(t), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := w.Recv(); err != nil || r.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("watch: %v, %v", r, err)
+	}
+	start := time.Now()
+	sv.s.Stop(10 * time.Second)
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("Stop took %v", el)
+	}
+	for {
+		r, err := w.Recv()
+		if err != nil {
+			break
+		}
+		if r.Status != healthpb.HealthCheckResponse_NOT_SERVING {
+			t.Errorf("watch while stopping: %v", r.Status)
 		}
 	}
 }

@@ -1,0 +1,158 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"encoding/json"
+
+	"github.com/seed-e1024768/async/internal/signd"
+)
+
+// -remote embedded measures each mode through a signer started in the
+// process, the unary calls too, with errors and latencies in every row.
+func TestRemoteEmbeddedJSON(t *testing.T) {
+	status, stdout, stderr := runCmd(t, "-json", "-seconds", "0.05", "-async_jobs", "4", "-remote", "embedded", "-remote-delay", "0", "ed25519")
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, stderr)
+	}
+	var got []string
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	for sc.Scan() {
+		var r row
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		if r.Ops == 0 || r.Errors != 0 || r.P50us <= 0 || r.P99us < r.P50us || r.Workers != 0 {
+			t.Errorf("row %+v", r)
+		}
+		if (r.Mode == "sync") != (r.AsyncJobs == 0) {
+			t.Errorf("row %+v", r)
+		}
+		got = append(got, r.Algorithm+"/"+r.Mode)
+	}
+	want := []string{"ed25519/sync", "ed25519/fd", "ed25519/callback", "ed25519/poll", "ed25519/goroutines", "ed25519/unary"}
+	if !slices.Equal(got, want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+}
+
+// The table for a remote signer says which and has a unary column.
+func TestRemoteTable(t *testing.T) {
+	status, stdout, stderr := runCmd(t, "-seconds", "0.02", "-async_jobs", "2", "-mode", "callback", "-remote", "embedded", "ecdsap256", "rsa2048")
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[0], "embedded remote signer on 127.0.0.1:") ||
+		!strings.Contains(lines[0], "delay 1ms") ||
+		strings.Join(strings.Fields(lines[1]), " ") != "algorithm sync ops/s async callback ops/s goroutines ops/s unary ops/s" ||
+		!strings.HasPrefix(strings.TrimSpace(lines[2]), "ecdsap256") || !strings.HasPrefix(strings.TrimSpace(lines[3]), "rsa2048") {
+		t.Fatalf("table:\n%s", stdout)
+	}
+}
+
+// A signer that refuses the client's certificate (from another
+// deployment's CA), or whose certificate the client refuses, makes
+// asyncspeed fail at once with a message that says whose certificate was
+// not accepted, and print no table.
+func TestRemoteRefused(t *testing.T) {
+	ours, theirs, mixed := t.TempDir(), t.TempDir(), t.TempDir()
+	for _, d := range []string{ours, theirs} {
+		if err := signd.Init(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// mixed trusts their CA but has our client certificate.
+	if err := os.CopyFS(filepath.Join(mixed, "certs"), os.DirFS(filepath.Join(theirs, "certs"))); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(theirs, "ca.pem"), filepath.Join(mixed, "ca.pem"))
+	for _, f := range []string{"client.pem", "client-key.pem"} {
+		copyFile(t, filepath.Join(ours, f), filepath.Join(mixed, f))
+	}
+	srv, err := signd.New(signd.Config{Dir: theirs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	defer srv.Stop(time.Second)
+	for _, c := range []struct{ dir, says string }{
+		{ours, "this client did not accept the signer's certificate"},
+		{mixed, "the signer did not accept this client's certificate"},
+	} {
+		start := time.Now()
+		status, stdout, stderr := runCmd(t, "-seconds", "0.02", "-remote", lis.Addr().String(), "-remote-dir", c.dir, "ed25519")
+		if status != 1 || stdout != "" || !strings.Contains(stderr, "certificate not accepted") || !strings.Contains(stderr, c.says) {
+			t.Fatalf("status %d, stdout %q, stderr %q; want 1 and %q", status, stdout, stderr, c.says)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("took %v to report the refusal", d)
+		}
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRemoteBadArguments(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-remote", "127.0.0.1:1"}, "-remote ADDR needs -remote-dir DIR"},
+		{[]string{"-remote-dir", dir}, "-remote-dir needs -remote ADDR"},
+		{[]string{"-remote", "embedded", "-remote-dir", dir}, "-remote embedded makes its own"},
+		{[]string{"-remote", "embedded", "sha256"}, "a remote signer does not offer sha256"},
+		{[]string{"-remote", "a:1,,b:2", "-remote-dir", dir}, `bad -remote "a:1,,b:2"`},
+		{[]string{"-remote", "embedded", "-remote-delay", "-1s"}, "-remote-delay must not be negative"},
+	} {
+		status, stdout, stderr := runCmd(t, c.args...)
+		if status != 2 || stdout != "" || !strings.Contains(stderr, c.want) {
+			t.Errorf("asyncspeed %q: status %d, stdout %q, stderr %q; want 2 and %q", c.args, status, stdout, stderr, c.want)
+		}
+	}
+	// A deployment dir without the client's files.
+	status, _, stderr := runCmd(t, "-remote", "127.0.0.1:1", "-remote-dir", dir)
+	if status != 1 || !strings.Contains(stderr, "client") {
+		t.Errorf("empty -remote-dir: status %d, stderr %q", status, stderr)
+	}
+}
+
+// With no arguments asyncspeed measures every local algorithm and then
+// ed25519 through an embedded signer with a 1ms delay.
+func TestDefaultRunHasRemoteGroup(t *testing.T) {
+	cfg, err := parse(nil, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.algorithms) != len(algorithms) || !slices.Equal(cfg.remote.addrs, []string{embedded}) ||
+		cfg.remote.delay != time.Millisecond || len(cfg.remote.algorithms) != 1 || cfg.remote.algorithms[0].name != "ed25519" {
+		t.Errorf("default config %+v", cfg)
+	}
+	cfg, err = parse([]string{"sha256"}, os.Stderr)
+	if err != nil || cfg.remote.addrs != nil {
+		t.Errorf("a named algorithm: %+v, %v", cfg, err)
+	}
+}

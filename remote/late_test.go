@@ -1,0 +1,63 @@
+//go:build linux
+
+package remote
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/seed-e1024768/async/internal/signpb"
+)
+
+// TestLateAnswerReachesNoOne: a request timed out by the sweeper and then
+// reused (from the pool) for another operation is not completed by the
+// late answer to its first send: the answer finds no entry under its ID
+// and is dropped, and the second operation gets its own answer.
+func TestLateAnswerReachesNoOne(t *testing.T) {
+	e := &Engine{cfg: Config{Timeout: time.Hour}, slots: make(chan struct{}, 2)}
+	e.servers = []*server{{e: e, addr: "test"}}
+	st := newStream(e.servers[0])
+	e.servers[0].streams = []*stream{st}
+
+	send := func(r *request) uint64 {
+		e.slots <- struct{}{}
+		r.useCh = true
+		if !st.enqueue(r) {
+			t.Fatal("enqueue refused")
+		}
+		st.fill()
+		return r.id.Load()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	first := getRequest(ctx, "k", Ed25519, []byte("first"))
+	id1 := send(first)
+	cancel()
+	due := st.sweep(time.Now().UnixNano(), nil)
+	if len(due) != 1 || due[0] != first {
+		t.Fatalf("sweep found %v", due)
+	}
+	e.finish(first, nil, context.Canceled)
+	<-first.ch
+	first.waitDone()
+	first.release()
+
+	second := getRequest(context.Background(), "k", Ed25519, []byte("second"))
+	id2 := send(second)
+	if id1 == id2 {
+		t.Fatal("a request sent twice under one ID")
+	}
+	if c := st.batch.Cancel; len(c) != 1 || c[0] != id1 {
+		t.Errorf("the batch cancels %v; want the timed-out ID %d", c, id1)
+	}
+	st.deliver([]*signpb.SignResult{{Id: id1, Signature: []byte("late, for first")}}, nil)
+	if second.state.Load() != reqPending || e.stats.discarded.Load() != 1 {
+		t.Fatalf("the late answer reached the reused request (state %d)", second.state.Load())
+	}
+	st.deliver([]*signpb.SignResult{{Id: id2, Signature: []byte("for second")}}, nil)
+	<-second.ch
+	second.waitDone()
+	if string(second.sig) != "for second" || second.err != nil {
+		t.Fatalf("second got %q, %v", second.sig, second.err)
+	}
+}
