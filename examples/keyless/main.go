@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command keyless is an HTTPS server whose private key never leaves its
 // signer: it serves with a certificate from a deployment directory, and
 // every handshake is signed by a remote signer (cmd/asyncsignd) through
@@ -33,9 +35,9 @@
 //
 // Two more things end a signature early. A client that hangs up while its
 // handshake is being signed: crypto/tls does not read the conn then, so
-// the server watches the socket for the hang-up itself, every 10ms while a
-// signature is out (on Linux; elsewhere it is noticed when the signature is
-// done). And -sign-timeout (default 3s): a signer that is down, or too
+// the server watches the socket for the hang-up itself (poll(2) with
+// POLLRDHUP), every 10ms while a signature is out. And -sign-timeout
+// (default 3s): a signer that is down, or too
 // slow, fails the handshake with a TLS alert in that time, the server logs
 // why on standard error, and the next handshakes succeed as soon as a
 // signer is back: the engine reconnects by itself.
@@ -44,6 +46,8 @@
 // in flight (for at most 10s) and exits 0. Bad arguments: a message and
 // the usage on standard error, exit status 2. Any other failure: a
 // message on standard error, exit status 1.
+//
+// This command is Linux-only, as package remote is (and for POLLRDHUP).
 package main
 
 import (

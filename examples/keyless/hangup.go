@@ -30,7 +30,7 @@ var errHungUp = errors.New("the client hung up during the handshake")
 // signature, and a reader could not stop before crypto/tls reads again
 // without disturbing the conn's deadlines. poll(2) with a zero timeout
 // tells of a hang-up (POLLRDHUP, POLLHUP or POLLERR) without reading
-// anything; POLLRDHUP is Linux's, and sees a FIN even behind unread bytes
+// anything; POLLRDHUP, Linux's, sees a FIN even behind unread bytes
 // (such as the client's ChangeCipherSpec).
 func (c *clientConn) watchHangup(ctx context.Context) (_ context.Context, stop func()) {
 	if c.raw == nil {
