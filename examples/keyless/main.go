@@ -27,20 +27,26 @@
 //
 // The tls.Config's GetCertificate gives each handshake a crypto.Signer of
 // its own, made with remote.Signer.WithContext from the handshake's
-// context (ClientHelloInfo.Context): crypto/tls cancels that context when
-// the handshake ends or the server stops, and the engine then tells the
-// signer to drop the request. Each certificate offers only the schemes the
-// signer makes: ECDSA P-256 with SHA-256, Ed25519, and for RSA, PSS and
-// PKCS #1 v1.5 with SHA-256.
+// context (ClientHelloInfo.Context): when that context ends, the engine
+// tells the signer to drop the request. Each certificate offers only the
+// schemes the signer makes: ECDSA P-256 with SHA-256, Ed25519, and for
+// RSA, PSS and PKCS #1 v1.5 with SHA-256.
 //
-// Two more things end a signature early. A client that hangs up while its
-// handshake is being signed: crypto/tls does not read the conn then, so
-// the server watches the socket for the hang-up itself (poll(2) with
-// POLLRDHUP), every 10ms while a signature is out. And -sign-timeout
-// (default 3s): a signer that is down, or too
-// slow, fails the handshake with a TLS alert in that time, the server logs
-// why on standard error, and the next handshakes succeed as soon as a
-// signer is back: the engine reconnects by itself.
+// crypto/tls ends the handshake's context only when the handshake returns
+// (or when net/http's context for the conn ends, which is later), and the
+// handshake cannot return while it waits for its signature. Three things
+// end the wait sooner:
+//
+//   - Closing the server closes the engine, which ends every request in
+//     flight.
+//   - A client that hangs up: crypto/tls does not read the conn while it
+//     waits, so the server watches the socket itself (poll(2) for
+//     POLLRDHUP, every 10ms while a signature is out) and cancels the
+//     signature's context.
+//   - -sign-timeout (default 3s): a signer that is down, or too slow,
+//     fails the handshake with a TLS alert in that time, and the server
+//     logs why on standard error. The next handshakes succeed as soon as a
+//     signer is back: the engine reconnects by itself.
 //
 // On SIGINT or SIGTERM the server stops accepting, finishes the requests
 // in flight (for at most 10s) and exits 0. Bad arguments: a message and
