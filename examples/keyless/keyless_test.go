@@ -16,6 +16,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/seed-e1024768/async/internal/signd"
+	"github.com/seed-e1024768/async/internal/signpb"
 )
 
 // TestServesWithRemoteKey serves with each key type, in process, and
@@ -80,7 +83,7 @@ func TestSchemeOf(t *testing.T) {
 // up.
 func TestHangupCancelsSignature(t *testing.T) {
 	dir := deployment(t)
-	const delay = 600 * time.Millisecond // every signature waits this long on the signer
+	const delay = time.Second // every signature waits this long on the signer
 	signer, signerAddr := startSignerInProcess(t, dir, delay)
 	_, addr, logs := startServerInProcess(t, config{dir: serverCopy(t, dir), signers: []string{signerAddr}, alg: "ecdsap256", signTimeout: 10 * time.Second})
 	before := signer.Stats()
@@ -91,8 +94,7 @@ func TestHangupCancelsSignature(t *testing.T) {
 	}
 	handshook := make(chan error, 1)
 	go func() { handshook <- tls.Client(conn, clientTLS(t, dir)).Handshake() }()
-	// The ClientHello is out at once; hang up while the signature waits.
-	time.Sleep(100 * time.Millisecond)
+	waitReceived(t, signer, before) // hang up while the signature waits on the signer
 	conn.Close()
 	if err := <-handshook; err == nil {
 		t.Fatal("handshake succeeded on a closed conn")
@@ -115,6 +117,19 @@ func TestHangupCancelsSignature(t *testing.T) {
 	waitLog(t, logs, errHungUp.Error())
 }
 
+// waitReceived waits (at most 10s) for the signer to receive a request
+// more than it had by before.
+func waitReceived(t *testing.T, signer *signd.Server, before *signpb.StatsResponse) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for signer.Stats().GetReceived() == before.GetReceived() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the signer received no request in 10s: %v", signer.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // waitLog waits (at most 5s) for the server's log to contain want.
 func waitLog(t *testing.T, logs *logBuffer, want string) {
 	t.Helper()
@@ -132,8 +147,9 @@ func waitLog(t *testing.T, logs *logBuffer, want string) {
 func TestCloseEndsSignatures(t *testing.T) {
 	dir := deployment(t)
 	const delay = 5 * time.Second
-	_, signerAddr := startSignerInProcess(t, dir, delay)
+	signer, signerAddr := startSignerInProcess(t, dir, delay)
 	s, addr, logs := startServerInProcess(t, config{dir: serverCopy(t, dir), signers: []string{signerAddr}, alg: "ed25519", signTimeout: 10 * time.Second})
+	before := signer.Stats()
 
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -142,7 +158,7 @@ func TestCloseEndsSignatures(t *testing.T) {
 	defer conn.Close()
 	handshook := make(chan error, 1)
 	go func() { handshook <- tls.Client(conn, clientTLS(t, dir)).Handshake() }()
-	time.Sleep(100 * time.Millisecond)
+	waitReceived(t, signer, before) // close while the signature waits on the signer
 	if err := s.close(); err != nil {
 		t.Fatal(err)
 	}
