@@ -241,3 +241,31 @@ func TestTwoSigners(t *testing.T) {
 		checkBody(t, body, tls.Ed25519)
 	}
 }
+
+// TestResumedSession: a resumed session has no handshake signature, and
+// the response says so rather than naming one.
+func TestResumedSession(t *testing.T) {
+	dir := deployment(t)
+	signer, signerAddr := startSignerInProcess(t, dir, 0)
+	_, addr, _ := startServerInProcess(t, config{dir: serverCopy(t, dir), signers: []string{signerAddr}, alg: "ecdsap256"})
+	cfg := clientTLS(t, dir)
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	body, err := get(ctx, cfg, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBody(t, body, tls.ECDSAWithP256AndSHA256)
+	signed := signer.Stats().GetSigned()
+	body, err = get(ctx, cfg, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, "Handshake signature: none, the session was resumed\n") {
+		t.Errorf("second connection, resumed, says:\n%s", body)
+	}
+	if n := signer.Stats().GetSigned() - signed; n != 0 {
+		t.Errorf("the resumed session cost %d signatures", n)
+	}
+}
