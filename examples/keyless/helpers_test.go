@@ -60,12 +60,16 @@ var (
 // paths.
 func binaries(t testing.TB) (signer, keyless string) {
 	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go tool in PATH to build the binaries with: %v", err)
+	}
 	buildOnce.Do(func() {
 		for _, b := range []struct{ out, pkg string }{
 			{"asyncsignd", "github.com/seed-e1024768/async/cmd/asyncsignd"},
 			{"keyless", "github.com/seed-e1024768/async/examples/keyless"},
 		} {
-			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, b.out), b.pkg).CombinedOutput()
+			out, err := exec.Command(goTool, "build", "-o", filepath.Join(binDir, b.out), b.pkg).CombinedOutput()
 			if err != nil {
 				buildErr = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
 				return
