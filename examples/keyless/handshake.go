@@ -15,8 +15,8 @@ import (
 
 // certificate is the server's GetCertificate. It gives each handshake the
 // chain with a signer of its own, bound to what crypto/tls offers of that
-// handshake: its context (canceled when the handshake ends, or the server
-// stops) and its conn.
+// handshake: its context (canceled when the handshake returns) and its
+// conn.
 func (s *server) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	cert := s.cert // a copy: its PrivateKey is this handshake's alone
 	hs := &handshakeSigner{s: s, ctx: hello.Context()}
