@@ -80,41 +80,64 @@ func TestSchemeOf(t *testing.T) {
 // TestHangupCancelsSignature: a client that hangs up while its handshake
 // waits for the signer gets its signature canceled on the signer, which
 // counts it; the request is not signed, and the server says why it gave
-// up.
+// up. The client hangs up in three ways: it closes the conn (a FIN), shuts
+// down only its side (a FIN, and the client still reads), or resets the
+// conn (an RST). The FIN arrives behind the ChangeCipherSpec the client
+// sent after the ServerHello, which the server has not read.
 func TestHangupCancelsSignature(t *testing.T) {
-	dir := deployment(t)
-	const delay = time.Second // every signature waits this long on the signer
-	signer, signerAddr := startSignerInProcess(t, dir, delay)
-	_, addr, logs := startServerInProcess(t, config{dir: serverCopy(t, dir), signers: []string{signerAddr}, alg: "ecdsap256", signTimeout: 10 * time.Second})
-	before := signer.Stats()
+	for _, c := range []struct {
+		name   string
+		hangUp func(*net.TCPConn) error
+	}{
+		{"close", (*net.TCPConn).Close},
+		{"close-write", (*net.TCPConn).CloseWrite},
+		{"reset", func(c *net.TCPConn) error {
+			if err := c.SetLinger(0); err != nil {
+				return err
+			}
+			return c.Close()
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := deployment(t)
+			const delay = time.Second // every signature waits this long on the signer
+			signer, signerAddr := startSignerInProcess(t, dir, delay)
+			_, addr, logs := startServerInProcess(t, config{dir: serverCopy(t, dir), signers: []string{signerAddr}, alg: "ecdsap256", signTimeout: 10 * time.Second})
+			before := signer.Stats()
 
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	handshook := make(chan error, 1)
-	go func() { handshook <- tls.Client(conn, clientTLS(t, dir)).Handshake() }()
-	waitReceived(t, signer, before) // hang up while the signature waits on the signer
-	conn.Close()
-	if err := <-handshook; err == nil {
-		t.Fatal("handshake succeeded on a closed conn")
-	}
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			handshook := make(chan error, 1)
+			go func() { handshook <- tls.Client(conn, clientTLS(t, dir)).Handshake() }()
+			waitReceived(t, signer, before) // hang up while the signature waits on the signer
+			if err := c.hangUp(conn.(*net.TCPConn)); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-handshook; err == nil {
+				t.Fatal("handshake succeeded after the client hung up")
+			}
 
-	// The cancellation must reach the signer before the signature's delay
-	// is over; give it the rest of the delay, and a little more to count.
-	deadline := time.Now().Add(delay)
-	for signer.Stats().GetCanceled() == before.GetCanceled() {
-		if time.Now().After(deadline) {
-			t.Fatalf("the signer counted no cancellation %v after the client hung up: %v", delay, signer.Stats())
-		}
-		time.Sleep(5 * time.Millisecond)
+			// The cancellation must reach the signer before the
+			// signature's delay is over.
+			deadline := time.Now().Add(delay)
+			for signer.Stats().GetCanceled() == before.GetCanceled() {
+				if time.Now().After(deadline) {
+					t.Fatalf("the signer counted no cancellation %v after the client hung up: %v", delay, signer.Stats())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(delay) // long enough for the request to have been signed, had it not been canceled
+			after := signer.Stats()
+			if after.GetSigned() != before.GetSigned() {
+				t.Errorf("the signer signed %d requests for a client that had hung up", after.GetSigned()-before.GetSigned())
+			}
+			waitLog(t, logs, errHungUp.Error())
+		})
 	}
-	time.Sleep(delay) // long enough for the request to have been signed, had it not been canceled
-	after := signer.Stats()
-	if after.GetSigned() != before.GetSigned() {
-		t.Errorf("the signer signed %d requests for a client that had hung up", after.GetSigned()-before.GetSigned())
-	}
-	waitLog(t, logs, errHungUp.Error())
 }
 
 // waitReceived waits (at most 10s) for the signer to receive a request
