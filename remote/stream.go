@@ -92,21 +92,27 @@ func (st *stream) reset() {
 
 // run serves the stream until the engine is closed: it opens a gRPC
 // stream, sends batches until the stream fails, fails the requests it held
-// over to other streams, waits a little, and starts again.
+// over to other streams, waits a little, and starts again. The wait
+// doubles, from minRetry to maxRetry, while streams fail to open.
 func (st *stream) run() {
 	e := st.srv.e
 	defer e.wg.Done()
 	retry := time.NewTimer(0)
 	<-retry.C
 	defer retry.Stop()
+	wait := minRetry
 	for e.ctx.Err() == nil {
-		err := st.session()
+		opened, err := st.session()
 		st.srv.note(err)
 		st.failover(err)
 		if e.ctx.Err() != nil {
 			break
 		}
-		retry.Reset(10 * time.Millisecond)
+		if opened {
+			wait = minRetry
+		}
+		retry.Reset(wait)
+		wait = min(2*wait, maxRetry)
 		select {
 		case <-retry.C:
 		case <-e.ctx.Done():
@@ -121,10 +127,17 @@ func (st *stream) run() {
 	}
 }
 
+// The bounds of the wait between two attempts to open a stream. (gRPC
+// paces the connection attempts themselves with its own backoff.)
+const (
+	minRetry = 10 * time.Millisecond
+	maxRetry = 250 * time.Millisecond
+)
+
 // session runs one gRPC stream: it opens it, starts receive, and sends
-// until either side fails. It returns why it ended, once receive has
-// returned too.
-func (st *stream) session() error {
+// until either side fails. It returns whether the stream opened, and why
+// it ended, once receive has returned too.
+func (st *stream) session() (opened bool, err error) {
 	e := st.srv.e
 	ctx, abort := context.WithCancel(e.ctx)
 	defer abort()
@@ -139,7 +152,7 @@ func (st *stream) session() error {
 
 	cs, err := st.srv.client.Sign(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: opening stream: %w", st.srv.addr, err)
+		return false, fmt.Errorf("%s: opening stream: %w", st.srv.addr, err)
 	}
 	st.live.Store(true)
 	st.srv.opened()
@@ -151,11 +164,11 @@ func (st *stream) session() error {
 		select {
 		case <-st.kick:
 		case err := <-recvErr:
-			return fmt.Errorf("%s: %w", st.srv.addr, err)
+			return true, fmt.Errorf("%s: %w", st.srv.addr, err)
 		case <-ctx.Done():
 			abort()
 			<-recvErr
-			return fmt.Errorf("%s: stream closed: %w", st.srv.addr, ctx.Err())
+			return true, fmt.Errorf("%s: stream closed: %w", st.srv.addr, ctx.Err())
 		}
 		b := st.fill()
 		if b == nil {
@@ -164,7 +177,7 @@ func (st *stream) session() error {
 		if err := cs.Send(b); err != nil {
 			abort()
 			rerr := <-recvErr // Send reports io.EOF; Recv the real cause
-			return fmt.Errorf("%s: %w", st.srv.addr, rerr)
+			return true, fmt.Errorf("%s: %w", st.srv.addr, rerr)
 		}
 		e.stats.batches.Add(1)
 		e.stats.sent.Add(uint64(len(b.Requests)))

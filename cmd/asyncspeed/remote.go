@@ -77,7 +77,10 @@ func openFleet(ctx context.Context, cfg config) (f *fleet, err error) {
 		}
 	}()
 	addrs, dir := rc.addrs, rc.dir
-	f.desc = "remote signer " + strings.Join(addrs, ",")
+	f.desc = "remote signer " + addrs[0]
+	if len(addrs) > 1 {
+		f.desc = "remote signers " + strings.Join(addrs, ",")
+	}
 	if len(addrs) == 1 && addrs[0] == embedded {
 		addr, d, stop, err := startEmbedded(rc.delay)
 		if err != nil {

@@ -7,7 +7,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -22,6 +24,22 @@ const MaxMessage = 64 << 10
 
 // digestLen is the payload length of the digest algorithms (SHA-256).
 const digestLen = 32
+
+// KeyID returns the ID a signer knows pub by: the lowercase hex SHA-256 of
+// its DER SubjectPublicKeyInfo. Its error is x509.MarshalPKIXPublicKey's
+// for a key type that has no SubjectPublicKeyInfo.
+func KeyID(pub crypto.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	return spkiID(der), nil
+}
+
+func spkiID(spki []byte) string {
+	sum := sha256.Sum256(spki)
+	return hex.EncodeToString(sum[:])
+}
 
 // key is a signing key the server holds.
 type key struct {

@@ -1,0 +1,98 @@
+package signd
+
+import (
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// ErrNoPEM is returned (wrapped) when a file that should hold a PEM block
+// of some type holds none.
+var ErrNoPEM = errors.New("signd: no PEM block of the expected type")
+
+// readPrivateKey reads a PKCS #8 PEM private key.
+func readPrivateKey(path string) (crypto.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return nil, fmt.Errorf("%s: %w", path, ErrNoPEM)
+		}
+		if b.Type != "PRIVATE KEY" {
+			continue
+		}
+		k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		s, ok := k.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("%s: %T cannot sign", path, k)
+		}
+		return s, nil
+	}
+}
+
+// readCertPool reads a PEM file of CA certificates.
+func readCertPool(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s: %w", path, ErrNoPEM)
+	}
+	return pool, nil
+}
+
+// ClientTLS returns a TLS 1.3-only client configuration for a signer
+// deployed in dir (see Init): it reads only dir's ca.pem, client.pem and
+// client-key.pem, presents the client certificate and verifies the
+// server against ca.pem, for the name localhost (set ServerName to dial
+// the signer by another name its certificate holds). Its errors are those
+// of reading and parsing the three files.
+func ClientTLS(dir string) (*tls.Config, error) {
+	pool, err := readCertPool(filepath.Join(dir, caCertFile))
+	if err != nil {
+		return nil, fmt.Errorf("signd: client TLS: %w", err)
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, clientCertFile), filepath.Join(dir, clientKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("signd: client TLS: %w", err)
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		RootCAs:      pool,
+		Certificates: []tls.Certificate{cert},
+		ServerName:   "localhost",
+	}, nil
+}
+
+// serverTLS is the server's side: TLS 1.3 only, client certificates
+// required and verified against ca.pem.
+func serverTLS(dir string) (*tls.Config, error) {
+	pool, err := readCertPool(filepath.Join(dir, caCertFile))
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, serverCertFile), filepath.Join(dir, serverKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+	}, nil
+}
