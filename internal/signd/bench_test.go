@@ -2,6 +2,7 @@ package signd
 
 import (
 	"testing"
+	"time"
 
 	pb "github.com/seed-e1024768/async/internal/signpb"
 )
@@ -24,7 +25,7 @@ func (c *countSends) SendMsg(m any) error {
 // beyond what the protobuf decoding and the crypto allocate: zero.
 func BenchmarkServerPath(b *testing.B) {
 	keys, _ := loadTestKeys(b)
-	s := &Server{keys: keys, q: newQueue(0)}
+	s := &Server{keys: keys, q: newQueue(time.Now(), 0, false)}
 	st := &stream{s: s, inflight: map[uint64]*op{}, kick: make(chan struct{}, 1), room: make(chan struct{}, 1)}
 	const batch = 64
 	var rb pb.RequestBatch

@@ -21,9 +21,12 @@
 // themselves. On a Sign stream each request is queued for the pool; each
 // stream has one sender that drains every result ready into a single
 // ResultBatch. Nothing is spawned or armed per request: no goroutine, no
-// timer, no channel. A request waits in the queue at least [Config.Delay]
-// (one timer serves the whole queue), which lets a test or a benchmark
-// stand the signer in for a distant one.
+// timer, no channel. [Config.Delay] lets a test or a benchmark stand the
+// signer in for a distant one: a request waits half the delay before a
+// worker takes it, and its answer waits until the whole delay has passed
+// since the request arrived; one timer serves each of the two queues, and
+// the last moments of a wait are slept in the kernel, where the runtime's
+// timers would be up to a millisecond late.
 //
 // What is answered with an error code for that request alone, while
 // every other request and client keeps being served:

@@ -35,9 +35,13 @@ type Config struct {
 	// Dir is the deployment directory (see Init). The server reads
 	// ca.pem, server.pem, server-key.pem and keys/*.key.
 	Dir string
-	// Delay is how long a request waits before a worker may take it, so
-	// that no answer leaves sooner than Delay after its request arrived
-	// (answers to cancels, and to requests refused at once, excepted).
+	// Delay is the latency the signer stands for, as a round trip to a
+	// distant key: a request waits Delay/2 before a worker may take it
+	// (a cancel drops it meanwhile), and its answer waits until Delay
+	// after the request arrived, so that no answer leaves sooner (answers
+	// to cancels, and to requests refused at once, excepted). Signing
+	// within the delay, not after it, is what a remote key does, and
+	// keeps the workers' time out of the latency.
 	Delay time.Duration
 	// Workers is the number of signing workers; 0 means
 	// runtime.GOMAXPROCS(0).
@@ -49,7 +53,9 @@ type Config struct {
 type Server struct {
 	keys    map[string]*key
 	workers int
-	q       *queue
+	q       *queue // requests waiting to be signed
+	held    *queue // answers waiting for their request's Delay to pass
+	hold    time.Duration
 	grpc    *grpc.Server
 	health  *health.Server
 
@@ -86,10 +92,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Delay < 0 {
 		return nil, fmt.Errorf("signd: negative delay %v", cfg.Delay)
 	}
+	base := time.Now()
 	s := &Server{
 		keys:     keys,
 		workers:  cfg.Workers,
-		q:        newQueue(cfg.Delay),
+		q:        newQueue(base, cfg.Delay/2, cfg.Delay > 0),
+		held:     newQueue(base, 0, true),
+		hold:     cfg.Delay - cfg.Delay/2,
 		health:   health.NewServer(),
 		draining: make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -139,6 +148,10 @@ func (s *Server) Serve(lis net.Listener) error {
 		s.wg.Add(1)
 		go s.work()
 	}
+	if s.hold > 0 {
+		s.wg.Add(1)
+		go s.release()
+	}
 	s.mu.Unlock()
 	err := s.grpc.Serve(lis)
 	select {
@@ -178,6 +191,7 @@ func (s *Server) Stop(timeout time.Duration) {
 		}
 		t.Stop()
 		s.q.close()
+		s.held.close()
 		s.wg.Wait()
 		s.endWatches()
 		close(s.stopped)
@@ -292,6 +306,29 @@ func (s *Server) run(o *op) {
 	code, sig, msg := handle(s.keys, o.req, now)
 	o.answer(code, sig, msg)
 	s.count(code)
+	if s.hold > 0 {
+		o.due += s.hold // Delay after the request arrived
+		s.held.pushDue(o)
+		return
+	}
+	s.hand(o)
+}
+
+// release hands over each answer once its request's Delay has passed.
+func (s *Server) release() {
+	defer s.wg.Done()
+	for {
+		o := s.held.pop()
+		if o == nil {
+			return
+		}
+		s.hand(o)
+	}
+}
+
+// hand gives o's answer to whoever waits for it, and lets go of the
+// worker's hold on o.
+func (s *Server) hand(o *op) {
 	if o.st == nil {
 		o.done <- struct{}{}
 	} else {

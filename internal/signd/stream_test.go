@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -452,4 +453,51 @@ func TestDelay(t *testing.T) {
 		t.Errorf("SignOne answered after %v", el)
 	}
 	closeStream(t, st)
+}
+
+// The delay stands for a round trip to a distant key: the request is
+// signed halfway through it, and its answer held until the delay has
+// passed, so that signing adds nothing to the latency the delay sets.
+func TestDelaySignsHalfway(t *testing.T) {
+	_, byName := loadTestKeys(t)
+	const delay = 600 * time.Millisecond
+	sv := serve(t, Config{Delay: delay, Workers: 1})
+	st := signStream(t, sv)
+	start := time.Now()
+	if err := st.Send(&pb.RequestBatch{Requests: ecdsaRequests(byName, 1, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return sv.s.Stats().Signed == 1 })
+	signedAt := time.Since(start)
+	b, err := st.Recv()
+	answeredAt := time.Since(start)
+	if err != nil || len(b.Results) != 1 || b.Results[0].Code != pb.Code_CODE_OK {
+		t.Fatalf("Recv = %v, %v", b, err)
+	}
+	if signedAt < delay/2 || signedAt > delay*9/10 {
+		t.Errorf("signed after %v; want about %v (half the delay)", signedAt, delay/2)
+	}
+	if answeredAt < delay {
+		t.Errorf("answered after %v; want no sooner than %v", answeredAt, delay)
+	}
+	closeStream(t, st)
+}
+
+// Answers held for their delay come out in the order they come due, even
+// when signing put them in out of order.
+func TestQueuePushDueOrder(t *testing.T) {
+	q := newQueue(time.Now(), 0, true)
+	defer q.close()
+	now := time.Since(q.base)
+	dues := []time.Duration{30, 10, 20, 40, 5} // ms after now
+	for _, d := range dues {
+		q.pushDue(&op{due: now + d*time.Millisecond})
+	}
+	var got []time.Duration
+	for range dues {
+		got = append(got, (q.pop().due-now)/time.Millisecond)
+	}
+	if want := []time.Duration{5, 10, 20, 30, 40}; !slices.Equal(got, want) {
+		t.Errorf("popped in order %v; want %v", got, want)
+	}
 }
