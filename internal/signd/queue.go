@@ -26,7 +26,7 @@ type queue struct {
 	n     int
 	idle  int // workers waiting on cond
 	delay time.Duration
-	timed bool // ops wait for their due time: delay > 0, or pushDue
+	timed bool      // ops wait for their due time: delay > 0, or pushDue
 	base  time.Time // op.due counts from here (monotonic)
 	timer *time.Timer
 	armed bool // timer is armed, or a worker sleeps, for the head's due time
