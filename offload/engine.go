@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 
 	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/internal/wake"
 )
 
 // Notify says how the engine tells the application that a paused job can
@@ -89,6 +90,7 @@ const (
 // FD(e) on a WaitCtx returns the engine's wait fd once one was set.
 type Engine struct {
 	notify   Notify
+	wakeBy   wake.Policy // notify, as the jobs' wake-ups follow it
 	appParks bool
 	depth    int
 	workers  int
@@ -137,6 +139,12 @@ func New(cfg Config) (*Engine, error) {
 		ring:     newRing(cfg.Depth),
 		wake:     make(chan struct{}, cfg.Workers),
 		done:     make(chan struct{}),
+	}
+	e.wakeBy = wake.Policy{
+		Key:      e,
+		Callback: cfg.Notify == NotifyAuto,
+		FD:       cfg.Notify != NotifyPoll,
+		Pkg:      "offload",
 	}
 	for range cfg.Workers {
 		e.startWorker(nil)

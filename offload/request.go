@@ -9,16 +9,14 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/internal/wake"
 )
 
 // A request is one offloaded operation. It is owned by exactly one side at
@@ -78,10 +76,8 @@ type request struct {
 	// reqCompleting and read by the job only from reqDone.
 	cbErr *PanicError
 
-	// How to wake the job: at most one of wfd and cb is set.
-	wfd   *waitFD
-	cb    async.CallbackFunc
-	cbArg any
+	// How to wake the job.
+	wake wake.Wake
 }
 
 type opcode uint8
@@ -119,11 +115,7 @@ func getRequest(op opcode) *request {
 // release drops what r references and puts it back in the pool. Only r's
 // last owner calls it.
 func (r *request) release() {
-	if r.wfd != nil {
-		r.wfd.unref()
-		r.wfd = nil
-	}
-	r.cb, r.cbArg = nil, nil
+	r.wake.Reset()
 	r.ecKey, r.rsaKey, r.aead, r.fn = nil, nil, nil, nil
 	r.out, r.err = nil, nil
 	r.panicked, r.panicVal, r.cbErr = false, nil, nil
@@ -178,9 +170,9 @@ func (e *Engine) complete(r *request) {
 		return
 	}
 	switch {
-	case r.wfd != nil:
-		r.wfd.signal()
-	case r.cb != nil:
+	case r.wake.FD != nil:
+		r.wake.FD.Signal()
+	case r.wake.Callback != nil:
 		e.handOver(r, callback(r))
 		return
 	}
@@ -194,7 +186,7 @@ func callback(r *request) (pe *PanicError) {
 			pe = &PanicError{Callback: true, Value: v, Stack: debug.Stack()}
 		}
 	}()
-	r.cb(r.cbArg)
+	r.wake.Callback(r.wake.Arg)
 	return nil
 }
 
@@ -244,12 +236,12 @@ func (r *request) free() {
 	for {
 		switch s := r.state.Load(); {
 		case s == reqDone:
-			if r.wfd != nil {
-				r.wfd.drain()
+			if r.wake.FD != nil {
+				r.wake.FD.Drain()
 			}
 			r.release()
 			return
-		case s == reqPending || r.cb != nil:
+		case s == reqPending || r.wake.Callback != nil:
 			if r.state.CompareAndSwap(s, reqAbandoned) {
 				return
 			}
@@ -399,7 +391,7 @@ func (e *Engine) trySubmit(r *request) (bool, error) {
 	}
 	e.wakeOne()
 	e.mu.RUnlock()
-	if r.wfd != nil && !e.appParks {
+	if r.wake.FD != nil && !e.appParks {
 		// A worker woken, or one yielding while it spins, waits for a P;
 		// the one woken is put on this goroutine's, in the slot that runs
 		// next. If this goroutine went on to pause the job and its
@@ -424,27 +416,14 @@ func (e *Engine) trySubmit(r *request) (bool, error) {
 // raises the panic again.
 func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 	w := job.WaitCtx()
-	want := async.StatusUnsupported
-	switch e.notify {
-	case NotifyAuto:
-		if fn, arg, ok := w.Callback(); ok {
-			r.cb, r.cbArg = fn, arg
-			want = async.StatusOK
-			break
-		}
-		fallthrough
-	case NotifyFD:
-		f, err := e.waitFD(w)
-		if err != nil {
-			r.release()
-			return err
-		}
-		f.refs.Add(1) // the request's reference, dropped by release
-		r.wfd = f
+	want, err := r.wake.Set(w, &e.wakeBy)
+	if err != nil {
+		r.release()
+		return err
 	}
 
 	for {
-		setStatus(w, want)
+		wake.SetStatus(w, want)
 		ok, err := e.trySubmit(r)
 		if err != nil {
 			r.release()
@@ -454,15 +433,7 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 			break
 		}
 		// Ring full: ask to be resumed soon, and retry then.
-		setStatus(w, async.StatusEAGAIN)
-		if r.wfd != nil {
-			r.wfd.signal()
-		}
-		err = async.PauseJob(ctx)
-		if r.wfd != nil {
-			r.wfd.drain()
-		}
-		if err != nil {
+		if err := r.wake.PauseRetry(ctx, w); err != nil {
 			r.release()
 			return err
 		}
@@ -473,7 +444,7 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 		// Say again what to wait for: the application may have reset the
 		// status before resuming (package loop does) and, after a spurious
 		// resume, would otherwise take this pause for one to poll.
-		setStatus(w, want)
+		wake.SetStatus(w, want)
 		if err := async.PauseJob(ctx); err != nil {
 			r.awaitCallback()
 			if r.state.Load() == reqDone && r.cbErr != nil {
@@ -483,7 +454,7 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 			return err
 		}
 		if s := r.state.Load(); s != reqPending {
-			if s == reqCompleting && r.cb != nil {
+			if s == reqCompleting && r.wake.Callback != nil {
 				r.awaitCallback()
 			}
 			break // the results are in
@@ -505,91 +476,3 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 	}
 	return nil
 }
-
-// setStatus sets w's engine status to s unless it is s already.
-func setStatus(w *async.WaitCtx, s async.EngineStatus) {
-	if w.Status() != s {
-		_ = w.SetStatus(s) // fails only if w was freed; resuming will say so
-	}
-}
-
-// waitFD is the engine's eventfd for one WaitCtx. It is closed when its
-// last reference goes: the WaitCtx holds one until it is freed (the
-// cleanup drops it), and each request using it holds one until released,
-// so a WaitCtx freed while a request is in flight cannot make the worker
-// write to a closed (or reused) fd number.
-type waitFD struct {
-	fd   int
-	refs atomic.Int32
-}
-
-// one is the 8-byte host-order 1 written to an eventfd to make it readable.
-var one = func() (b [8]byte) {
-	binary.NativeEndian.PutUint64(b[:], 1)
-	return b
-}()
-
-// waitFD returns the engine's wait fd for w, creating it and setting it
-// under the key e on first use.
-func (e *Engine) waitFD(w *async.WaitCtx) (*waitFD, error) {
-	if _, data, ok := w.FD(e); ok {
-		if f, ok := data.(*waitFD); ok {
-			return f, nil
-		}
-	}
-	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		return nil, &fdError{op: "eventfd", err: err}
-	}
-	f := &waitFD{fd: fd}
-	f.refs.Store(1) // the WaitCtx's reference
-	if err := w.SetWaitFD(e, fd, f, cleanupWaitFD); err != nil {
-		_ = unix.Close(fd)
-		return nil, err
-	}
-	return f, nil
-}
-
-// cleanupWaitFD is the async.CleanupFunc of the engine's wait fds: Free
-// drops the WaitCtx's reference.
-func cleanupWaitFD(_ *async.WaitCtx, _ any, _ int, data any) {
-	if f, ok := data.(*waitFD); ok {
-		f.unref()
-	}
-}
-
-func (f *waitFD) unref() {
-	if f.refs.Add(-1) == 0 {
-		_ = unix.Close(f.fd)
-	}
-}
-
-// signal makes the fd readable.
-func (f *waitFD) signal() {
-	for {
-		if _, err := unix.Write(f.fd, one[:]); err != unix.EINTR {
-			// EAGAIN means the counter is at its maximum: readable anyway.
-			return
-		}
-	}
-}
-
-// drain makes the fd unreadable again: reading an eventfd returns its
-// counter and resets it. EAGAIN means it was not readable.
-func (f *waitFD) drain() {
-	var b [8]byte
-	for {
-		if _, err := unix.Read(f.fd, b[:]); err != unix.EINTR {
-			return
-		}
-	}
-}
-
-// fdError reports a failed system call setting up a wait fd.
-type fdError struct {
-	op  string
-	err error
-}
-
-func (e *fdError) Error() string { return "offload: " + e.op + ": " + e.err.Error() }
-func (e *fdError) Unwrap() error { return e.err }

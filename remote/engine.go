@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/internal/wake"
 	"github.com/seed-e1024768/async/offload"
 )
 
@@ -81,6 +82,7 @@ const (
 // at once. Its key in a WaitCtx is the *Engine itself.
 type Engine struct {
 	cfg     Config
+	wakeBy  wake.Policy // cfg.Notify, as the jobs' wake-ups follow it
 	servers []*server
 	ids     atomic.Uint64 // the last request ID used
 	slots   chan struct{} // one token per request in flight
@@ -117,6 +119,12 @@ func Dial(cfg Config) (*Engine, error) {
 		ctx:   ctx,
 		stop:  stop,
 		busy:  make(chan struct{}, 1),
+	}
+	e.wakeBy = wake.Policy{
+		Key:      e,
+		Callback: cfg.Notify == NotifyAuto,
+		FD:       cfg.Notify != NotifyPoll,
+		Pkg:      "remote",
 	}
 	tlsCfg := cfg.TLS.Clone()
 	if tlsCfg.MinVersion < tls.VersionTLS13 {
@@ -298,23 +306,10 @@ func (e *Engine) giveUp(r *request) bool {
 // ErrClosed, or one from setting up the wait fd.
 func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 	w := job.WaitCtx()
-	want := async.StatusUnsupported
-	switch e.cfg.Notify {
-	case NotifyAuto:
-		if fn, arg, ok := w.Callback(); ok {
-			r.cb, r.cbArg = fn, arg
-			want = async.StatusOK
-			break
-		}
-		fallthrough
-	case NotifyFD:
-		f, err := e.waitFD(w)
-		if err != nil {
-			r.release()
-			return err
-		}
-		f.refs.Add(1) // the request's reference, dropped by release
-		r.wfd = f
+	want, err := r.wake.Set(w, &e.wakeBy)
+	if err != nil {
+		r.release()
+		return err
 	}
 
 	for {
@@ -322,15 +317,7 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 		case e.slots <- struct{}{}:
 		default:
 			// At the bound: ask to be resumed soon, and retry then.
-			setStatus(w, async.StatusEAGAIN)
-			if r.wfd != nil {
-				r.wfd.signal()
-			}
-			err := async.PauseJob(ctx)
-			if r.wfd != nil {
-				r.wfd.drain()
-			}
-			if err != nil {
+			if err := r.wake.PauseRetry(ctx, w); err != nil {
 				r.release()
 				return err
 			}
@@ -342,13 +329,13 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 		}
 		break
 	}
-	setStatus(w, want)
+	wake.SetStatus(w, want)
 	if err := e.dispatch(r); err != nil {
 		<-e.slots
 		r.release()
 		return err
 	}
-	if r.wfd != nil && !e.cfg.AppParks {
+	if r.wake.FD != nil && !e.cfg.AppParks {
 		// As in offload: let the stream's sender run before the
 		// application blocks its thread in poll(2).
 		runtime.Gosched()
@@ -357,7 +344,7 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 	for spurious := 0; ; spurious++ {
 		// Say again what to wait for: the application may have reset the
 		// status before resuming (package loop does).
-		setStatus(w, want)
+		wake.SetStatus(w, want)
 		if err := async.PauseJob(ctx); err != nil {
 			if e.giveUp(r) {
 				return err
@@ -383,15 +370,8 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 			runtime.Gosched()
 		}
 	}
-	if r.wfd != nil {
-		r.wfd.drain()
+	if r.wake.FD != nil {
+		r.wake.FD.Drain()
 	}
 	return nil
-}
-
-// setStatus sets w's engine status to s unless it is s already.
-func setStatus(w *async.WaitCtx, s async.EngineStatus) {
-	if w.Status() != s {
-		_ = w.SetStatus(s) // fails only if w was freed; resuming will say so
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/seed-e1024768/async/internal/leaktest"
+	"github.com/seed-e1024768/async/internal/signtest"
 	"github.com/seed-e1024768/async/loop"
 )
 
@@ -20,7 +21,7 @@ import (
 // exactly once, without error, with a signature that verifies.
 func TestFailover(t *testing.T) {
 	_, dir, _ := testSignd(t)
-	var ss []*signer
+	var ss []*signtest.Proc
 	for range 3 {
 		ss = append(ss, startSigner(t, dir, "-delay", "20ms"))
 	}
@@ -36,7 +37,7 @@ func TestFailover(t *testing.T) {
 		for e.Stats().Answered < 150 {
 			time.Sleep(time.Millisecond)
 		}
-		ss[0].kill()
+		ss[0].Kill()
 	}()
 
 	// Blocking callers alongside the jobs.
@@ -91,7 +92,7 @@ func TestFailover(t *testing.T) {
 func TestNoSigner(t *testing.T) {
 	_, dir, _ := testSignd(t)
 	s := startSigner(t, dir)
-	s.kill() // its port is now (very likely) closed
+	s.Kill() // its port is now (very likely) closed
 	e := dial(t, Config{Timeout: 200 * time.Millisecond, Notify: NotifyFD}, s)
 	kid := keyID(t, dir, "ed25519")
 	check := func(err error, took time.Duration) {
@@ -134,9 +135,9 @@ func TestHungSigner(t *testing.T) {
 		for e.Stats().Sent < 40 {
 			time.Sleep(time.Millisecond)
 		}
-		a.cmd.Process.Signal(syscall.SIGSTOP)
+		a.Cmd.Process.Signal(syscall.SIGSTOP)
 	}()
-	defer a.cmd.Process.Signal(syscall.SIGCONT)
+	defer a.Cmd.Process.Signal(syscall.SIGCONT)
 	start := time.Now()
 	sigs, errs, err := runJobs(context.Background(), e, loop.ModeCallback, 32, 300, kid, Ed25519)
 	if err != nil {
@@ -169,7 +170,7 @@ func TestSignerRestart(t *testing.T) {
 	if _, err := e.Sign(context.Background(), kid, Ed25519, []byte("before")); err != nil {
 		t.Fatal(err)
 	}
-	s.kill()
+	s.Kill()
 	waitFor(t, "the engine to see the signer gone", func() bool { return !e.servers[0].up() })
 	done := make(chan error, 1)
 	go func() {
@@ -184,7 +185,7 @@ func TestSignerRestart(t *testing.T) {
 		t.Fatalf("Sign returned with no signer up: %v", err)
 	default:
 	}
-	startSigner(t, dir, "-listen", s.addr) // the last -listen wins
+	startSigner(t, dir, "-listen", s.Addr) // the last -listen wins
 	select {
 	case err := <-done:
 		if err != nil {

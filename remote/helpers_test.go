@@ -3,7 +3,6 @@
 package remote
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,9 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/seed-e1024768/async/internal/signpb"
+	"github.com/seed-e1024768/async/internal/signtest"
 )
 
 // The tests run real signers: cmd/asyncsignd, built once per test binary
@@ -41,20 +39,14 @@ var built struct {
 func testSignd(t testing.TB) (bin, dir, evil string) {
 	t.Helper()
 	built.once.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			built.err = fmt.Errorf("skip: no go tool in PATH to build cmd/asyncsignd: %v", err)
-			return
-		}
+		var err error
 		built.tmp, err = os.MkdirTemp("", "remote-test-")
 		if err != nil {
 			built.err = err
 			return
 		}
-		built.bin = filepath.Join(built.tmp, "asyncsignd")
-		out, err := exec.Command(goTool, "build", "-o", built.bin, "github.com/seed-e1024768/async/cmd/asyncsignd").CombinedOutput()
-		if err != nil {
-			built.err = fmt.Errorf("building asyncsignd: %v\n%s", err, out)
+		built.bin, built.err = signtest.Build(built.tmp, "asyncsignd", "github.com/seed-e1024768/async/cmd/asyncsignd")
+		if built.err != nil {
 			return
 		}
 		built.dir = filepath.Join(built.tmp, "deploy")
@@ -67,7 +59,7 @@ func testSignd(t testing.TB) (bin, dir, evil string) {
 		}
 	})
 	if built.err != nil {
-		if strings.HasPrefix(built.err.Error(), "skip:") {
+		if errors.Is(built.err, signtest.ErrNoGo) {
 			t.Skip(built.err)
 		}
 		t.Fatal(built.err)
@@ -75,59 +67,14 @@ func testSignd(t testing.TB) (bin, dir, evil string) {
 	return built.bin, built.dir, built.evil
 }
 
-// signer is a running asyncsignd process.
-type signer struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
-}
-
 // startSigner starts `asyncsignd serve` for the deployment dir on a free
-// loopback port, with extra flags; t.Cleanup kills it.
-func startSigner(t testing.TB, dir string, flags ...string) *signer {
+// loopback port, with extra flags; the test's end kills it.
+func startSigner(t testing.TB, dir string, flags ...string) *signtest.Proc {
 	t.Helper()
 	bin, _, _ := testSignd(t)
-	args := append([]string{"serve", "-dir", dir, "-listen", "127.0.0.1:0"}, flags...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &signer{cmd: cmd, done: make(chan struct{})}
-	t.Cleanup(s.kill)
-	lines := bufio.NewScanner(out)
-	first := make(chan string, 1)
-	go func() {
-		defer close(s.done)
-		if lines.Scan() {
-			first <- lines.Text()
-		}
-		close(first)
-		for lines.Scan() { // keep the pipe drained
-		}
-		_ = cmd.Wait()
-	}()
-	select {
-	case line := <-first:
-		addr, ok := strings.CutPrefix(line, "listening on ")
-		if !ok {
-			t.Fatalf("asyncsignd's first line is %q", line)
-		}
-		s.addr = addr
-	case <-time.After(20 * time.Second):
-		t.Fatal("asyncsignd did not say where it listens")
-	}
-	return s
-}
-
-// kill stops the signer with SIGKILL and waits for it.
-func (s *signer) kill() {
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.done
+	p := signtest.Start(t, bin, append([]string{"serve", "-dir", dir, "-listen", "127.0.0.1:0"}, flags...)...)
+	t.Cleanup(p.Kill)
+	return p
 }
 
 // clientTLS reads a deployment's client certificate and CA.
@@ -174,11 +121,11 @@ func certOf(t testing.TB, dir, name string) *x509.Certificate {
 
 // dial makes an engine for the signers with our deployment's client
 // certificate; t.Cleanup closes it.
-func dial(t testing.TB, cfg Config, signers ...*signer) *Engine {
+func dial(t testing.TB, cfg Config, signers ...*signtest.Proc) *Engine {
 	t.Helper()
 	_, dir, _ := testSignd(t)
 	for _, s := range signers {
-		cfg.Addrs = append(cfg.Addrs, s.addr)
+		cfg.Addrs = append(cfg.Addrs, s.Addr)
 	}
 	if cfg.TLS == nil {
 		cfg.TLS = clientTLS(t, dir)
@@ -192,10 +139,10 @@ func dial(t testing.TB, cfg Config, signers ...*signer) *Engine {
 }
 
 // serverStats asks a signer for its counters.
-func serverStats(t testing.TB, s *signer) *signpb.StatsResponse {
+func serverStats(t testing.TB, s *signtest.Proc) *signpb.StatsResponse {
 	t.Helper()
 	_, dir, _ := testSignd(t)
-	conn, err := grpc.NewClient("passthrough:///"+s.addr, grpc.WithTransportCredentials(credentials.NewTLS(clientTLS(t, dir))))
+	conn, err := grpc.NewClient("passthrough:///"+s.Addr, grpc.WithTransportCredentials(credentials.NewTLS(clientTLS(t, dir))))
 	if err != nil {
 		t.Fatal(err)
 	}

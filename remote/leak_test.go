@@ -22,7 +22,7 @@ func TestNoLeaks(t *testing.T) {
 	kid := keyID(t, dir, "ed25519")
 	leaktest.Check(t) // from here on: the signers' watchers are older
 	for _, m := range modes {
-		e, err := Dial(Config{Addrs: []string{a.addr, b.addr}, TLS: clientTLS(t, dir), Notify: m.notify})
+		e, err := Dial(Config{Addrs: []string{a.Addr, b.Addr}, TLS: clientTLS(t, dir), Notify: m.notify})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,8 +38,8 @@ func TestNoLeaks(t *testing.T) {
 		e.Close()
 		e.Close()
 	}
-	b.kill()
-	e, err := Dial(Config{Addrs: []string{a.addr, b.addr}, TLS: clientTLS(t, dir), Timeout: 50 * time.Millisecond})
+	b.Kill()
+	e, err := Dial(Config{Addrs: []string{a.Addr, b.Addr}, TLS: clientTLS(t, dir), Timeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

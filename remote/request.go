@@ -8,7 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/internal/wake"
 )
 
 // A request is one signing operation. Like offload's, it is owned by one
@@ -61,10 +61,8 @@ type request struct {
 	sig []byte
 	err error
 
-	// How to wake the caller: at most one of wfd, cb and ch is used.
-	wfd   *waitFD
-	cb    async.CallbackFunc
-	cbArg any
+	// How to wake the caller: wake (a wait fd or callback), or ch.
+	wake  wake.Wake
 	ch    chan struct{} // for callers outside a job; made once, reused
 	useCh bool
 }
@@ -94,11 +92,8 @@ func getRequest(ctx context.Context, keyID string, alg Algorithm, payload []byte
 // release drops what r references and puts it back in the pool. Only r's
 // last owner calls it.
 func (r *request) release() {
-	if r.wfd != nil {
-		r.wfd.unref()
-		r.wfd = nil
-	}
-	r.cb, r.cbArg, r.useCh = nil, nil, false
+	r.wake.Reset()
+	r.useCh = false
 	r.ctx, r.keyID, r.alg = nil, "", 0
 	r.deadline, r.expires, r.sends = 0, 0, 0
 	r.at.Store(nil)
@@ -122,10 +117,10 @@ func (r *request) complete(sig []byte, err error) {
 		return
 	}
 	switch {
-	case r.wfd != nil:
-		r.wfd.signal()
-	case r.cb != nil:
-		r.cb(r.cbArg)
+	case r.wake.FD != nil:
+		r.wake.FD.Signal()
+	case r.wake.Callback != nil:
+		r.wake.Callback(r.wake.Arg)
 	case r.useCh:
 		r.ch <- struct{}{} // buffered, and empty: one completion per use
 	}
@@ -162,8 +157,8 @@ func (r *request) waitDone() {
 // channel does not carry it over to the next operation.
 func (r *request) clearWake() {
 	switch {
-	case r.wfd != nil:
-		r.wfd.drain()
+	case r.wake.FD != nil:
+		r.wake.FD.Drain()
 	case r.useCh:
 		<-r.ch
 	}

@@ -44,8 +44,8 @@ func BenchmarkServeECDSA(b *testing.B) {
 		extra = []string{"-cpuprofile", f}
 	}
 	s := startServer(b, extra...)
-	pid := s.cmd.Process.Pid
-	st, id := openStream(b, s.addr)
+	pid := s.Cmd.Process.Pid
+	st, id := openStream(b, s.Addr)
 	cpu0 := procCPU(b, pid)
 	start := time.Now()
 	perBatch := pump(b, st, id)
@@ -64,8 +64,8 @@ func BenchmarkServeECDSA(b *testing.B) {
 	b.ReportMetric(perBatch, "results/batch")
 	if len(extra) > 0 {
 		// Let the signer write its profile.
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		s.wait(b)
+		s.Cmd.Process.Signal(syscall.SIGTERM)
+		wait(b, s)
 	}
 }
 

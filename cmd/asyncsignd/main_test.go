@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,7 +8,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/seed-e1024768/async/internal/signd"
 	pb "github.com/seed-e1024768/async/internal/signpb"
+	"github.com/seed-e1024768/async/internal/signtest"
 )
 
 // bin is the asyncsignd binary built for the tests; deploy a deployment
@@ -49,14 +48,13 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		noBinary = "no go tool in PATH to build asyncsignd with: " + err.Error()
+	bin, err = signtest.Build(dir, "asyncsignd", ".")
+	if errors.Is(err, signtest.ErrNoGo) {
+		noBinary = err.Error()
 		return m.Run()
 	}
-	bin = filepath.Join(dir, "asyncsignd")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	deploy = filepath.Join(dir, "deploy")
@@ -140,61 +138,22 @@ func TestBadArguments(t *testing.T) {
 	}
 }
 
-// server is a running asyncsignd serve.
-type server struct {
-	cmd    *exec.Cmd
-	addr   string
-	stderr bytes.Buffer
-	done   chan error // the process's end
-}
-
 // startServer starts asyncsignd serve on 127.0.0.1:0 with extra flags
 // and reads its address; the test's end kills it if it still runs.
-func startServer(t testing.TB, extra ...string) *server {
+func startServer(t testing.TB, extra ...string) *signtest.Proc {
 	t.Helper()
 	needBinary(t)
-	s := &server{done: make(chan error, 1)}
-	s.cmd = exec.Command(bin, append([]string{"serve", "-dir", deploy, "-listen", "127.0.0.1:0"}, extra...)...)
-	s.cmd.Stderr = &s.stderr
-	out, err := s.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 1)
-	go func() {
-		r := bufio.NewReader(out)
-		line, _ := r.ReadString('\n')
-		lines <- line
-		io.Copy(io.Discard, r)
-		s.done <- s.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		s.cmd.Process.Kill()
-		<-s.done
-	})
-	select {
-	case line := <-lines:
-		addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
-		if !ok {
-			t.Fatalf("first line %q; stderr %s", line, &s.stderr)
-		}
-		s.addr = addr
-	case <-time.After(20 * time.Second):
-		t.Fatal("no listening line")
-	}
+	s := signtest.Start(t, bin, append([]string{"serve", "-dir", deploy, "-listen", "127.0.0.1:0"}, extra...)...)
+	t.Cleanup(s.Kill)
 	return s
 }
 
-// wait waits for the process to exit and returns its status.
-func (s *server) wait(t testing.TB) error {
+// wait waits for the server to exit and returns its exit error.
+func wait(t testing.TB, s *signtest.Proc) error {
 	t.Helper()
 	select {
-	case err := <-s.done:
-		s.done <- err // for the cleanup
-		return err
+	case <-s.Done():
+		return s.Err()
 	case <-time.After(20 * time.Second):
 		t.Fatal("server did not exit")
 		return nil
@@ -248,7 +207,7 @@ func certKey(t testing.TB, name string) (string, *x509.Certificate) {
 // certificates' keys, and exits 0 on SIGTERM.
 func TestServe(t *testing.T) {
 	s := startServer(t)
-	conn := dial(t, s.addr)
+	conn := dial(t, s.Addr)
 	ctx := testContext(t)
 	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil || h.Status != healthpb.HealthCheckResponse_SERVING {
@@ -303,11 +262,11 @@ func TestServe(t *testing.T) {
 			n++
 		}
 	}
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := s.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.wait(t); err != nil {
-		t.Errorf("exit after SIGTERM: %v; stderr %s", err, &s.stderr)
+	if err := wait(t, s); err != nil {
+		t.Errorf("exit after SIGTERM: %v; stderr %s", err, s.Stderr)
 	}
 }
 
@@ -315,7 +274,7 @@ func TestServe(t *testing.T) {
 // answered before the signer exits 0.
 func TestSIGTERMFinishesInFlight(t *testing.T) {
 	s := startServer(t, "-delay", "500ms")
-	client := pb.NewSignerClient(dial(t, s.addr))
+	client := pb.NewSignerClient(dial(t, s.Addr))
 	ctx := testContext(t)
 	st, err := client.Sign(ctx)
 	if err != nil {
@@ -340,7 +299,7 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := s.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	for got := 0; got < n; {
@@ -355,8 +314,8 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 			got++
 		}
 	}
-	if err := s.wait(t); err != nil {
-		t.Errorf("exit after SIGTERM: %v; stderr %s", err, &s.stderr)
+	if err := wait(t, s); err != nil {
+		t.Errorf("exit after SIGTERM: %v; stderr %s", err, s.Stderr)
 	}
 }
 

@@ -66,7 +66,7 @@ func TestServeRefusesStrangers(t *testing.T) {
 		{"no client certificate", anonymous, false},
 		{"TLS 1.2", tls12, false},
 	} {
-		conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(credentials.NewTLS(c.cfg)))
+		conn, err := grpc.NewClient(s.Addr, grpc.WithTransportCredentials(credentials.NewTLS(c.cfg)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,11 +9,12 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/seed-e1024768/async/internal/signtest"
 )
 
 // These tests run the real command, built without -race (which would slow
@@ -22,13 +23,12 @@ import (
 // buildBinary builds asyncspeed into a temporary directory.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("skipped: no go command in PATH to build asyncspeed with")
+	bin, err := signtest.Build(t.TempDir(), "asyncspeed", ".")
+	if errors.Is(err, signtest.ErrNoGo) {
+		t.Skip("skipped:", err)
 	}
-	bin := filepath.Join(t.TempDir(), "asyncspeed")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/seed-e1024768/async/internal/signtest"
 )
 
 var (
@@ -62,7 +64,7 @@ func BenchmarkHandshakes(b *testing.B) {
 		where = "in the benchmark's process"
 	} else {
 		signerBin, _ := binaries(b)
-		signerAddr = startProc(b, signerBin, "serve", "-dir", dir, "-listen", "127.0.0.1:0").addr
+		signerAddr = signtest.Start(b, signerBin, "serve", "-dir", dir, "-listen", "127.0.0.1:0").Addr
 		where = "an asyncsignd process"
 	}
 	quiet := log.New(io.Discard, "", 0) // handshakes cut short by the clients' resets

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,17 +13,16 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/seed-e1024768/async/internal/signd"
+	"github.com/seed-e1024768/async/internal/signtest"
 )
 
 // binDir holds the binaries the tests build, once per run of the package.
@@ -60,22 +57,19 @@ var (
 // paths.
 func binaries(t testing.TB) (signer, keyless string) {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go tool in PATH to build the binaries with: %v", err)
-	}
 	buildOnce.Do(func() {
 		for _, b := range []struct{ out, pkg string }{
 			{"asyncsignd", "github.com/seed-e1024768/async/cmd/asyncsignd"},
 			{"keyless", "github.com/seed-e1024768/async/examples/keyless"},
 		} {
-			out, err := exec.Command(goTool, "build", "-o", filepath.Join(binDir, b.out), b.pkg).CombinedOutput()
-			if err != nil {
-				buildErr = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+			if _, buildErr = signtest.Build(binDir, b.out, b.pkg); buildErr != nil {
 				return
 			}
 		}
 	})
+	if errors.Is(buildErr, signtest.ErrNoGo) {
+		t.Skip(buildErr)
+	}
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
@@ -142,30 +136,11 @@ func startSignerInProcess(t testing.TB, dir string, delay time.Duration) (*signd
 	return s, lis.Addr().String()
 }
 
-// logBuffer is an io.Writer for a log.Logger that tests read while the
-// server writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startServerInProcess serves cfg on 127.0.0.1:0 until the test ends, and
 // returns the server, its address and its log.
-func startServerInProcess(t testing.TB, cfg config) (*server, string, *logBuffer) {
+func startServerInProcess(t testing.TB, cfg config) (*server, string, *signtest.Buffer) {
 	t.Helper()
-	logs := new(logBuffer)
+	logs := new(signtest.Buffer)
 	cfg.errorLog = log.New(logs, "", 0)
 	s, err := newServer(cfg)
 	if err != nil {
@@ -250,98 +225,4 @@ var wantScheme = map[string]tls.SignatureScheme{
 	"ecdsap256": tls.ECDSAWithP256AndSHA256,
 	"ed25519":   tls.Ed25519,
 	"rsa2048":   tls.PSSWithSHA256,
-}
-
-// proc is a process a test started: a signer or a keyless server.
-type proc struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	addr   string     // from its "listening on" line
-	stderr *logBuffer // what it wrote on standard error
-	done   chan struct{}
-	err    error // Wait's, once done is closed
-}
-
-// startProc starts bin with args, waits (at most 30s) for its "listening
-// on HOST:PORT" line, and stops it when the test ends.
-func startProc(t testing.TB, bin string, args ...string) *proc {
-	t.Helper()
-	p, err := tryStartProc(t, bin, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// tryStartProc is startProc, with the failure to start returned.
-func tryStartProc(t testing.TB, bin string, args ...string) (*proc, error) {
-	cmd := exec.Command(bin, args...)
-	p := &proc{t: t, cmd: cmd, stderr: new(logBuffer), done: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		io.Copy(io.Discard, out) // until the process exits
-		// Wait only once the pipe is read to its end, as
-		// exec.Cmd.StdoutPipe asks.
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(p.stop)
-	var line string
-	select {
-	case l, ok := <-lines:
-		if !ok {
-			<-p.done
-			return nil, fmt.Errorf("%s exited before listening: %v\n%s", filepath.Base(bin), p.err, p.stderr)
-		}
-		line = l
-	case <-time.After(30 * time.Second):
-		p.kill()
-		return nil, fmt.Errorf("%s: no listening line in 30s\n%s", filepath.Base(bin), p.stderr)
-	}
-	addr, ok := strings.CutPrefix(line, "listening on ")
-	if !ok {
-		p.kill()
-		return nil, fmt.Errorf("%s: first line %q, want \"listening on HOST:PORT\"", filepath.Base(bin), line)
-	}
-	p.addr = addr
-	return p, nil
-}
-
-// stop ends the process with SIGTERM, or SIGKILL after 10s; a process
-// that does not exit 0 on SIGTERM fails the test.
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return // killed, or exited by itself (which the test saw)
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		if p.err != nil {
-			p.t.Errorf("%s on SIGTERM: %v\n%s", filepath.Base(p.cmd.Path), p.err, p.stderr)
-		}
-	case <-time.After(10 * time.Second):
-		p.t.Errorf("%s did not exit 10s after SIGTERM\n%s", filepath.Base(p.cmd.Path), p.stderr)
-		p.kill()
-	}
-}
-
-// kill ends the process with SIGKILL, as a crash would, and waits for it.
-func (p *proc) kill() {
-	p.cmd.Process.Kill()
-	<-p.done
 }

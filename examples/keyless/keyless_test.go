@@ -19,6 +19,7 @@ import (
 
 	"github.com/seed-e1024768/async/internal/signd"
 	"github.com/seed-e1024768/async/internal/signpb"
+	"github.com/seed-e1024768/async/internal/signtest"
 )
 
 // TestServesWithRemoteKey serves with each key type, in process, and
@@ -154,7 +155,7 @@ func waitReceived(t *testing.T, signer *signd.Server, before *signpb.StatsRespon
 }
 
 // waitLog waits (at most 5s) for the server's log to contain want.
-func waitLog(t *testing.T, logs *logBuffer, want string) {
+func waitLog(t *testing.T, logs *signtest.Buffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(logs.String(), want) {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/seed-e1024768/async/internal/signtest"
 )
 
 // TestBinary runs the command as a binary for each key type, against an
@@ -24,20 +26,20 @@ import (
 func TestBinary(t *testing.T) {
 	signerBin, keylessBin := binaries(t)
 	dir := deployment(t)
-	signer := startProc(t, signerBin, "serve", "-dir", dir, "-listen", "127.0.0.1:0")
+	signer := signtest.Start(t, signerBin, "serve", "-dir", dir, "-listen", "127.0.0.1:0")
 	srvDir := serverCopy(t, dir)
 	ca := filepath.Join(dir, "ca.pem")
 	for _, alg := range algs {
 		t.Run(alg, func(t *testing.T) {
-			srv := startProc(t, keylessBin, "-dir", srvDir, "-signer", signer.addr, "-listen", "127.0.0.1:0", "-alg", alg)
-			_, port, err := net.SplitHostPort(srv.addr)
+			srv := signtest.Start(t, keylessBin, "-dir", srvDir, "-signer", signer.Addr, "-listen", "127.0.0.1:0", "-alg", alg)
+			_, port, err := net.SplitHostPort(srv.Addr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Run("go", func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
-				body, err := get(ctx, clientTLS(t, dir), srv.addr)
+				body, err := get(ctx, clientTLS(t, dir), srv.Addr)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -120,9 +122,9 @@ func runToolStdin(t *testing.T, stdin, bin string, args ...string) string {
 func TestSignerDownAndBack(t *testing.T) {
 	signerBin, _ := binaries(t)
 	dir := deployment(t)
-	signer := startProc(t, signerBin, "serve", "-dir", dir, "-listen", "127.0.0.1:0")
+	signer := signtest.Start(t, signerBin, "serve", "-dir", dir, "-listen", "127.0.0.1:0")
 	const signTimeout = time.Second
-	_, addr, logs := startServerInProcess(t, config{dir: serverCopy(t, dir), signers: []string{signer.addr}, alg: "ecdsap256", signTimeout: signTimeout})
+	_, addr, logs := startServerInProcess(t, config{dir: serverCopy(t, dir), signers: []string{signer.Addr}, alg: "ecdsap256", signTimeout: signTimeout})
 	cfg := clientTLS(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -133,7 +135,7 @@ func TestSignerDownAndBack(t *testing.T) {
 	}
 	checkBody(t, body, tls.ECDSAWithP256AndSHA256)
 
-	signer.kill()
+	signer.Kill()
 	start := time.Now()
 	err = handshake(ctx, cfg, addr)
 	took := time.Since(start)
@@ -151,11 +153,11 @@ func TestSignerDownAndBack(t *testing.T) {
 	t.Logf("with the signer down, the handshake failed after %v: %v", took, err)
 
 	// The same address: its port may take a moment to be free again.
-	var back *proc
+	var back *signtest.Proc
 	for i := 0; back == nil; i++ {
-		back, err = tryStartProc(t, signerBin, "serve", "-dir", dir, "-listen", signer.addr)
+		back, err = signtest.TryStart(t, signerBin, "serve", "-dir", dir, "-listen", signer.Addr)
 		if err != nil && (i == 50 || !strings.Contains(err.Error(), "address already in use")) {
-			t.Fatalf("restarting the signer on %s: %v", signer.addr, err)
+			t.Fatalf("restarting the signer on %s: %v", signer.Addr, err)
 		}
 		if err != nil {
 			time.Sleep(100 * time.Millisecond)
@@ -195,16 +197,16 @@ func TestBinaryNeverOpensKeys(t *testing.T) {
 	strace := lookTool(t, "strace")
 	signerBin, keylessBin := binaries(t)
 	dir := deployment(t)
-	signer := startProc(t, signerBin, "serve", "-dir", dir, "-listen", "127.0.0.1:0")
+	signer := signtest.Start(t, signerBin, "serve", "-dir", dir, "-listen", "127.0.0.1:0")
 	trace := filepath.Join(t.TempDir(), "trace")
 	if out, err := exec.Command(strace, "-o", trace, "true").CombinedOutput(); err != nil {
 		t.Skipf("strace cannot trace here (%v): %s", err, out)
 	}
-	srv := startProc(t, strace, "-f", "-qq", "-e", "trace=%file", "-o", trace,
-		keylessBin, "-dir", dir, "-signer", signer.addr, "-listen", "127.0.0.1:0")
+	srv := signtest.Start(t, strace, "-f", "-qq", "-e", "trace=%file", "-o", trace,
+		keylessBin, "-dir", dir, "-signer", signer.Addr, "-listen", "127.0.0.1:0")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	body, err := get(ctx, clientTLS(t, dir), srv.addr)
+	body, err := get(ctx, clientTLS(t, dir), srv.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +214,7 @@ func TestBinaryNeverOpensKeys(t *testing.T) {
 
 	// Stop the server itself (strace, told to stop, would leave it
 	// running untraced); strace exits with it.
-	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", srv.cmd.Process.Pid, srv.cmd.Process.Pid))
+	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", srv.Cmd.Process.Pid, srv.Cmd.Process.Pid))
 	if err != nil {
 		t.Skipf("cannot find the traced server: %v", err)
 	}
@@ -224,9 +226,9 @@ func TestBinaryNeverOpensKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-srv.done:
-		if srv.err != nil {
-			t.Errorf("the traced server on SIGTERM: %v\n%s", srv.err, srv.stderr)
+	case <-srv.Done():
+		if srv.Err() != nil {
+			t.Errorf("the traced server on SIGTERM: %v\n%s", srv.Err(), srv.Stderr)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the traced server did not exit 10s after SIGTERM")

@@ -1,0 +1,97 @@
+//go:build linux
+
+package wake
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/seed-e1024768/async"
+)
+
+// FD is an engine's wait fd for one WaitCtx: an eventfd. It is closed when
+// its last reference goes: the WaitCtx holds one until it is freed (the
+// cleanup drops it), and each operation using it holds one until it is
+// released, so a WaitCtx freed while an operation is in flight cannot make
+// the engine write to a closed (or reused) fd number.
+type FD struct {
+	fd   int
+	refs atomic.Int32
+}
+
+// one is the 8-byte host-order 1 written to an eventfd to make it readable.
+var one = func() (b [8]byte) {
+	binary.NativeEndian.PutUint64(b[:], 1)
+	return b
+}()
+
+// waitFD returns the wait fd set under key in w, creating it and setting
+// it on first use. The caller gets no reference of its own. pkg starts the
+// message of an error from eventfd(2); SetWaitFD's errors are returned as
+// they are.
+func waitFD(w *async.WaitCtx, key any, pkg string) (*FD, error) {
+	if _, data, ok := w.FD(key); ok {
+		if f, ok := data.(*FD); ok {
+			return f, nil
+		}
+	}
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, &fdError{pkg: pkg, op: "eventfd", err: err}
+	}
+	f := &FD{fd: fd}
+	f.refs.Store(1) // the WaitCtx's reference
+	if err := w.SetWaitFD(key, fd, f, cleanup); err != nil {
+		_ = unix.Close(fd)
+		return nil, err
+	}
+	return f, nil
+}
+
+// cleanup is the async.CleanupFunc of wait fds: Free drops the WaitCtx's
+// reference.
+func cleanup(_ *async.WaitCtx, _ any, _ int, data any) {
+	if f, ok := data.(*FD); ok {
+		f.unref()
+	}
+}
+
+func (f *FD) unref() {
+	if f.refs.Add(-1) == 0 {
+		_ = unix.Close(f.fd)
+	}
+}
+
+// Signal makes the fd readable.
+func (f *FD) Signal() {
+	for {
+		if _, err := unix.Write(f.fd, one[:]); err != unix.EINTR {
+			// EAGAIN means the counter is at its maximum: readable anyway.
+			return
+		}
+	}
+}
+
+// Drain makes the fd unreadable again: reading an eventfd returns its
+// counter and resets it. EAGAIN means it was not readable.
+func (f *FD) Drain() {
+	var b [8]byte
+	for {
+		if _, err := unix.Read(f.fd, b[:]); err != unix.EINTR {
+			return
+		}
+	}
+}
+
+// fdError reports a failed system call setting up a wait fd, as
+// "pkg: op: error".
+type fdError struct {
+	pkg string
+	op  string
+	err error
+}
+
+func (e *fdError) Error() string { return e.pkg + ": " + e.op + ": " + e.err.Error() }
+func (e *fdError) Unwrap() error { return e.err }

@@ -1,0 +1,95 @@
+//go:build linux
+
+package wake
+
+import (
+	"context"
+
+	"github.com/seed-e1024768/async"
+)
+
+// A Policy is how one engine wakes the jobs it pauses. The engine makes it
+// once, when it is made, and passes it to Wake.Set for each operation.
+type Policy struct {
+	// Key is the engine's key in WaitCtxs, the one its wait fd is set
+	// under: the engine's pointer.
+	Key any
+	// Callback allows the WaitCtx's callback: when the WaitCtx has one it
+	// is used, and no wait fd.
+	Callback bool
+	// FD allows the engine's wait fd, used when the callback is not.
+	FD bool
+	// Pkg is the engine's package name, which starts the messages of the
+	// errors it reports ("offload").
+	Pkg string
+}
+
+// Wake is how to wake the job of one operation: at most one of FD and
+// Callback is set; neither when the application polls. The zero Wake wakes
+// no one.
+type Wake struct {
+	// FD is the engine's wait fd for the job's WaitCtx; the Wake holds a
+	// reference to it until Reset.
+	FD *FD
+	// Callback and Arg are the WaitCtx's callback, as Set found it.
+	Callback async.CallbackFunc
+	Arg      any
+}
+
+// Set arranges how to wake the job whose WaitCtx is w, as p says, into the
+// zero Wake k, and returns the engine status the job is to pause with:
+// async.StatusOK when k is to call the callback, else
+// async.StatusUnsupported. Its errors are those of setting up the wait fd:
+// a failed eventfd(2) (wrapping its errno), or SetWaitFD's error (w freed,
+// or an fd of something else set under p.Key); k is left zero then.
+func (k *Wake) Set(w *async.WaitCtx, p *Policy) (async.EngineStatus, error) {
+	if p.Callback {
+		if fn, arg, ok := w.Callback(); ok {
+			k.Callback, k.Arg = fn, arg
+			return async.StatusOK, nil
+		}
+	}
+	if p.FD {
+		f, err := waitFD(w, p.Key, p.Pkg)
+		if err != nil {
+			return async.StatusUnsupported, err
+		}
+		f.refs.Add(1) // k's reference, dropped by Reset
+		k.FD = f
+	}
+	return async.StatusUnsupported, nil
+}
+
+// Reset drops k's reference to its wait fd and its callback, leaving k
+// zero for the next operation.
+func (k *Wake) Reset() {
+	if k.FD != nil {
+		k.FD.unref()
+		k.FD = nil
+	}
+	k.Callback, k.Arg = nil, nil
+}
+
+// PauseRetry pauses the job of ctx, whose WaitCtx is w, for an engine with
+// no room for its operation yet: with async.StatusEAGAIN, which asks the
+// application to resume it soon, and k's wait fd (if any) readable, so that
+// an application waiting on it does. The fd is drained again before
+// PauseRetry returns PauseJob's error; no callback is called.
+func (k *Wake) PauseRetry(ctx context.Context, w *async.WaitCtx) error {
+	SetStatus(w, async.StatusEAGAIN)
+	if k.FD != nil {
+		k.FD.Signal()
+	}
+	err := async.PauseJob(ctx)
+	if k.FD != nil {
+		k.FD.Drain()
+	}
+	return err
+}
+
+// SetStatus sets w's engine status to s unless it is s already.
+func SetStatus(w *async.WaitCtx, s async.EngineStatus) {
+	if w.Status() != s {
+		_ = w.SetStatus(s) // fails only if w was freed; resuming will say so
+	}
+}
