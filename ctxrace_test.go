@@ -14,7 +14,8 @@ import (
 func TestDerivedTimeoutAcrossJobEnd(t *testing.T) {
 	p := mustPool(t, 1, 0)
 	w := mustWaitCtx(t)
-	parents := []context.Context{bg, context.WithValue(bg, "k", 1)}
+	type key struct{}
+	parents := []context.Context{bg, context.WithValue(bg, key{}, 1)}
 	deadline := time.Now().Add(500 * time.Millisecond)
 	for i := 0; i < 20000 && time.Now().Before(deadline); i++ {
 		fn := func(ctx context.Context, _ []byte) int {

@@ -167,8 +167,6 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-var errTest = errors.New("test")
-
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if built.tmp != "" {
