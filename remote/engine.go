@@ -5,6 +5,7 @@ package remote
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -278,10 +279,33 @@ func (e *Engine) block(ctx context.Context, r *request) error {
 		return nil
 	case <-ctx.Done():
 		if e.giveUp(r) {
-			return ctx.Err()
+			return e.gaveUp(ctx.Err())
 		}
 		return nil // answered meanwhile: take the answer
 	}
+}
+
+// gaveUp is the error of a blocking call whose ctx ended before its
+// answer came: ctx's error, and, if it was the deadline and no signer is
+// up, ErrUnavailable with a signer's last trouble, as the sweeper reports
+// for a request whose own deadline passes.
+func (e *Engine) gaveUp(cause error) error {
+	if cause != context.DeadlineExceeded {
+		return cause
+	}
+	var last error
+	for _, s := range e.servers {
+		if s.up() {
+			return fmt.Errorf("remote: %w", cause)
+		}
+		if last == nil {
+			last = s.trouble()
+		}
+	}
+	if last == nil {
+		last = errors.New("not connected yet")
+	}
+	return fmt.Errorf("%w: no answer in time: %w (last error: %w)", ErrUnavailable, cause, last)
 }
 
 // giveUp abandons r for a caller that stops waiting for it, and tells the

@@ -109,6 +109,15 @@ func TestNoSigner(t *testing.T) {
 	check(err, time.Since(start))
 	t.Log(err)
 
+	// The caller's own deadline, shorter than the engine's Timeout, says
+	// as much.
+	long := dial(t, Config{Timeout: time.Minute, Notify: NotifyFD}, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, err = long.Sign(ctx, kid, Ed25519, []byte("x"))
+	check(err, time.Since(start))
+
 	start = time.Now()
 	_, errs, err := runJobs(context.Background(), e, loop.ModeFD, 4, 4, kid, Ed25519)
 	if err != nil {
