@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
+	"github.com/seed-e1024768/async"
 	"github.com/seed-e1024768/async/internal/signpb"
 )
 
@@ -83,7 +85,23 @@ func (e *Engine) pick(not *server) (*stream, error) {
 // with sig or err (or releases it, if its caller gave it up).
 func (e *Engine) finish(r *request, sig []byte, err error) {
 	<-e.slots
-	r.complete(sig, err)
+	if cb, arg := r.complete(sig, err); cb != nil {
+		e.callBack(cb, arg)
+	}
+}
+
+// callBack calls a job's WaitCtx callback, on the engine's goroutine that
+// completed the request. A panic in it is the application's: it is
+// recovered, so that the goroutine goes on serving every other request,
+// and the first one is kept for Close to return, since the operation it
+// was for has its answer already.
+func (e *Engine) callBack(cb async.CallbackFunc, arg any) {
+	defer func() {
+		if v := recover(); v != nil {
+			e.lost.CompareAndSwap(nil, &PanicError{Value: v, Stack: debug.Stack()})
+		}
+	}()
+	cb(arg)
 }
 
 // resend sends r, which the engine holds, to another signer than from

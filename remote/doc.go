@@ -23,6 +23,13 @@
 // *Engine as key and made readable when the answer comes); the WaitCtx's
 // callback, called from the engine's receiving goroutine after the status
 // was set to [async.StatusOK]; or nothing, for an application that polls.
+// The callback is the application's code, run on the engine's goroutine
+// once the operation has its answer: it may resume the job itself, and a
+// late callback (after the operation returned) is a spurious wake-up. A
+// panic in it is recovered, so that the engine goes on serving, and
+// [Engine.Close] returns the first as a [*PanicError]; one that calls
+// runtime.Goexit on the receiving goroutine ends that stream, whose
+// requests go to another, the rest of its batch answered first.
 // At the bound on requests in flight ([Config.MaxInFlight]) the engine sets
 // [async.StatusEAGAIN] and pauses, and tries again when resumed. A job
 // resumed before its answer came pauses again. See package offload for

@@ -98,6 +98,8 @@ type Engine struct {
 
 	// busy wakes the sweeper when requests go in flight.
 	busy chan struct{}
+	// lost is the first panic of a WaitCtx callback (see callBack).
+	lost atomic.Pointer[PanicError]
 
 	wg sync.WaitGroup
 }
@@ -194,7 +196,8 @@ func (e *Engine) Config() Config {
 // from now on return ErrClosed, and Close returns once the engine's
 // goroutines have exited and its connections are closed. Closing a closed
 // engine returns nil. Wait fds the engine set stay with their WaitCtxs,
-// which close them when freed.
+// which close them when freed. If a WaitCtx callback panicked, Close
+// returns the first such panic as a *PanicError.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	first := !e.closed.Load()
@@ -205,6 +208,9 @@ func (e *Engine) Close() error {
 	if first {
 		for _, s := range e.servers {
 			s.conn.Close()
+		}
+		if pe := e.lost.Load(); pe != nil {
+			return pe
 		}
 	}
 	return nil

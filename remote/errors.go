@@ -105,3 +105,22 @@ func unaryError(op string, err error) error {
 	}
 	return fmt.Errorf("remote: %s: %w: %w", op, ErrUnavailable, err)
 }
+
+// PanicError is what Close returns when a WaitCtx callback panicked: the
+// callback ran on the engine's goroutine after its operation had its
+// answer, so the panic was recovered there, and kept for Close.
+type PanicError struct {
+	Value any    // the value passed to panic
+	Stack []byte // the callback's stack when it panicked
+}
+
+// Error says what the callback panicked with.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("remote: WaitCtx callback panicked: %v", e.Value)
+}
+
+// Unwrap returns Value when it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}

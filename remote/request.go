@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/seed-e1024768/async"
 	"github.com/seed-e1024768/async/internal/wake"
 )
 
@@ -20,9 +21,10 @@ import (
 //     may release it. The first to move it out of reqPending takes it: the
 //     engine by moving it to reqCompleting when it has an answer, the caller
 //     by moving it to reqAbandoned when it gives up.
-//   - reqCompleting: the engine owns it and is waking the caller (wait fd,
-//     callback or channel). It then stores reqDone, its last touch; the
-//     caller owns it again, reads the results and releases it.
+//   - reqCompleting: the engine owns it and is waking the caller (wait fd
+//     or channel). It then stores reqDone, its last touch; the caller owns
+//     it again, reads the results and releases it. (A callback is called
+//     after reqDone: see complete.)
 //   - reqAbandoned: the caller has returned; the engine releases it once it
 //     holds it no longer (when its answer arrives, or its stream fails),
 //     without waking anyone.
@@ -110,21 +112,30 @@ func (r *request) release() {
 // complete hands the engine's finished request back to its caller with
 // its results: it wakes the caller and marks the request done, or
 // releases it if the caller gave up. Only the engine-side holder calls it.
-func (r *request) complete(sig []byte, err error) {
+//
+// A WaitCtx callback is not called here but returned, for the engine to
+// call after r is done (see Engine.callBack): the callback is the
+// application's code and may resume the job itself, on this goroutine, and
+// the job must then find its answer rather than wait for the goroutine it
+// runs on. So, unlike a wait fd's, a callback may come after its operation
+// has returned, as a late wake-up the application takes for a spurious
+// one.
+func (r *request) complete(sig []byte, err error) (cb async.CallbackFunc, arg any) {
 	r.sig, r.err = sig, err
 	if !r.state.CompareAndSwap(reqPending, reqCompleting) {
 		r.release() // abandoned: nobody is waiting
-		return
+		return nil, nil
 	}
 	switch {
 	case r.wake.FD != nil:
 		r.wake.FD.Signal()
 	case r.wake.Callback != nil:
-		r.wake.Callback(r.wake.Arg)
+		cb, arg = r.wake.Callback, r.wake.Arg
 	case r.useCh:
 		r.ch <- struct{}{} // buffered, and empty: one completion per use
 	}
 	r.state.Store(reqDone) // the last touch: the caller owns r now
+	return cb, arg
 }
 
 // abandoned reports whether the caller gave r up; the engine then drops

@@ -4,6 +4,7 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -158,7 +159,11 @@ func (st *stream) session() (opened bool, err error) {
 	st.srv.opened()
 	defer st.live.Store(false)
 	recvErr := make(chan error, 1)
-	go func() { recvErr <- st.receive(cs) }()
+	go func() {
+		err := errReceiverExit // unless receive returns
+		defer func() { recvErr <- err }()
+		err = st.receive(cs)
+	}()
 
 	for {
 		select {
@@ -230,6 +235,10 @@ func (st *stream) fill() *signpb.RequestBatch {
 	return b
 }
 
+// errReceiverExit ends a stream whose receiving goroutine a WaitCtx
+// callback ended with runtime.Goexit; its requests go to another stream.
+var errReceiverExit = errors.New("a WaitCtx callback called runtime.Goexit on the stream's receiver")
+
 // receive reads result batches and completes their requests until the
 // stream fails, and returns the stream's error.
 func (st *stream) receive(cs signpb.Signer_SignClient) error {
@@ -248,7 +257,6 @@ func (st *stream) receive(cs signpb.Signer_SignClient) error {
 // (late: for a request timed out, given up and answered, or failed over)
 // are dropped. got is scratch space, returned for reuse.
 func (st *stream) deliver(res []*signpb.SignResult, got []*request) []*request {
-	e := st.srv.e
 	st.mu.Lock()
 	for _, x := range res {
 		r := st.sent[x.GetId()]
@@ -258,7 +266,25 @@ func (st *stream) deliver(res []*signpb.SignResult, got []*request) []*request {
 		got = append(got, r)
 	}
 	st.mu.Unlock()
-	for i, r := range got {
+	st.answerAll(res, got)
+	return got[:0]
+}
+
+// answerAll completes the requests in got (nil for an answer that found
+// none) with the answers in res. If a WaitCtx callback calls
+// runtime.Goexit, which ends this goroutine and cannot be stopped, the
+// deferred call completes the rest of the batch first, so that none of
+// them is lost.
+func (st *stream) answerAll(res []*signpb.SignResult, got []*request) {
+	e := st.srv.e
+	i := 0
+	defer func() {
+		if i < len(got) { // got[i]'s callback did not return
+			st.answerAll(res[i+1:], got[i+1:])
+		}
+	}()
+	for ; i < len(got); i++ {
+		r := got[i]
 		got[i] = nil
 		if r == nil {
 			e.stats.discarded.Add(1)
@@ -267,7 +293,6 @@ func (st *stream) deliver(res []*signpb.SignResult, got []*request) []*request {
 		st.load.Add(-1)
 		e.answer(st.srv, r, res[i])
 	}
-	return got[:0]
 }
 
 // takeAll empties the queue and the sent table and returns what they held.

@@ -1,0 +1,162 @@
+//go:build linux
+
+package remote
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/seed-e1024768/async"
+)
+
+// A WaitCtx callback runs on the engine's receiving goroutine. These are
+// the ways the application's code there can go wrong; none may hang an
+// operation, lose one, or take the process down.
+
+// callbackJob starts a job on a fresh pool and WaitCtx whose callback is
+// cb, signing once through e; it returns the pool, the WaitCtx and the
+// job's handle, paused.
+func callbackJob(t *testing.T, e *Engine, kid string, cb func(pool *async.Pool, w *async.WaitCtx, job **async.Job)) (*async.Pool, *async.WaitCtx, **async.Job, chan error) {
+	t.Helper()
+	pool, err := async.NewPool(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := async.NewWaitCtx()
+	job := new(*async.Job)
+	ready := make(chan struct{})
+	if err := w.SetCallback(func(any) int {
+		<-ready
+		cb(pool, w, job)
+		return 1
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	signed := make(chan error, 1)
+	fn := func(ctx context.Context, _ []byte) int {
+		_, err := e.Sign(ctx, kid, Ed25519, []byte("callback"))
+		signed <- err
+		return 7
+	}
+	if st, _, err := pool.StartJob(context.Background(), job, w, fn, nil); st != async.Pause {
+		t.Fatalf("StartJob = %v, %v; want Pause", st, err)
+	}
+	close(ready)
+	return pool, w, job, signed
+}
+
+// Fault: a callback that resumed its own job, on the receiving goroutine,
+// found the request still being completed by that very goroutine and
+// waited for it for ever.
+func TestCallbackResumesOwnJob(t *testing.T) {
+	_, dir, _ := testSignd(t)
+	s := startSigner(t, dir)
+	// Nothing deferred closes the engine or the pool: if the job
+	// livelocks on the engine's goroutine, neither Close could return,
+	// and the test must fail rather than hang.
+	e, err := Dial(Config{Addrs: []string{s.Addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := keyID(t, dir, "ed25519")
+	finished := make(chan async.Status, 1)
+	pool, w, _, signed := callbackJob(t, e, kid, func(pool *async.Pool, w *async.WaitCtx, job **async.Job) {
+		st, _, _ := pool.StartJob(context.Background(), job, w, nil, nil)
+		finished <- st
+	})
+	select {
+	case st := <-finished:
+		if st != async.Finish {
+			t.Errorf("StartJob from the callback = %v; want Finish", st)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a callback that resumes its own job hangs")
+	}
+	if err := <-signed; err != nil {
+		t.Errorf("Sign = %v", err)
+	}
+	pool.Close()
+	w.Free()
+	if err := e.Close(); err != nil {
+		t.Errorf("Close = %v", err)
+	}
+}
+
+// Fault: a callback that panicked killed the process from the engine's
+// goroutine. Now the engine goes on serving, and Close reports the panic.
+func TestCallbackPanics(t *testing.T) {
+	_, dir, _ := testSignd(t)
+	s := startSigner(t, dir)
+	e, err := Dial(Config{Addrs: []string{s.Addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := keyID(t, dir, "ed25519")
+	pool, w, job, signed := callbackJob(t, e, kid, func(*async.Pool, *async.WaitCtx, **async.Job) {
+		panic("callback boom")
+	})
+	defer w.Free()
+	defer pool.Close()
+	// The callback fired (and panicked) once the answer came: the job can
+	// be resumed and has its signature.
+	waitFor(t, "the answer", func() bool { return e.Stats().Answered > 0 })
+	var st async.Status
+	for st = async.Pause; st == async.Pause; {
+		time.Sleep(time.Millisecond)
+		st, _, err = pool.StartJob(context.Background(), job, w, nil, nil)
+	}
+	if st != async.Finish || err != nil {
+		t.Fatalf("resume = %v, %v; want Finish", st, err)
+	}
+	if err := <-signed; err != nil {
+		t.Errorf("Sign = %v", err)
+	}
+	// Still serving.
+	if _, err := e.Sign(context.Background(), kid, Ed25519, []byte("after")); err != nil {
+		t.Errorf("Sign after the panic = %v", err)
+	}
+	var pe *PanicError
+	if err := e.Close(); !errors.As(err, &pe) || pe.Value != "callback boom" {
+		t.Errorf("Close = %v; want the callback's *PanicError", err)
+	}
+}
+
+// A callback that calls runtime.Goexit ends the receiving goroutine; the
+// rest of its batch is still answered, and the engine goes on.
+func TestCallbackGoexits(t *testing.T) {
+	_, dir, _ := testSignd(t)
+	s := startSigner(t, dir, "-delay", "20ms")
+	e := dial(t, Config{Notify: NotifyAuto, StreamsPerServer: 1}, s)
+	kid := keyID(t, dir, "ed25519")
+	pool, w, _, _ := callbackJob(t, e, kid, func(*async.Pool, *async.WaitCtx, **async.Job) {
+		runtime.Goexit()
+	})
+	defer w.Free()
+	defer pool.Close()
+	// Blocking callers whose requests share the stream, and very likely
+	// the batch, with the job's.
+	const n = 32
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := e.Sign(context.Background(), kid, Ed25519, []byte("neighbour"))
+			errs <- err
+		}()
+	}
+	for range n {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Errorf("Sign = %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("an operation was lost when a callback called runtime.Goexit")
+		}
+	}
+	if _, err := e.Sign(context.Background(), kid, Ed25519, []byte("after")); err != nil {
+		t.Errorf("Sign after the Goexit = %v", err)
+	}
+}
