@@ -4,7 +4,6 @@ package remote
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 
@@ -80,7 +79,4 @@ func validKeyID(id string) bool {
 
 // KeyID returns the key ID of the public key whose DER
 // SubjectPublicKeyInfo is spki.
-func KeyID(spki []byte) string {
-	sum := sha256.Sum256(spki)
-	return hex.EncodeToString(sum[:])
-}
+func KeyID(spki []byte) string { return signpb.KeyID(spki) }

@@ -9,13 +9,10 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"log"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/seed-e1024768/async/internal/signd"
@@ -46,18 +43,14 @@ func embeddedSigner() (dir, addr string, stop func()) {
 	return dir, lis.Addr().String(), func() { srv.Stop(time.Second); os.RemoveAll(dir) }
 }
 
-// keyIDOf returns the key ID of the deployment's certificate certs/name.pem.
+// keyIDOf returns the key ID and public key of the deployment's
+// certificate certs/name.pem.
 func keyIDOf(dir, name string) (string, crypto.PublicKey) {
-	b, err := os.ReadFile(filepath.Join(dir, "certs", name+".pem"))
+	cert, err := signd.ReadCert(dir, name)
 	if err != nil {
 		log.Fatal(err)
 	}
-	pub := publicKeyOfPEM(b)
-	id, err := signd.KeyID(pub)
-	if err != nil {
-		log.Fatal(err)
-	}
-	return id, pub
+	return remote.KeyID(cert.RawSubjectPublicKeyInfo), cert.PublicKey
 }
 
 // Example signs 200 messages with Ed25519 from one goroutine, 64 at a
@@ -129,16 +122,4 @@ func ExampleEngine_Signer() {
 	}
 	fmt.Println("verifies:", ecdsa.VerifyASN1(signer.Public().(*ecdsa.PublicKey), digest[:], sig))
 	// Output: verifies: true
-}
-
-func publicKeyOfPEM(b []byte) crypto.PublicKey {
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		log.Fatal("no PEM block")
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		log.Fatal(err)
-	}
-	return c.PublicKey
 }

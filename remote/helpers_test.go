@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/seed-e1024768/async/internal/signd"
 	"github.com/seed-e1024768/async/internal/signpb"
 	"github.com/seed-e1024768/async/internal/signtest"
 )
@@ -104,15 +104,7 @@ func keyID(t testing.TB, dir, name string) string {
 
 func certOf(t testing.TB, dir, name string) *x509.Certificate {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "certs", name+".pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		t.Fatalf("no PEM in certs/%s.pem", name)
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
+	c, err := signd.ReadCert(dir, name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -184,15 +183,7 @@ func testContext(t testing.TB) context.Context {
 // front end's view of the key.
 func certKey(t testing.TB, name string) (string, *x509.Certificate) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(deploy, "certs", name+".pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := pem.Decode(data)
-	if b == nil {
-		t.Fatalf("certs/%s.pem: no PEM", name)
-	}
-	c, err := x509.ParseCertificate(b.Bytes)
+	c, err := signd.ReadCert(deploy, name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,10 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -106,10 +103,11 @@ func openFleet(ctx context.Context, cfg config) (f *fleet, err error) {
 		f.engines[n] = e
 	}
 	for _, a := range rc.algorithms {
-		id, err := certKeyID(filepath.Join(dir, "certs", a.name+".pem"))
+		cert, err := signd.ReadCert(dir, a.name)
 		if err != nil {
 			return f, fmt.Errorf("%s: %w", f.desc, err)
 		}
+		id := remote.KeyID(cert.RawSubjectPublicKeyInfo)
 		f.keys[a.name] = id
 		for _, e := range f.engines {
 			tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -175,24 +173,6 @@ func allFailed(rows []row) error {
 		}
 	}
 	return nil
-}
-
-// certKeyID returns the key ID of the public key in the PEM certificate
-// at path.
-func certKeyID(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "CERTIFICATE" {
-		return "", fmt.Errorf("%s: no PEM certificate", path)
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return remote.KeyID(c.RawSubjectPublicKeyInfo), nil
 }
 
 // startEmbedded starts a signer in this process on loopback, with a

@@ -114,6 +114,25 @@ func TestKeyID(t *testing.T) {
 	}
 }
 
+func TestReadCert(t *testing.T) {
+	c, err := ReadCert(testDir, "ed25519")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := readCert(t, "certs/ed25519.pem"); !c.Equal(want) {
+		t.Errorf("ReadCert = %v; want certs/ed25519.pem's certificate", c.Subject)
+	}
+	if _, err := ReadCert(testDir, "nosuchkey"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadCert of a missing name = %v; want fs.ErrNotExist", err)
+	}
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "certs"), 0o755)
+	os.WriteFile(filepath.Join(dir, "certs", "x.pem"), []byte("not PEM"), 0o644)
+	if _, err := ReadCert(dir, "x"); !errors.Is(err, ErrNoPEM) {
+		t.Errorf("ReadCert of a file with no PEM = %v; want ErrNoPEM", err)
+	}
+}
+
 // TestClientTLSReadsOnlyItsFiles: a client needs ca.pem, client.pem and
 // client-key.pem, and nothing else of the deployment.
 func TestClientTLSReadsOnlyItsFiles(t *testing.T) {

@@ -7,9 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -33,12 +31,7 @@ func KeyID(pub crypto.PublicKey) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return spkiID(der), nil
-}
-
-func spkiID(spki []byte) string {
-	sum := sha256.Sum256(spki)
-	return hex.EncodeToString(sum[:])
+	return pb.KeyID(der), nil
 }
 
 // key is a signing key the server holds.
@@ -85,7 +78,7 @@ func newKey(s crypto.Signer) (*key, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &key{id: spkiID(spki), spki: spki}
+	k := &key{id: pb.KeyID(spki), spki: spki}
 	switch s := s.(type) {
 	case *ecdsa.PrivateKey:
 		if s.Curve != elliptic.P256() {

@@ -42,6 +42,28 @@ func readPrivateKey(path string) (crypto.Signer, error) {
 	}
 }
 
+// ReadCert reads the certificate of a deployment's signing key name
+// (ecdsap256, ed25519 or rsa2048; see Init): dir/certs/name.pem, what a
+// TLS front end serves, and whose public key names the key
+// (KeyID(cert.PublicKey)). It holds no private key. Its errors are those
+// of reading the file, ErrNoPEM, and x509's.
+func ReadCert(dir, name string) (*x509.Certificate, error) {
+	path := filepath.Join(dir, certsDir, name+".pem")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("signd: %w", err)
+	}
+	b, _ := pem.Decode(data)
+	if b == nil || b.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("signd: %s: %w", path, ErrNoPEM)
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("signd: %s: %w", path, err)
+	}
+	return c, nil
+}
+
 // readCertPool reads a PEM file of CA certificates.
 func readCertPool(path string) (*x509.CertPool, error) {
 	data, err := os.ReadFile(path)
