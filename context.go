@@ -52,8 +52,9 @@ func (p *parentCtx) same(ctx context.Context) bool {
 }
 
 // setParent makes ctx the parent; only the job's owner calls it, and
-// only when ctx is not the parent already (StartJob checks that in place,
-// since every frame costs a start time).
+// only when ctx is not the parent already. StartJob makes that check
+// itself rather than call a helper that would, so that begin stays small
+// enough to inline.
 func (c *jobContext) setParent(ctx context.Context) {
 	c.parent.Store(newParent(ctx))
 }

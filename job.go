@@ -66,7 +66,7 @@ type Job struct {
 //	from    to      by                                  why no one else can
 //	------  ------  ----------------------------------  ------------------------------------------
 //	Live    Paused  the owner, after the Func paused    only the owner switched in, so only it
-//	                (StartJob, settle, handBack)        sees the switch come back
+//	                (StartJob, handBack)                sees the switch come back
 //	Paused  Live    StartJob (resume), CancelJob, Close  compare-and-swap: one claimant wins, the
 //	                                                    others see Live and get ErrRunning or skip
 //	Live    Idle    the owner, in put, when the job is  owner; becomes the pool's last job, free
