@@ -97,6 +97,11 @@ const (
 	Code_CODE_CANCELED          Code = 4
 	Code_CODE_INTERNAL          Code = 5
 	Code_CODE_UNAVAILABLE       Code = 6 // the signer is shutting down: try another
+	// CODE_OVERLOADED: the request would take its stream or its client past
+	// a bound the signer holds it to (see Limits). Nothing is wrong with the
+	// request and the signer is up: send it again once earlier requests are
+	// answered, or to another signer.
+	Code_CODE_OVERLOADED Code = 7
 )
 
 // Enum value maps for Code.
@@ -109,6 +114,7 @@ var (
 		4: "CODE_CANCELED",
 		5: "CODE_INTERNAL",
 		6: "CODE_UNAVAILABLE",
+		7: "CODE_OVERLOADED",
 	}
 	Code_value = map[string]int32{
 		"CODE_OK":                0,
@@ -118,6 +124,7 @@ var (
 		"CODE_CANCELED":          4,
 		"CODE_INTERNAL":          5,
 		"CODE_UNAVAILABLE":       6,
+		"CODE_OVERLOADED":        7,
 	}
 )
 
@@ -157,12 +164,19 @@ type SignRequest struct {
 	KeyId     string    `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	Algorithm Algorithm `protobuf:"varint,3,opt,name=algorithm,proto3,enum=asyncsign.v1.Algorithm" json:"algorithm,omitempty"`
 	Payload   []byte    `protobuf:"bytes,4,opt,name=payload,proto3" json:"payload,omitempty"`
-	// deadline is the caller's deadline in Unix nanoseconds; 0 means none.
-	// A request whose deadline has passed before it is signed is dropped
-	// with CODE_DEADLINE_EXCEEDED.
+	// deadline_unix_nano is the caller's deadline as a wall-clock instant
+	// in Unix nanoseconds; 0 means none. Deprecated: clocks of two machines
+	// disagree, so a client sets timeout_nanos instead; the server honors
+	// this field only from clients that predate it (timeout_nanos 0).
 	DeadlineUnixNano int64 `protobuf:"varint,5,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// timeout_nanos is the time the caller still allows the request, in
+	// nanoseconds, as the client sends it; 0 means no deadline. The server
+	// counts it from the request's arrival on its own monotonic clock (as
+	// gRPC does with grpc-timeout), and drops a request whose time has run
+	// out before it is signed with CODE_DEADLINE_EXCEEDED.
+	TimeoutNanos  int64 `protobuf:"varint,6,opt,name=timeout_nanos,json=timeoutNanos,proto3" json:"timeout_nanos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SignRequest) Reset() {
@@ -226,6 +240,13 @@ func (x *SignRequest) GetPayload() []byte {
 func (x *SignRequest) GetDeadlineUnixNano() int64 {
 	if x != nil {
 		return x.DeadlineUnixNano
+	}
+	return 0
+}
+
+func (x *SignRequest) GetTimeoutNanos() int64 {
+	if x != nil {
+		return x.TimeoutNanos
 	}
 	return 0
 }
@@ -355,8 +376,15 @@ func (x *SignResult) GetError() string {
 }
 
 type ResultBatch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Results       []*SignResult          `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Results []*SignResult          `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// limits, when set, are the bounds the server holds this stream to. The
+	// server sets them in the first batch it sends on every Sign stream (a
+	// batch that may hold no results) and again whenever they change; a
+	// client that keeps within them is not answered CODE_OVERLOADED on
+	// account of this stream (its client's bounds, shared by every stream
+	// of the same identity, may still be reached).
+	Limits        *Limits `protobuf:"bytes,2,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -398,6 +426,79 @@ func (x *ResultBatch) GetResults() []*SignResult {
 	return nil
 }
 
+func (x *ResultBatch) GetLimits() *Limits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+// Limits are the bounds a signer holds a Sign stream to.
+type Limits struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// max_in_flight is how many requests the stream may have in flight
+	// (received and not yet answered).
+	MaxInFlight uint32 `protobuf:"varint,1,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
+	// max_in_flight_bytes is how many bytes those requests may take, each
+	// counted as its encoded size.
+	MaxInFlightBytes uint64 `protobuf:"varint,2,opt,name=max_in_flight_bytes,json=maxInFlightBytes,proto3" json:"max_in_flight_bytes,omitempty"`
+	// max_batch is the most requests one RequestBatch may hold.
+	MaxBatch      uint32 `protobuf:"varint,3,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Limits) Reset() {
+	*x = Limits{}
+	mi := &file_sign_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Limits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Limits) ProtoMessage() {}
+
+func (x *Limits) ProtoReflect() protoreflect.Message {
+	mi := &file_sign_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Limits.ProtoReflect.Descriptor instead.
+func (*Limits) Descriptor() ([]byte, []int) {
+	return file_sign_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Limits) GetMaxInFlight() uint32 {
+	if x != nil {
+		return x.MaxInFlight
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxInFlightBytes() uint64 {
+	if x != nil {
+		return x.MaxInFlightBytes
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxBatch() uint32 {
+	if x != nil {
+		return x.MaxBatch
+	}
+	return 0
+}
+
 type PublicKeyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
@@ -407,7 +508,7 @@ type PublicKeyRequest struct {
 
 func (x *PublicKeyRequest) Reset() {
 	*x = PublicKeyRequest{}
-	mi := &file_sign_proto_msgTypes[4]
+	mi := &file_sign_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -419,7 +520,7 @@ func (x *PublicKeyRequest) String() string {
 func (*PublicKeyRequest) ProtoMessage() {}
 
 func (x *PublicKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sign_proto_msgTypes[4]
+	mi := &file_sign_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -432,7 +533,7 @@ func (x *PublicKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublicKeyRequest.ProtoReflect.Descriptor instead.
 func (*PublicKeyRequest) Descriptor() ([]byte, []int) {
-	return file_sign_proto_rawDescGZIP(), []int{4}
+	return file_sign_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PublicKeyRequest) GetKeyId() string {
@@ -453,7 +554,7 @@ type PublicKeyResponse struct {
 
 func (x *PublicKeyResponse) Reset() {
 	*x = PublicKeyResponse{}
-	mi := &file_sign_proto_msgTypes[5]
+	mi := &file_sign_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -465,7 +566,7 @@ func (x *PublicKeyResponse) String() string {
 func (*PublicKeyResponse) ProtoMessage() {}
 
 func (x *PublicKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sign_proto_msgTypes[5]
+	mi := &file_sign_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -478,7 +579,7 @@ func (x *PublicKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublicKeyResponse.ProtoReflect.Descriptor instead.
 func (*PublicKeyResponse) Descriptor() ([]byte, []int) {
-	return file_sign_proto_rawDescGZIP(), []int{5}
+	return file_sign_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PublicKeyResponse) GetKeyId() string {
@@ -503,7 +604,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_sign_proto_msgTypes[6]
+	mi := &file_sign_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +616,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sign_proto_msgTypes[6]
+	mi := &file_sign_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +629,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_sign_proto_rawDescGZIP(), []int{6}
+	return file_sign_proto_rawDescGZIP(), []int{7}
 }
 
 type StatsResponse struct {
@@ -546,7 +647,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_sign_proto_msgTypes[7]
+	mi := &file_sign_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +659,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sign_proto_msgTypes[7]
+	mi := &file_sign_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +672,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_sign_proto_rawDescGZIP(), []int{7}
+	return file_sign_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StatsResponse) GetReceived() uint64 {
@@ -628,13 +729,14 @@ var File_sign_proto protoreflect.FileDescriptor
 const file_sign_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"sign.proto\x12\fasyncsign.v1\"\xb3\x01\n" +
+	"sign.proto\x12\fasyncsign.v1\"\xd8\x01\n" +
 	"\vSignRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\tR\x05keyId\x125\n" +
 	"\talgorithm\x18\x03 \x01(\x0e2\x17.asyncsign.v1.AlgorithmR\talgorithm\x12\x18\n" +
 	"\apayload\x18\x04 \x01(\fR\apayload\x12,\n" +
-	"\x12deadline_unix_nano\x18\x05 \x01(\x03R\x10deadlineUnixNano\"]\n" +
+	"\x12deadline_unix_nano\x18\x05 \x01(\x03R\x10deadlineUnixNano\x12#\n" +
+	"\rtimeout_nanos\x18\x06 \x01(\x03R\ftimeoutNanos\"]\n" +
 	"\fRequestBatch\x125\n" +
 	"\brequests\x18\x01 \x03(\v2\x19.asyncsign.v1.SignRequestR\brequests\x12\x16\n" +
 	"\x06cancel\x18\x02 \x03(\x04R\x06cancel\"x\n" +
@@ -643,9 +745,14 @@ const file_sign_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12&\n" +
 	"\x04code\x18\x02 \x01(\x0e2\x12.asyncsign.v1.CodeR\x04code\x12\x1c\n" +
 	"\tsignature\x18\x03 \x01(\fR\tsignature\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05error\"A\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"o\n" +
 	"\vResultBatch\x122\n" +
-	"\aresults\x18\x01 \x03(\v2\x18.asyncsign.v1.SignResultR\aresults\")\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.asyncsign.v1.SignResultR\aresults\x12,\n" +
+	"\x06limits\x18\x02 \x01(\v2\x14.asyncsign.v1.LimitsR\x06limits\"x\n" +
+	"\x06Limits\x12\"\n" +
+	"\rmax_in_flight\x18\x01 \x01(\rR\vmaxInFlight\x12-\n" +
+	"\x13max_in_flight_bytes\x18\x02 \x01(\x04R\x10maxInFlightBytes\x12\x1b\n" +
+	"\tmax_batch\x18\x03 \x01(\rR\bmaxBatch\")\n" +
 	"\x10PublicKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\">\n" +
 	"\x11PublicKeyResponse\x12\x15\n" +
@@ -667,7 +774,7 @@ const file_sign_proto_rawDesc = "" +
 	"\x11ECDSA_P256_SHA256\x10\x01\x12\v\n" +
 	"\aED25519\x10\x02\x12\x14\n" +
 	"\x10RSA_PKCS1_SHA256\x10\x03\x12\x12\n" +
-	"\x0eRSA_PSS_SHA256\x10\x04*\x97\x01\n" +
+	"\x0eRSA_PSS_SHA256\x10\x04*\xac\x01\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x14\n" +
 	"\x10CODE_UNKNOWN_KEY\x10\x01\x12\x14\n" +
@@ -675,7 +782,8 @@ const file_sign_proto_rawDesc = "" +
 	"\x16CODE_DEADLINE_EXCEEDED\x10\x03\x12\x11\n" +
 	"\rCODE_CANCELED\x10\x04\x12\x11\n" +
 	"\rCODE_INTERNAL\x10\x05\x12\x14\n" +
-	"\x10CODE_UNAVAILABLE\x10\x062\x9b\x02\n" +
+	"\x10CODE_UNAVAILABLE\x10\x06\x12\x13\n" +
+	"\x0fCODE_OVERLOADED\x10\a2\x9b\x02\n" +
 	"\x06Signer\x12A\n" +
 	"\x04Sign\x12\x1a.asyncsign.v1.RequestBatch\x1a\x19.asyncsign.v1.ResultBatch(\x010\x01\x12>\n" +
 	"\aSignOne\x12\x19.asyncsign.v1.SignRequest\x1a\x18.asyncsign.v1.SignResult\x12L\n" +
@@ -695,7 +803,7 @@ func file_sign_proto_rawDescGZIP() []byte {
 }
 
 var file_sign_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sign_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_sign_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_sign_proto_goTypes = []any{
 	(Algorithm)(0),            // 0: asyncsign.v1.Algorithm
 	(Code)(0),                 // 1: asyncsign.v1.Code
@@ -703,29 +811,31 @@ var file_sign_proto_goTypes = []any{
 	(*RequestBatch)(nil),      // 3: asyncsign.v1.RequestBatch
 	(*SignResult)(nil),        // 4: asyncsign.v1.SignResult
 	(*ResultBatch)(nil),       // 5: asyncsign.v1.ResultBatch
-	(*PublicKeyRequest)(nil),  // 6: asyncsign.v1.PublicKeyRequest
-	(*PublicKeyResponse)(nil), // 7: asyncsign.v1.PublicKeyResponse
-	(*StatsRequest)(nil),      // 8: asyncsign.v1.StatsRequest
-	(*StatsResponse)(nil),     // 9: asyncsign.v1.StatsResponse
+	(*Limits)(nil),            // 6: asyncsign.v1.Limits
+	(*PublicKeyRequest)(nil),  // 7: asyncsign.v1.PublicKeyRequest
+	(*PublicKeyResponse)(nil), // 8: asyncsign.v1.PublicKeyResponse
+	(*StatsRequest)(nil),      // 9: asyncsign.v1.StatsRequest
+	(*StatsResponse)(nil),     // 10: asyncsign.v1.StatsResponse
 }
 var file_sign_proto_depIdxs = []int32{
-	0, // 0: asyncsign.v1.SignRequest.algorithm:type_name -> asyncsign.v1.Algorithm
-	2, // 1: asyncsign.v1.RequestBatch.requests:type_name -> asyncsign.v1.SignRequest
-	1, // 2: asyncsign.v1.SignResult.code:type_name -> asyncsign.v1.Code
-	4, // 3: asyncsign.v1.ResultBatch.results:type_name -> asyncsign.v1.SignResult
-	3, // 4: asyncsign.v1.Signer.Sign:input_type -> asyncsign.v1.RequestBatch
-	2, // 5: asyncsign.v1.Signer.SignOne:input_type -> asyncsign.v1.SignRequest
-	6, // 6: asyncsign.v1.Signer.PublicKey:input_type -> asyncsign.v1.PublicKeyRequest
-	8, // 7: asyncsign.v1.Signer.Stats:input_type -> asyncsign.v1.StatsRequest
-	5, // 8: asyncsign.v1.Signer.Sign:output_type -> asyncsign.v1.ResultBatch
-	4, // 9: asyncsign.v1.Signer.SignOne:output_type -> asyncsign.v1.SignResult
-	7, // 10: asyncsign.v1.Signer.PublicKey:output_type -> asyncsign.v1.PublicKeyResponse
-	9, // 11: asyncsign.v1.Signer.Stats:output_type -> asyncsign.v1.StatsResponse
-	8, // [8:12] is the sub-list for method output_type
-	4, // [4:8] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	0,  // 0: asyncsign.v1.SignRequest.algorithm:type_name -> asyncsign.v1.Algorithm
+	2,  // 1: asyncsign.v1.RequestBatch.requests:type_name -> asyncsign.v1.SignRequest
+	1,  // 2: asyncsign.v1.SignResult.code:type_name -> asyncsign.v1.Code
+	4,  // 3: asyncsign.v1.ResultBatch.results:type_name -> asyncsign.v1.SignResult
+	6,  // 4: asyncsign.v1.ResultBatch.limits:type_name -> asyncsign.v1.Limits
+	3,  // 5: asyncsign.v1.Signer.Sign:input_type -> asyncsign.v1.RequestBatch
+	2,  // 6: asyncsign.v1.Signer.SignOne:input_type -> asyncsign.v1.SignRequest
+	7,  // 7: asyncsign.v1.Signer.PublicKey:input_type -> asyncsign.v1.PublicKeyRequest
+	9,  // 8: asyncsign.v1.Signer.Stats:input_type -> asyncsign.v1.StatsRequest
+	5,  // 9: asyncsign.v1.Signer.Sign:output_type -> asyncsign.v1.ResultBatch
+	4,  // 10: asyncsign.v1.Signer.SignOne:output_type -> asyncsign.v1.SignResult
+	8,  // 11: asyncsign.v1.Signer.PublicKey:output_type -> asyncsign.v1.PublicKeyResponse
+	10, // 12: asyncsign.v1.Signer.Stats:output_type -> asyncsign.v1.StatsResponse
+	9,  // [9:13] is the sub-list for method output_type
+	5,  // [5:9] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_sign_proto_init() }
@@ -739,7 +849,7 @@ func file_sign_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sign_proto_rawDesc), len(file_sign_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
