@@ -103,8 +103,10 @@
 //     with jobs outstanding, without leaking them: the job is resumed with
 //     PauseJob returning [ErrCanceled] or [ErrClosed] so that it unwinds.
 //   - A panic or runtime.Goexit in a Func does not take the application
-//     down: StartJob returns Err with a [*PanicError] and the job is
-//     discarded.
+//     down: StartJob (or CancelJob, or Close) returns Err with a
+//     [*PanicError] and the job is discarded. A panic while a Goexit
+//     unwinds the Func is reported as that panic; the Goexit ends the job
+//     all the same.
 //   - NewPool(0, n) is allowed: 0 means no maximum, so any initSize fits.
 //   - Wait fd keys are any comparable value, not only pointers, and setting
 //     a second fd under a key that has one is refused ([ErrKeyExists]).

@@ -65,7 +65,7 @@ var (
 // panicked or called runtime.Goexit. The job is discarded, not returned to
 // its pool.
 type PanicError struct {
-	Value any    // the value passed to panic, or ErrGoexit
+	Value any    // the value passed to panic (even while a Goexit unwound the Func), or ErrGoexit
 	Stack []byte // the job's stack when it panicked
 }
 

@@ -185,11 +185,39 @@ func (j *Job) reset() {
 	j.wake = nil
 }
 
-// loop is the coroutine's body: one pass per job run, parked in yield
-// between runs. It calls the Func directly, with no frame in between, for
-// the same reason StartJob switches directly (see there).
+// loop is the coroutine's body: run, and the Goexit that run cannot see.
+//
+// A Func's runtime.Goexit cannot be stopped, and it must not reach the
+// goroutine that switched in: iter.Pull passes a coroutine's Goexit on to
+// whoever called next. run's deferred call cannot tell a Goexit that a
+// panic interrupted from a plain panic: both reach it as a panic, which it
+// recovers, and the runtime then goes on with the Goexit. So the Goexit is
+// told by where it goes: after a plain panic run returns here, and after a
+// Goexit it does not, leaving loop's deferred call to switch back out
+// before the Goexit ends the coroutine; end() lets it finish on a
+// goroutine of its own, so that the caller is not the one to exit.
 func (j *Job) loop(yield func(struct{}) bool) {
 	j.yield = yield
+	goexit := true
+	defer func() {
+		if goexit {
+			j.goexit = true // and run's deferred call set panicked
+			j.yield(struct{}{})
+		}
+	}()
+	j.run(yield)
+	goexit = false
+}
+
+// run is the loop of job runs: one pass per run, parked in yield between
+// runs. It calls the Func directly, with no frame in between, for the same
+// reason StartJob switches directly (see there); the frame of loop below
+// it is crossed only when the coroutine starts and ends. It returns when
+// the coroutine is stopped or the Func panicked; a Goexit goes on past it
+// (see loop).
+//
+//go:noinline
+func (j *Job) run(yield func(struct{}) bool) {
 	stopped := false
 	defer func() {
 		if stopped {
@@ -197,16 +225,13 @@ func (j *Job) loop(yield func(struct{}) bool) {
 		}
 		v := recover()
 		if v == nil {
-			// Nothing to recover and no return: runtime.Goexit, which cannot
-			// be stopped. Hand control back now; end() lets it finish on a
-			// goroutine of its own, so the caller is not the one to exit.
+			// Nothing to recover and no return: runtime.Goexit. A panic
+			// during a Goexit is recovered here, and reported: it is what
+			// stopped the Func, and the Goexit that follows ends the job
+			// anyway.
 			v = ErrGoexit
-			j.goexit = true
 		}
 		j.panicked = &PanicError{Value: v, Stack: debug.Stack()}
-		if j.goexit {
-			j.yield(struct{}{})
-		}
 	}()
 	for {
 		j.ret = j.fn(&j.ctx, j.args)

@@ -521,3 +521,48 @@ func TestSharedPoolClosedUnderRun(t *testing.T) {
 		}
 	}
 }
+
+// Item 1 of the second core audit: a task that calls runtime.Goexit, and
+// panics while the Goexit unwinds it, ended Run's goroutine without a
+// result. Run must report the panic as the task's Result and go on.
+func TestGoexitPanickingTask(t *testing.T) {
+	leakCheck(t)
+	e := newFakeEngine(t, kindFD, 2)
+	fn := func(ctx context.Context, args []byte) int {
+		if args[5] == 0 {
+			return e.task(ctx, args)
+		}
+		if args[5] == 2 {
+			e.task(ctx, args) // pause first: the Goexit comes on a resume
+		}
+		defer func() { panic("during Goexit") }()
+		runtime.Goexit()
+		return 0
+	}
+	var results []Result
+	var err error
+	returned := make(chan bool)
+	go func() {
+		ok := false
+		defer func() { returned <- ok }()
+		results, _, err = tally(t, context.Background(), Config{InFlight: 8, Mode: ModeFD}, 90,
+			func(i int) Task { return Task{Fn: fn, Args: append(taskArgs(i, 1), byte(i%3))} })
+		ok = true
+	}()
+	if !<-returned {
+		t.Fatal("Run ended its goroutine")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range results {
+		var pe *async.PanicError
+		if i%3 == 0 {
+			if r.Err != nil || r.Ret != expected(i, 1) {
+				t.Fatalf("task %d: %+v", i, r)
+			}
+		} else if !errors.As(r.Err, &pe) || pe.Value != "during Goexit" {
+			t.Fatalf("task %d: %+v; want the panic during its Goexit", i, r)
+		}
+	}
+}
