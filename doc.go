@@ -136,9 +136,10 @@
 //   - Handing a job's ctx to another goroutine and calling CurrentJob,
 //     PauseJob, BlockPause or UnblockPause there. Those belong to the
 //     goroutine running the Func; the race detector reports such calls.
-//     Other goroutines may use the ctx as a context (Done, Err, Value)
-//     while the Func runs, but not after it returns: the pool reuses the
-//     job, and its context with it.
+//     Other goroutines may use the ctx as a context (Done, Err, Value, a
+//     parent to derive from), during the run and after it: it stays a
+//     context of the parent given to StartJob for good, even when the
+//     pool has reused the job.
 //   - Keeping args after the Func returns: the pool wipes the buffer then,
 //     and reuses it.
 //   - Keeping a copy of a job handle past the job's end. A handle is valid

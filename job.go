@@ -1,6 +1,7 @@
 package async
 
 import (
+	"context"
 	"iter"
 	"runtime/debug"
 	"sync/atomic"
@@ -31,7 +32,7 @@ type Job struct {
 	// Written by the goroutine that owns the job (see jobState) before it
 	// switches in, read by the job's own code: the coroutine switch orders
 	// the two.
-	ctx    jobContext
+	ctx    *jobContext // the run's; see jobContext
 	fn     Func
 	args   []byte // the job's copy of StartJob's args: nil or argBuf[:n]
 	argBuf []byte // reused for args up to maxKeptArgs; all zero while idle
@@ -53,6 +54,10 @@ type Job struct {
 	finished bool
 	panicked *PanicError
 	goexit   bool // the Func called runtime.Goexit, which is still under way
+
+	// bgCtx is the job's context under context.Background, made with the
+	// job so that its first runs, and every run after its end, need none.
+	bgCtx jobContext
 }
 
 // jobState is the state in the low bits of Job.word. Ownership of a job
@@ -116,8 +121,8 @@ func (j *Job) WaitCtx() *WaitCtx {
 
 func newJob(p *Pool) *Job {
 	j := &Job{pool: p}
-	j.ctx.job = j
-	j.ctx.parent.Store(noParent)
+	j.bgCtx.init(j, context.Background())
+	j.ctx = &j.bgCtx
 	j.next, j.stop = iter.Pull(j.loop)
 	return j
 }
@@ -153,7 +158,7 @@ func (j *Job) countRun() { j.word.Store((runs(j.word.Load()) + 1) << stateBits) 
 const maxKeptArgs = 1 << 10
 
 // begin readies an idle job to run fn; the caller owns the job and has
-// made ctx its parent.
+// given it a context under ctx.
 func (j *Job) begin(wctx *WaitCtx, fn Func, args []byte) {
 	j.fn = fn
 	j.wctx = wctx
@@ -171,8 +176,8 @@ func (j *Job) begin(wctx *WaitCtx, fn Func, args []byte) {
 
 // reset drops what the finished run referenced: its Func and WaitCtx,
 // and its args, which are often secrets (a key, a plaintext). The args
-// are wiped; a buffer larger than maxKeptArgs is let go. The run's parent
-// context stays until a run with another one, or the job's end (see
+// are wiped; a buffer larger than maxKeptArgs is let go. The run's
+// context stays until a run with another parent, or the job's end (see
 // jobContext).
 func (j *Job) reset() {
 	j.fn = nil
@@ -234,7 +239,7 @@ func (j *Job) run(yield func(struct{}) bool) {
 		j.panicked = &PanicError{Value: v, Stack: debug.Stack()}
 	}()
 	for {
-		j.ret = j.fn(&j.ctx, j.args)
+		j.ret = j.fn(j.ctx, j.args)
 		j.finished = true
 		if !yield(struct{}{}) {
 			stopped = true
@@ -258,5 +263,5 @@ func (j *Job) end() {
 		j.stop()
 	}
 	j.reset()
-	j.ctx.parent.Store(noParent)
+	j.ctx = &j.bgCtx // not to keep the last run's parent
 }

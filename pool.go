@@ -116,8 +116,8 @@ func (p *Pool) StartJob(ctx context.Context, job **Job, wctx *WaitCtx, fn Func, 
 		if j = p.get(); j == nil {
 			return NoJobs, 0, nil
 		}
-		if !j.ctx.parent.Load().same(ctx) {
-			j.ctx.setParent(ctx)
+		if !j.ctx.same(ctx) {
+			j.setParent(ctx)
 		}
 		j.begin(wctx, fn, args)
 	}
