@@ -34,7 +34,7 @@ type Job struct {
 	// the two.
 	ctx    *jobContext // the run's; see jobContext
 	fn     Func
-	args   []byte // the job's copy of StartJob's args: nil or argBuf[:n]
+	args   []byte // the job's copy of StartJob's args: nil or argBuf[:n:n]
 	argBuf []byte // reused for args up to maxKeptArgs; all zero while idle
 	wctx   *WaitCtx
 	wake   error // what PauseJob returns once resumed: nil, ErrCanceled, ErrClosed
@@ -164,8 +164,11 @@ func (j *Job) begin(wctx *WaitCtx, fn Func, args []byte) {
 	j.wctx = wctx
 	j.args = nil
 	if args != nil {
+		// No spare capacity goes with it: a Func that appends to its args
+		// gets a slice of its own, and writes nothing past n into argBuf,
+		// which reset wipes up to n only.
 		j.argBuf = append(j.argBuf[:0], args...)
-		j.args = j.argBuf
+		j.args = j.argBuf[:len(args):len(args)]
 	}
 	j.blocked = 0
 	j.wake = nil

@@ -11,8 +11,9 @@ import (
 // Func is the code a job runs. ctx carries the job: CurrentJob(ctx) returns
 // it and PauseJob(ctx) pauses it, from any depth of calls that pass ctx on.
 // args is the job's own copy of the bytes given to StartJob, valid until
-// the Func returns, when the pool wipes it. The int it returns is what
-// StartJob reports on Finish.
+// the Func returns, when the pool wipes it. It has no spare capacity, so
+// appending to it makes a new slice: the Func's own, which the pool does
+// not wipe. The int it returns is what StartJob reports on Finish.
 type Func func(ctx context.Context, args []byte) int
 
 // Pool holds reusable jobs (ASYNC_init_thread / ASYNC_cleanup_thread).
