@@ -107,7 +107,9 @@
 //     [*PanicError] and the job is discarded. A panic while a Goexit
 //     unwinds the Func is reported as that panic; the Goexit ends the job
 //     all the same.
-//   - NewPool(0, n) is allowed: 0 means no maximum, so any initSize fits.
+//   - NewPool(0, n) is allowed: 0 means no maximum, so any initSize fits
+//     (up to [MaxInitSize], the most made up front). A huge maxSize is
+//     fine: it bounds what the pool makes as it is used.
 //   - Wait fd keys are any comparable value, not only pointers, and setting
 //     a second fd under a key that has one is refused ([ErrKeyExists]).
 //   - Jobs run on goroutine stacks, which the Go runtime grows as needed:

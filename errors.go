@@ -41,8 +41,8 @@ var (
 	// ErrWrongWaitCtx: a job was resumed with a WaitCtx that is not its own.
 	// Pass nil or the job's own WaitCtx when resuming.
 	ErrWrongWaitCtx = errors.New("async: job resumed with another WaitCtx")
-	// ErrBadSize: NewPool was given a negative size, or initSize > maxSize
-	// where maxSize > 0.
+	// ErrBadSize: NewPool was given a negative size, initSize > maxSize
+	// where maxSize > 0, or initSize > MaxInitSize.
 	ErrBadSize = errors.New("async: bad pool size")
 	// ErrInvalidKey: a wait fd key is nil, not comparable (a func, map or
 	// slice, or a struct or array holding one in an interface field), or

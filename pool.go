@@ -33,7 +33,7 @@ type Pool struct {
 	last atomic.Pointer[Job]
 
 	mu      sync.Mutex
-	idle    []*Job // the other idle jobs, in stateLive: the list owns them
+	idle    []*Job // the other idle jobs, in stateListed: the list owns them
 	all     []*Job // every job the pool manages: idle, running and paused
 	retired uint64 // starts of jobs discarded from all
 }
@@ -47,11 +47,17 @@ type PoolStats struct {
 	Started uint64 // jobs started since the pool was made
 }
 
+// MaxInitSize is the largest initSize NewPool accepts: a million jobs,
+// some gigabytes of parked goroutines. maxSize has no such limit: it is a
+// bound on what the pool makes as it is used, not something made up front.
+const MaxInitSize = 1 << 20
+
 // NewPool makes a pool that holds at most maxSize jobs (0: no limit) and
-// creates initSize of them at once. Negative sizes, or initSize > maxSize
-// where maxSize > 0, are an error wrapping ErrBadSize.
+// creates initSize of them at once. Negative sizes, initSize > maxSize
+// where maxSize > 0, and initSize > MaxInitSize are an error wrapping
+// ErrBadSize.
 func NewPool(maxSize, initSize int) (*Pool, error) {
-	if maxSize < 0 || initSize < 0 || (maxSize > 0 && initSize > maxSize) {
+	if maxSize < 0 || initSize < 0 || (maxSize > 0 && initSize > maxSize) || initSize > MaxInitSize {
 		return nil, fmt.Errorf("async: NewPool(%d, %d): %w", maxSize, initSize, ErrBadSize)
 	}
 	p := &Pool{max: maxSize}
