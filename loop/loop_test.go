@@ -566,3 +566,56 @@ func TestGoexitPanickingTask(t *testing.T) {
 		}
 	}
 }
+
+// Found by reading in the second core audit: a task that freed its
+// slot's WaitCtx, or replaced its callback, left the slot so for every
+// later task in it: each later task failed at once with ErrFreed, or
+// paused waiting for a callback that never came. InFlight 1 puts every
+// task in the one slot.
+func TestTaskSpoilsItsWaitCtx(t *testing.T) {
+	cases := []struct {
+		name  string
+		mode  Mode
+		kind  notifyKind
+		spoil func(w *async.WaitCtx)
+	}{
+		{"FD/free", ModeFD, kindFD, (*async.WaitCtx).Free},
+		{"Poll/free", ModePoll, kindPoll, (*async.WaitCtx).Free},
+		{"Callback/free", ModeCallback, kindCallback, (*async.WaitCtx).Free},
+		{"Callback/replace", ModeCallback, kindCallback, func(w *async.WaitCtx) {
+			w.SetCallback(func(any) int { return 0 }, nil)
+		}},
+		{"Callback/remove", ModeCallback, kindCallback, func(w *async.WaitCtx) { w.SetCallback(nil, nil) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			leakCheck(t)
+			e := newFakeEngine(t, c.kind, 1)
+			spoiler := func(ctx context.Context, args []byte) int {
+				ret := e.task(ctx, args)
+				c.spoil(async.CurrentJob(ctx).WaitCtx())
+				return ret
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			results, _, err := tally(t, ctx, Config{InFlight: 1, Mode: c.mode}, 40, func(i int) Task {
+				if i%10 == 3 {
+					return Task{Fn: spoiler, Args: taskArgs(i, 1)}
+				}
+				return Task{Fn: e.task, Args: taskArgs(i, 2)}
+			})
+			if err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+			for i, r := range results {
+				ops := 2
+				if i%10 == 3 {
+					ops = 1
+				}
+				if r.Err != nil || r.Ret != expected(i, ops) {
+					t.Fatalf("task %d: %+v, want Ret %d", i, r, expected(i, ops))
+				}
+			}
+		})
+	}
+}
