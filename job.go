@@ -56,7 +56,8 @@ type Job struct {
 	goexit   bool // the Func called runtime.Goexit, which is still under way
 
 	// bgCtx is the job's context under context.Background, made with the
-	// job so that its first runs, and every run after its end, need none.
+	// job: runs under Background allocate none, and a discarded job goes
+	// back to it to let go of its last run's parent.
 	bgCtx jobContext
 }
 
