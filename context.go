@@ -3,7 +3,6 @@ package async
 import (
 	"context"
 	"reflect"
-	"sync/atomic"
 	"time"
 )
 
@@ -11,63 +10,58 @@ import (
 type jobKey struct{}
 
 // jobContext is the context a job's Func receives: its parent is the ctx
-// given to StartJob. Each job embeds one and reuses it, so starting a job
-// allocates nothing.
+// given to StartJob, and it carries the job.
 //
-// Other goroutines may read the parent after the run that set it: the
-// context package's own, for one, when the timer of a context derived in
-// the run fires as the run ends and unhooks itself from its parent. So
-// the parent is held in a parentCtx that is never changed once made, and
-// swapped atomically: a reader sees one run's parent or the next's, never
-// half of each. A job started again with the same ctx keeps its parentCtx
-// and stores nothing.
+// It is a value others may keep after the run: the context package's own
+// goroutine, for one, which waits on Done of a context derived in the run
+// and then reads Err, or a context.AfterFunc registered on it. So it never
+// changes once made: it answers for the parent it was made with, for
+// good. A job starting again with the same parent (the usual case: a
+// server's base context, a loop's) runs with the same jobContext, which is
+// exactly as right for the new run as for the old one, and allocates
+// nothing; only a run with another parent gets a new one.
 type jobContext struct {
-	parent atomic.Pointer[parentCtx]
+	parent context.Context
 	job    *Job
-}
-
-// parentCtx is a run's parent context; see jobContext.
-type parentCtx struct {
-	ctx context.Context
-	// typ is ctx's type; ptr says it is a pointer and zero that it has
-	// no size: what it takes to know ctx again cheaply (see same).
+	// typ is parent's type; ptr says it is a pointer and zero that it has
+	// no size: what it takes to know parent again cheaply (see same).
 	typ       reflect.Type
 	ptr, zero bool
 }
 
-func newParent(ctx context.Context) *parentCtx {
-	t := reflect.TypeOf(ctx)
-	return &parentCtx{ctx: ctx, typ: t, ptr: t.Kind() == reflect.Pointer, zero: t.Size() == 0}
+func (c *jobContext) init(j *Job, parent context.Context) {
+	t := reflect.TypeOf(parent)
+	*c = jobContext{parent: parent, job: j, typ: t, ptr: t.Kind() == reflect.Pointer, zero: t.Size() == 0}
 }
 
-// noParent is a new job's parent, until its first run.
-var noParent = newParent(context.Background())
-
-// same reports whether ctx is the very context p holds: the same pointer,
-// or a value of the same zero-size type (context.Background's). Other
-// values count as different even when equal, since comparing them may
-// panic (a struct holding a slice, or a context wrapping one).
-func (p *parentCtx) same(ctx context.Context) bool {
-	return reflect.TypeOf(ctx) == p.typ && (p.zero || p.ptr && p.ctx == ctx)
+// same reports whether ctx is the very context c's parent is: the same
+// pointer, or a value of the same zero-size type (context.Background's).
+// Other values count as different even when equal, since comparing them
+// may panic (a struct holding a slice, or a context wrapping one).
+func (c *jobContext) same(ctx context.Context) bool {
+	return reflect.TypeOf(ctx) == c.typ && (c.zero || c.ptr && c.parent == ctx)
 }
 
-// setParent makes ctx the parent; only the job's owner calls it, and
-// only when ctx is not the parent already. StartJob makes that check
-// itself rather than call a helper that would, so that begin stays small
-// enough to inline.
-func (c *jobContext) setParent(ctx context.Context) {
-	c.parent.Store(newParent(ctx))
+// setParent gives j a new context, under ctx; only the job's owner calls
+// it, and only when ctx is not the parent already. StartJob makes that
+// check itself rather than call a helper that would, so that begin stays
+// small enough to inline. The old context is left as it was, for whoever
+// keeps it.
+func (j *Job) setParent(ctx context.Context) {
+	c := new(jobContext)
+	c.init(j, ctx)
+	j.ctx = c
 }
 
-func (c *jobContext) Deadline() (time.Time, bool) { return c.parent.Load().ctx.Deadline() }
-func (c *jobContext) Done() <-chan struct{}       { return c.parent.Load().ctx.Done() }
-func (c *jobContext) Err() error                  { return c.parent.Load().ctx.Err() }
+func (c *jobContext) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+func (c *jobContext) Done() <-chan struct{}       { return c.parent.Done() }
+func (c *jobContext) Err() error                  { return c.parent.Err() }
 
 func (c *jobContext) Value(key any) any {
 	if key == (jobKey{}) {
 		return c.job
 	}
-	return c.parent.Load().ctx.Value(key)
+	return c.parent.Value(key)
 }
 
 func (c *jobContext) String() string { return "async.Job context" }

@@ -103,9 +103,13 @@
 //     with jobs outstanding, without leaking them: the job is resumed with
 //     PauseJob returning [ErrCanceled] or [ErrClosed] so that it unwinds.
 //   - A panic or runtime.Goexit in a Func does not take the application
-//     down: StartJob returns Err with a [*PanicError] and the job is
-//     discarded.
-//   - NewPool(0, n) is allowed: 0 means no maximum, so any initSize fits.
+//     down: StartJob (or CancelJob, or Close) returns Err with a
+//     [*PanicError] and the job is discarded. A panic while a Goexit
+//     unwinds the Func is reported as that panic; the Goexit ends the job
+//     all the same.
+//   - NewPool(0, n) is allowed: 0 means no maximum, so any initSize fits
+//     (up to [MaxInitSize], the most made up front). A huge maxSize is
+//     fine: it bounds what the pool makes as it is used.
 //   - Wait fd keys are any comparable value, not only pointers, and setting
 //     a second fd under a key that has one is refused ([ErrKeyExists]).
 //   - Jobs run on goroutine stacks, which the Go runtime grows as needed:
@@ -134,9 +138,10 @@
 //   - Handing a job's ctx to another goroutine and calling CurrentJob,
 //     PauseJob, BlockPause or UnblockPause there. Those belong to the
 //     goroutine running the Func; the race detector reports such calls.
-//     Other goroutines may use the ctx as a context (Done, Err, Value)
-//     while the Func runs, but not after it returns: the pool reuses the
-//     job, and its context with it.
+//     Other goroutines may use the ctx as a context (Done, Err, Value, a
+//     parent to derive from), during the run and after it: it stays a
+//     context of the parent given to StartJob for good, even when the
+//     pool has reused the job.
 //   - Keeping args after the Func returns: the pool wipes the buffer then,
 //     and reuses it.
 //   - Keeping a copy of a job handle past the job's end. A handle is valid

@@ -41,8 +41,8 @@ var (
 	// ErrWrongWaitCtx: a job was resumed with a WaitCtx that is not its own.
 	// Pass nil or the job's own WaitCtx when resuming.
 	ErrWrongWaitCtx = errors.New("async: job resumed with another WaitCtx")
-	// ErrBadSize: NewPool was given a negative size, or initSize > maxSize
-	// where maxSize > 0.
+	// ErrBadSize: NewPool was given a negative size, initSize > maxSize
+	// where maxSize > 0, or initSize > MaxInitSize.
 	ErrBadSize = errors.New("async: bad pool size")
 	// ErrInvalidKey: a wait fd key is nil, not comparable (a func, map or
 	// slice, or a struct or array holding one in an interface field), or
@@ -65,7 +65,7 @@ var (
 // panicked or called runtime.Goexit. The job is discarded, not returned to
 // its pool.
 type PanicError struct {
-	Value any    // the value passed to panic, or ErrGoexit
+	Value any    // the value passed to panic (even while a Goexit unwound the Func), or ErrGoexit
 	Stack []byte // the job's stack when it panicked
 }
 

@@ -1,6 +1,7 @@
 package async
 
 import (
+	"context"
 	"iter"
 	"runtime/debug"
 	"sync/atomic"
@@ -31,9 +32,9 @@ type Job struct {
 	// Written by the goroutine that owns the job (see jobState) before it
 	// switches in, read by the job's own code: the coroutine switch orders
 	// the two.
-	ctx    jobContext
+	ctx    *jobContext // the run's; see jobContext
 	fn     Func
-	args   []byte // the job's copy of StartJob's args: nil or argBuf[:n]
+	args   []byte // the job's copy of StartJob's args: nil or argBuf[:n:n]
 	argBuf []byte // reused for args up to maxKeptArgs; all zero while idle
 	wctx   *WaitCtx
 	wake   error // what PauseJob returns once resumed: nil, ErrCanceled, ErrClosed
@@ -53,6 +54,11 @@ type Job struct {
 	finished bool
 	panicked *PanicError
 	goexit   bool // the Func called runtime.Goexit, which is still under way
+
+	// bgCtx is the job's context under context.Background, made with the
+	// job: runs under Background allocate none, and a discarded job goes
+	// back to it to let go of its last run's parent.
+	bgCtx jobContext
 }
 
 // jobState is the state in the low bits of Job.word. Ownership of a job
@@ -116,8 +122,8 @@ func (j *Job) WaitCtx() *WaitCtx {
 
 func newJob(p *Pool) *Job {
 	j := &Job{pool: p}
-	j.ctx.job = j
-	j.ctx.parent.Store(noParent)
+	j.bgCtx.init(j, context.Background())
+	j.ctx = &j.bgCtx
 	j.next, j.stop = iter.Pull(j.loop)
 	return j
 }
@@ -153,14 +159,17 @@ func (j *Job) countRun() { j.word.Store((runs(j.word.Load()) + 1) << stateBits) 
 const maxKeptArgs = 1 << 10
 
 // begin readies an idle job to run fn; the caller owns the job and has
-// made ctx its parent.
+// given it a context under ctx.
 func (j *Job) begin(wctx *WaitCtx, fn Func, args []byte) {
 	j.fn = fn
 	j.wctx = wctx
 	j.args = nil
 	if args != nil {
+		// No spare capacity goes with it: a Func that appends to its args
+		// gets a slice of its own, and writes nothing past n into argBuf,
+		// which reset wipes up to n only.
 		j.argBuf = append(j.argBuf[:0], args...)
-		j.args = j.argBuf
+		j.args = j.argBuf[:len(args):len(args)]
 	}
 	j.blocked = 0
 	j.wake = nil
@@ -171,8 +180,8 @@ func (j *Job) begin(wctx *WaitCtx, fn Func, args []byte) {
 
 // reset drops what the finished run referenced: its Func and WaitCtx,
 // and its args, which are often secrets (a key, a plaintext). The args
-// are wiped; a buffer larger than maxKeptArgs is let go. The run's parent
-// context stays until a run with another one, or the job's end (see
+// are wiped; a buffer larger than maxKeptArgs is let go. The run's
+// context stays until a run with another parent, or the job's end (see
 // jobContext).
 func (j *Job) reset() {
 	j.fn = nil
@@ -185,11 +194,39 @@ func (j *Job) reset() {
 	j.wake = nil
 }
 
-// loop is the coroutine's body: one pass per job run, parked in yield
-// between runs. It calls the Func directly, with no frame in between, for
-// the same reason StartJob switches directly (see there).
+// loop is the coroutine's body: run, and the Goexit that run cannot see.
+//
+// A Func's runtime.Goexit cannot be stopped, and it must not reach the
+// goroutine that switched in: iter.Pull passes a coroutine's Goexit on to
+// whoever called next. run's deferred call cannot tell a Goexit that a
+// panic interrupted from a plain panic: both reach it as a panic, which it
+// recovers, and the runtime then goes on with the Goexit. So the Goexit is
+// told by where it goes: after a plain panic run returns here, and after a
+// Goexit it does not, leaving loop's deferred call to switch back out
+// before the Goexit ends the coroutine; end() lets it finish on a
+// goroutine of its own, so that the caller is not the one to exit.
 func (j *Job) loop(yield func(struct{}) bool) {
 	j.yield = yield
+	goexit := true
+	defer func() {
+		if goexit {
+			j.goexit = true // and run's deferred call set panicked
+			j.yield(struct{}{})
+		}
+	}()
+	j.run(yield)
+	goexit = false
+}
+
+// run is the loop of job runs: one pass per run, parked in yield between
+// runs. It calls the Func directly, with no frame in between, for the same
+// reason StartJob switches directly (see there); the frame of loop below
+// it is crossed only when the coroutine starts and ends. It returns when
+// the coroutine is stopped or the Func panicked; a Goexit goes on past it
+// (see loop).
+//
+//go:noinline
+func (j *Job) run(yield func(struct{}) bool) {
 	stopped := false
 	defer func() {
 		if stopped {
@@ -197,19 +234,16 @@ func (j *Job) loop(yield func(struct{}) bool) {
 		}
 		v := recover()
 		if v == nil {
-			// Nothing to recover and no return: runtime.Goexit, which cannot
-			// be stopped. Hand control back now; end() lets it finish on a
-			// goroutine of its own, so the caller is not the one to exit.
+			// Nothing to recover and no return: runtime.Goexit. A panic
+			// during a Goexit is recovered here, and reported: it is what
+			// stopped the Func, and the Goexit that follows ends the job
+			// anyway.
 			v = ErrGoexit
-			j.goexit = true
 		}
 		j.panicked = &PanicError{Value: v, Stack: debug.Stack()}
-		if j.goexit {
-			j.yield(struct{}{})
-		}
 	}()
 	for {
-		j.ret = j.fn(&j.ctx, j.args)
+		j.ret = j.fn(j.ctx, j.args)
 		j.finished = true
 		if !yield(struct{}{}) {
 			stopped = true
@@ -233,5 +267,5 @@ func (j *Job) end() {
 		j.stop()
 	}
 	j.reset()
-	j.ctx.parent.Store(noParent)
+	j.ctx = &j.bgCtx // not to keep the last run's parent
 }

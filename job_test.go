@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"runtime"
 	"strings"
 	"testing"
@@ -178,6 +179,36 @@ func TestZeroPool(t *testing.T) {
 	}
 	if err := pool.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Item 4 of the second core audit: NewPool(0, math.MaxInt) panicked in
+// makeslice. A huge maxSize is a bound, and fine; a huge initSize asks for
+// more jobs than a process can hold, and is an error.
+func TestNewPoolHugeSizes(t *testing.T) {
+	for _, c := range [][2]int{
+		{0, math.MaxInt}, {math.MaxInt, math.MaxInt}, {0, math.MaxInt / 2},
+		{math.MaxInt / 2, math.MaxInt / 2}, {0, async.MaxInitSize + 1},
+	} {
+		var p *async.Pool
+		var err error
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					t.Errorf("NewPool(%d, %d) panicked: %v", c[0], c[1], v)
+				}
+			}()
+			p, err = async.NewPool(c[0], c[1])
+		}()
+		if p != nil || !errors.Is(err, async.ErrBadSize) {
+			t.Errorf("NewPool(%d, %d) = %v, %v; want ErrBadSize", c[0], c[1], p, err)
+		}
+	}
+	p := mustPool(t, math.MaxInt, 2)
+	var job *async.Job
+	expect(t, async.Finish, 1)(p.StartJob(bg, &job, mustWaitCtx(t), pauser(0, 1), nil))
+	if s := p.Stats(); s.Max != math.MaxInt || s.Size != 2 {
+		t.Fatalf("NewPool(MaxInt, 2) Stats = %+v", s)
 	}
 }
 

@@ -70,6 +70,33 @@ func TestIdleJobWipesArgs(t *testing.T) {
 	}
 }
 
+// Item 3 of the second core audit: a Func that appended to its args wrote
+// into the spare capacity of the job's buffer, past the length the pool
+// wiped, so those bytes stayed in the idle job.
+func TestIdleJobWipesWhatTheFuncAppended(t *testing.T) {
+	p := mustPool(t, 1, 0)
+	w := mustWaitCtx(t)
+	var job *async.Job
+	// A first run leaves the job a buffer with room to spare.
+	expect(t, async.Finish, 0)(p.StartJob(bg, &job, w, pauser(0, 0), make([]byte, 512)))
+	grow := func(_ context.Context, args []byte) int {
+		args = append(args, "-----BEGIN PRIVATE KEY----- appended"...)
+		full := args[:cap(args)]
+		for i := len(args); i < len(full); i++ {
+			full[i] = 's'
+		}
+		return 0
+	}
+	expect(t, async.Finish, 0)(p.StartJob(bg, &job, w, grow, []byte("8 bytes!")))
+	buf := async.IdleArgBuf(p)
+	if len(buf) == 0 {
+		t.Fatal("the idle job kept no args buffer; nothing to check")
+	}
+	if i := bytes.IndexFunc(buf, func(r rune) bool { return r != 0 }); i >= 0 {
+		t.Errorf("idle job's args buffer is not wiped at %d: %q", i, buf[i:])
+	}
+}
+
 func TestIdleJobDropsLargeArgs(t *testing.T) {
 	p := mustPool(t, 0, 0)
 	w := mustWaitCtx(t)

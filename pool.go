@@ -11,8 +11,9 @@ import (
 // Func is the code a job runs. ctx carries the job: CurrentJob(ctx) returns
 // it and PauseJob(ctx) pauses it, from any depth of calls that pass ctx on.
 // args is the job's own copy of the bytes given to StartJob, valid until
-// the Func returns, when the pool wipes it. The int it returns is what
-// StartJob reports on Finish.
+// the Func returns, when the pool wipes it. It has no spare capacity, so
+// appending to it makes a new slice: the Func's own, which the pool does
+// not wipe. The int it returns is what StartJob reports on Finish.
 type Func func(ctx context.Context, args []byte) int
 
 // Pool holds reusable jobs (ASYNC_init_thread / ASYNC_cleanup_thread).
@@ -32,7 +33,7 @@ type Pool struct {
 	last atomic.Pointer[Job]
 
 	mu      sync.Mutex
-	idle    []*Job // the other idle jobs, in stateLive: the list owns them
+	idle    []*Job // the other idle jobs, in stateListed: the list owns them
 	all     []*Job // every job the pool manages: idle, running and paused
 	retired uint64 // starts of jobs discarded from all
 }
@@ -46,11 +47,17 @@ type PoolStats struct {
 	Started uint64 // jobs started since the pool was made
 }
 
+// MaxInitSize is the largest initSize NewPool accepts: a million jobs,
+// some gigabytes of parked goroutines. maxSize has no such limit: it is a
+// bound on what the pool makes as it is used, not something made up front.
+const MaxInitSize = 1 << 20
+
 // NewPool makes a pool that holds at most maxSize jobs (0: no limit) and
-// creates initSize of them at once. Negative sizes, or initSize > maxSize
-// where maxSize > 0, are an error wrapping ErrBadSize.
+// creates initSize of them at once. Negative sizes, initSize > maxSize
+// where maxSize > 0, and initSize > MaxInitSize are an error wrapping
+// ErrBadSize.
 func NewPool(maxSize, initSize int) (*Pool, error) {
-	if maxSize < 0 || initSize < 0 || (maxSize > 0 && initSize > maxSize) {
+	if maxSize < 0 || initSize < 0 || (maxSize > 0 && initSize > maxSize) || initSize > MaxInitSize {
 		return nil, fmt.Errorf("async: NewPool(%d, %d): %w", maxSize, initSize, ErrBadSize)
 	}
 	p := &Pool{max: maxSize}
@@ -116,8 +123,8 @@ func (p *Pool) StartJob(ctx context.Context, job **Job, wctx *WaitCtx, fn Func, 
 		if j = p.get(); j == nil {
 			return NoJobs, 0, nil
 		}
-		if !j.ctx.parent.Load().same(ctx) {
-			j.ctx.setParent(ctx)
+		if !j.ctx.same(ctx) {
+			j.setParent(ctx)
 		}
 		j.begin(wctx, fn, args)
 	}

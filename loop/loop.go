@@ -50,6 +50,13 @@ type Task struct {
 	// Fn is the job's code; ctx is the context given to Run (or one
 	// derived from it) and carries the job. A nil Fn is reported in the
 	// task's Result as async.ErrNilFunc.
+	//
+	// The job's WaitCtx belongs to the loop, which reuses it for the
+	// slot's later tasks: Fn must not free it or change its callback. One
+	// that does anyway spoils only itself, if it does not pause after:
+	// when its job ends the slot gets its callback back, or a new
+	// WaitCtx. A job that pauses after freeing its WaitCtx may not be
+	// resumed before Run's ctx is canceled.
 	Fn async.Func
 	// Args is copied into the job when it starts; until then (Run may hold
 	// a task while the pool has no job free) the caller must not change it.
@@ -160,7 +167,8 @@ type slot struct {
 	state  uint8
 	resync bool // see syncFDs
 	job    *async.Job
-	wctx   *async.WaitCtx // the slot's own, for every job it runs
+	wctx   *async.WaitCtx // the slot's own, for every job it runs (see mend)
+	ref    *slotRef       // the argument of the slot's callback
 	tag    any
 	fds    []int // wait fds registered for the slot, as the WaitCtx lists them
 }
@@ -232,12 +240,8 @@ func (l *loop) init(cfg Config) error {
 	for i := range l.slots {
 		s := &l.slots[i]
 		s.idx = int32(i)
-		s.wctx = async.NewWaitCtx()
-		if l.mode == ModeCallback {
-			if err := s.wctx.SetCallback(notifySlot, &slotRef{n: l.n, idx: s.idx}); err != nil {
-				return err
-			}
-		}
+		s.ref = &slotRef{n: l.n, idx: s.idx}
+		l.newWaitCtx(s)
 		l.free[size-1-i] = s.idx // slot 0 is used first
 	}
 	if ctx := l.ctx; ctx.Done() != nil {
@@ -366,8 +370,44 @@ func (l *loop) start(t Task) {
 	if l.mode != ModePoll {
 		l.syncFDs(s, true)
 	}
+	l.mend(s)
 	l.finished++
 	l.done(Result{Tag: t.Tag, Ret: ret, Err: err})
+}
+
+// newWaitCtx gives the slot a new WaitCtx, with the slot's callback in
+// ModeCallback.
+func (l *loop) newWaitCtx(s *slot) {
+	s.wctx = async.NewWaitCtx()
+	if l.mode == ModeCallback {
+		s.wctx.SetCallback(notifySlot, s.ref) // fails only once freed
+	}
+}
+
+// mend readies the slot of a job that has ended for the next: a Task
+// that freed its WaitCtx, or replaced its callback, must not leave every
+// later task in the slot failing at once with ErrFreed, or waiting for a
+// callback that never comes. In the usual case it costs two atomic loads
+// and a store, and no system call.
+func (l *loop) mend(s *slot) {
+	if s.wctx.SetStatus(async.StatusUnsupported) == nil {
+		if l.mode != ModeCallback {
+			return
+		}
+		if _, arg, ok := s.wctx.Callback(); ok && arg == any(s.ref) {
+			return
+		}
+		if s.wctx.SetCallback(notifySlot, s.ref) == nil {
+			return
+		}
+	}
+	// Freed: its cleanups have run, and closed the engines' fds. Forget
+	// them now, before another slot's engine reuses one of their numbers.
+	for len(s.fds) > 0 {
+		l.unregister(s, s.fds[len(s.fds)-1])
+	}
+	s.resync = false
+	l.newWaitCtx(s)
 }
 
 // runReady resumes the slots that are ready, in the order they became so.
@@ -419,6 +459,7 @@ func (l *loop) resume(s *slot) {
 	if l.mode != ModePoll {
 		l.syncFDs(s, true)
 	}
+	l.mend(s)
 	tag := s.tag
 	l.release(s)
 	l.done(Result{Tag: tag, Ret: ret, Err: err})

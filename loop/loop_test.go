@@ -521,3 +521,101 @@ func TestSharedPoolClosedUnderRun(t *testing.T) {
 		}
 	}
 }
+
+// Item 1 of the second core audit: a task that calls runtime.Goexit, and
+// panics while the Goexit unwinds it, ended Run's goroutine without a
+// result. Run must report the panic as the task's Result and go on.
+func TestGoexitPanickingTask(t *testing.T) {
+	leakCheck(t)
+	e := newFakeEngine(t, kindFD, 2)
+	fn := func(ctx context.Context, args []byte) int {
+		if args[5] == 0 {
+			return e.task(ctx, args)
+		}
+		if args[5] == 2 {
+			e.task(ctx, args) // pause first: the Goexit comes on a resume
+		}
+		defer func() { panic("during Goexit") }()
+		runtime.Goexit()
+		return 0
+	}
+	var results []Result
+	var err error
+	returned := make(chan bool)
+	go func() {
+		ok := false
+		defer func() { returned <- ok }()
+		results, _, err = tally(t, context.Background(), Config{InFlight: 8, Mode: ModeFD}, 90,
+			func(i int) Task { return Task{Fn: fn, Args: append(taskArgs(i, 1), byte(i%3))} })
+		ok = true
+	}()
+	if !<-returned {
+		t.Fatal("Run ended its goroutine")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range results {
+		var pe *async.PanicError
+		if i%3 == 0 {
+			if r.Err != nil || r.Ret != expected(i, 1) {
+				t.Fatalf("task %d: %+v", i, r)
+			}
+		} else if !errors.As(r.Err, &pe) || pe.Value != "during Goexit" {
+			t.Fatalf("task %d: %+v; want the panic during its Goexit", i, r)
+		}
+	}
+}
+
+// Found by reading in the second core audit: a task that freed its
+// slot's WaitCtx, or replaced its callback, left the slot so for every
+// later task in it: each later task failed at once with ErrFreed, or
+// paused waiting for a callback that never came. InFlight 1 puts every
+// task in the one slot.
+func TestTaskSpoilsItsWaitCtx(t *testing.T) {
+	cases := []struct {
+		name  string
+		mode  Mode
+		kind  notifyKind
+		spoil func(w *async.WaitCtx)
+	}{
+		{"FD/free", ModeFD, kindFD, (*async.WaitCtx).Free},
+		{"Poll/free", ModePoll, kindPoll, (*async.WaitCtx).Free},
+		{"Callback/free", ModeCallback, kindCallback, (*async.WaitCtx).Free},
+		{"Callback/replace", ModeCallback, kindCallback, func(w *async.WaitCtx) {
+			w.SetCallback(func(any) int { return 0 }, nil)
+		}},
+		{"Callback/remove", ModeCallback, kindCallback, func(w *async.WaitCtx) { w.SetCallback(nil, nil) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			leakCheck(t)
+			e := newFakeEngine(t, c.kind, 1)
+			spoiler := func(ctx context.Context, args []byte) int {
+				ret := e.task(ctx, args)
+				c.spoil(async.CurrentJob(ctx).WaitCtx())
+				return ret
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			results, _, err := tally(t, ctx, Config{InFlight: 1, Mode: c.mode}, 40, func(i int) Task {
+				if i%10 == 3 {
+					return Task{Fn: spoiler, Args: taskArgs(i, 1)}
+				}
+				return Task{Fn: e.task, Args: taskArgs(i, 2)}
+			})
+			if err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+			for i, r := range results {
+				ops := 2
+				if i%10 == 3 {
+					ops = 1
+				}
+				if r.Err != nil || r.Ret != expected(i, ops) {
+					t.Fatalf("task %d: %+v, want Ret %d", i, r, expected(i, ops))
+				}
+			}
+		})
+	}
+}

@@ -28,12 +28,23 @@ var one = func() (b [8]byte) {
 }()
 
 // waitFD returns the wait fd set under key in w, creating it and setting
-// it on first use. The caller gets no reference of its own. pkg starts the
+// it on first use, with a reference taken for the caller. pkg starts the
 // message of an error from eventfd(2); SetWaitFD's errors are returned as
-// they are.
+// they are, and async.ErrFreed also when w is freed as waitFD finds its fd.
+//
+// The reference is taken with the fd in hand, and refused once the last
+// one has gone: a WaitCtx freed by another goroutine between the lookup
+// and the reference has closed the fd, whose number may be another file's
+// by then, and the engine must neither write to it nor close it again.
 func waitFD(w *async.WaitCtx, key any, pkg string) (*FD, error) {
 	if _, data, ok := w.FD(key); ok {
 		if f, ok := data.(*FD); ok {
+			if testHookFound != nil {
+				testHookFound()
+			}
+			if !f.ref() {
+				return nil, async.ErrFreed
+			}
 			return f, nil
 		}
 	}
@@ -42,12 +53,32 @@ func waitFD(w *async.WaitCtx, key any, pkg string) (*FD, error) {
 		return nil, &fdError{pkg: pkg, op: "eventfd", err: err}
 	}
 	f := &FD{fd: fd}
-	f.refs.Store(1) // the WaitCtx's reference
+	// The WaitCtx's reference and the caller's, both before the WaitCtx
+	// has it: a Free right after SetWaitFD drops only the WaitCtx's.
+	f.refs.Store(2)
 	if err := w.SetWaitFD(key, fd, f, cleanup); err != nil {
 		_ = unix.Close(fd)
 		return nil, err
 	}
 	return f, nil
+}
+
+// testHookFound, when a test sets it, runs between finding a WaitCtx's
+// wait fd and taking a reference to it.
+var testHookFound func()
+
+// ref takes a reference to f, unless its last one has gone, and reports
+// whether it did.
+func (f *FD) ref() bool {
+	for {
+		n := f.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if f.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 // cleanup is the async.CleanupFunc of wait fds: Free drops the WaitCtx's

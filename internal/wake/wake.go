@@ -41,7 +41,8 @@ type Wake struct {
 // async.StatusOK when k is to call the callback, else
 // async.StatusUnsupported. Its errors are those of setting up the wait fd:
 // a failed eventfd(2) (wrapping its errno), or SetWaitFD's error (w freed,
-// or an fd of something else set under p.Key); k is left zero then.
+// even as Set runs, or an fd of something else set under p.Key); k is left
+// zero then.
 func (k *Wake) Set(w *async.WaitCtx, p *Policy) (async.EngineStatus, error) {
 	if p.Callback {
 		if fn, arg, ok := w.Callback(); ok {
@@ -50,11 +51,10 @@ func (k *Wake) Set(w *async.WaitCtx, p *Policy) (async.EngineStatus, error) {
 		}
 	}
 	if p.FD {
-		f, err := waitFD(w, p.Key, p.Pkg)
+		f, err := waitFD(w, p.Key, p.Pkg) // with k's reference, dropped by Reset
 		if err != nil {
 			return async.StatusUnsupported, err
 		}
-		f.refs.Add(1) // k's reference, dropped by Reset
 		k.FD = f
 	}
 	return async.StatusUnsupported, nil

@@ -378,3 +378,44 @@ func TestSetStatus(t *testing.T) {
 	w.Free()
 	SetStatus(w, async.StatusOK) // freed: ignored, must not panic
 }
+
+// Found by reading in the second core audit: Set found the WaitCtx's fd
+// and only then took its reference, so a WaitCtx freed in between (by
+// another goroutine) closed the fd first, and the engine then held a
+// reference to a closed fd number, which it would write to and close
+// again when the number was another file's.
+func TestFreedBetweenLookupAndReference(t *testing.T) {
+	w := async.NewWaitCtx()
+	p := policy(new(engine), false, true)
+	first := setFD(t, w, p) // the WaitCtx has its fd now
+	fd := first.FD.fd
+	first.Reset()
+
+	testHookFound = w.Free
+	t.Cleanup(func() { testHookFound = nil })
+	k := new(Wake)
+	st, err := k.Set(w, p)
+	testHookFound = nil
+	if open(fd) {
+		t.Fatalf("fd %d still open after Free", fd)
+	}
+	// Another file takes the number, as it would in a busy process.
+	var other [2]int
+	if err := unix.Pipe2(other[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(other[0])
+	defer unix.Close(other[1])
+	if k.FD != nil {
+		k.FD.Signal()
+	}
+	k.Reset()
+	if !errors.Is(err, async.ErrFreed) || st != async.StatusUnsupported {
+		t.Errorf("Set as the WaitCtx is freed = %v, %v; want ErrFreed", st, err)
+	}
+	for _, o := range other {
+		if !open(o) {
+			t.Errorf("the engine closed fd %d, another file's, after its WaitCtx was freed", o)
+		}
+	}
+}
