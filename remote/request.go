@@ -44,11 +44,11 @@ type request struct {
 
 	// Inputs, set by the caller before it hands the request over and read
 	// by the engine while it holds the request.
-	ctx      context.Context
-	keyID    string
-	alg      Algorithm
-	payload  []byte // the request's own copy
-	expires  int64  // when the engine gives up on it, on its clock (monoNow)
+	ctx     context.Context
+	keyID   string
+	alg     Algorithm
+	payload []byte // the request's own copy
+	expires int64  // when the engine gives up on it, on its clock (monoNow)
 
 	// Where it was last sent and under which ID: written by the engine,
 	// read by a caller that abandons it, to send the cancellation.
