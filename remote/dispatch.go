@@ -246,9 +246,9 @@ const sweepInterval = time.Millisecond
 // flight it sleeps.
 //
 // Completing a request may call a WaitCtx callback on this goroutine,
-// which may end it with runtime.Goexit. Then expire's deferred call
-// completes the rest of what was due, and the deferred call here starts a
-// new sweeper, so that later deadlines are still kept.
+// which may end it with runtime.Goexit. Then expire goes on with the rest
+// of what was due (see each), and the deferred call here starts a new
+// sweeper, so that later deadlines are still kept.
 func (e *Engine) sweeper() {
 	exited := true
 	defer func() {
@@ -287,25 +287,17 @@ func (e *Engine) sweeper() {
 }
 
 // expire completes the requests in due, whose time is up, and clears
-// due. If a WaitCtx callback ends the goroutine with runtime.Goexit, the
-// deferred call completes the rest first, so that none is lost.
+// due, even if a callback ends the goroutine (see each).
 func (e *Engine) expire(s *server, st *stream, due []*request) {
-	i := 0
-	defer func() {
-		if i < len(due) { // due[i]'s callback did not return
-			e.expire(s, st, due[i+1:])
-		}
-	}()
-	for ; i < len(due); i++ {
-		r := due[i]
-		due[i] = nil
+	each(due, func(r *request) {
 		if r.abandoned() {
 			e.finish(r, nil, nil) // released
-			continue
+			return
 		}
 		e.stats.expired.Add(1)
 		e.finish(r, nil, e.timeUp(s, st, r))
-	}
+	})
+	clear(due)
 }
 
 // timeUp returns the error of a request whose time is up: ctx's error;

@@ -113,9 +113,21 @@ func (st *stream) reset() {
 // stream, sends batches until the stream fails, fails the requests it held
 // over to other streams, waits a little, and starts again. The wait
 // doubles, from minRetry to maxRetry, while streams fail to open.
+//
+// Failing requests over, or failing them at Close, may call a WaitCtx
+// callback on this goroutine, which may end it with runtime.Goexit: each
+// then goes on with the other requests, and the deferred call here starts
+// a new run, so that the stream goes on serving.
 func (st *stream) run() {
 	e := st.srv.e
-	defer e.wg.Done()
+	exited := true
+	defer func() {
+		if exited && e.ctx.Err() == nil {
+			e.wg.Add(1) // before Done: Close's Wait cannot return between
+			go st.run()
+		}
+		e.wg.Done()
+	}()
 	retry := time.NewTimer(0)
 	<-retry.C
 	defer retry.Stop()
@@ -137,13 +149,12 @@ func (st *stream) run() {
 		case <-e.ctx.Done():
 		}
 	}
+	exited = false
 	st.mu.Lock()
 	st.exited = true
 	held := st.takeAll()
 	st.mu.Unlock()
-	for _, r := range held {
-		e.finish(r, nil, ErrClosed)
-	}
+	each(held, func(r *request) { e.finish(r, nil, ErrClosed) })
 }
 
 // The bounds of the wait between two attempts to open a stream. (gRPC
@@ -407,7 +418,20 @@ func (st *stream) failover(cause error) {
 	}
 	e := st.srv.e
 	e.stats.failovers.Add(1)
-	for _, r := range held {
-		e.resend(r, st.srv, cause)
+	each(held, func(r *request) { e.resend(r, st.srv, cause) })
+}
+
+// each calls f for each request of rs, even if f ends the goroutine with
+// runtime.Goexit (a WaitCtx callback can): the deferred call goes on with
+// the rest, so that none is lost.
+func each(rs []*request, f func(*request)) {
+	i := 0
+	defer func() {
+		if i < len(rs) { // f(rs[i]) did not return
+			each(rs[i+1:], f)
+		}
+	}()
+	for ; i < len(rs); i++ {
+		f(rs[i])
 	}
 }
