@@ -137,3 +137,48 @@ func BenchmarkCancelReachesSigner(b *testing.B) {
 	b.ReportMetric(float64(sent.Microseconds())/float64(b.N), "µs/sent")
 	b.ReportMetric(float64(recv.Microseconds())/float64(b.N), "µs/request")
 }
+
+// BenchmarkVerify measures Config.VerifySignatures (item 10 of the signer
+// audit): "check" is the verification alone, per operation, on this
+// goroutine; "off" and "on" sign through a real signer from 128
+// goroutines without and with it, so that their difference is what it
+// costs the client's CPU, which it shares with the signer here.
+func BenchmarkVerify(b *testing.B) {
+	_, dir, _ := testSignd(b)
+	s := startSigner(b, dir)
+	for _, k := range []keyCase{{"ecdsap256", ECDSAP256SHA256}, {"ed25519", Ed25519}} {
+		kid := keyID(b, dir, k.name)
+		msg := payload(k.alg, []byte("benchmark"))
+		b.Run(k.name+"/check", func(b *testing.B) {
+			e := dial(b, Config{}, s)
+			sig, err := e.Sign(context.Background(), kid, k.alg, msg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pub := certOf(b, dir, k.name).PublicKey
+			r := getRequest(context.Background(), kid, k.alg, msg)
+			defer r.release()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := checkSignature(r, pub, sig); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		for _, on := range []bool{false, true} {
+			name := map[bool]string{false: "/off", true: "/on"}[on]
+			b.Run(k.name+name, func(b *testing.B) {
+				e := dial(b, Config{VerifySignatures: on}, s)
+				b.SetParallelism(128)
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := e.Sign(context.Background(), kid, k.alg, msg); err != nil {
+							b.Error(err)
+						}
+					}
+				})
+			})
+		}
+	}
+}
