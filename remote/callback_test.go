@@ -219,3 +219,49 @@ func TestSweeperSurvivesGoexit(t *testing.T) {
 		t.Errorf("Close = %v; want a *PanicError for the Goexit", err)
 	}
 }
+
+// TestSenderSurvivesGoexit: a WaitCtx callback that calls runtime.Goexit
+// on a stream's sender (which completes a request whose signers failed
+// it too often) neither loses the other requests it was moving nor ends
+// the stream: later requests are still sent. (The same fault as item 9
+// of the signer audit, on another of the engine's goroutines.)
+func TestSenderSurvivesGoexit(t *testing.T) {
+	f := startFake(t, &fakeSigner{})
+	f.drop.Store(true)
+	kid, _ := fakeKey(Ed25519)
+	_, dir, _ := testSignd(t)
+	e, err := Dial(Config{Addrs: []string{f.addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto, StreamsPerServer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	pool, w, _, _ := callbackJob(t, e, kid, func(*async.Pool, *async.WaitCtx, **async.Job) {
+		runtime.Goexit()
+	})
+	defer w.Free()
+	defer pool.Close()
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := e.Sign(context.Background(), kid, Ed25519, []byte("dropped"))
+			errs <- err
+		}()
+	}
+	for range n {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrUnavailable) {
+				t.Errorf("Sign through a signer that drops every stream = %v; want ErrUnavailable", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a request was lost when a callback called runtime.Goexit on the sender")
+		}
+	}
+	f.drop.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := e.Sign(ctx, kid, Ed25519, []byte("after")); err != nil {
+		t.Errorf("Sign after the Goexit = %v", err)
+	}
+}

@@ -44,6 +44,7 @@ type fakeSigner struct {
 	keyWait time.Duration // before answering PublicKey
 	corrupt bool          // sign, then spoil the signature
 	wrongID bool          // PublicKey sends another key than asked for
+	drop    atomic.Bool   // end each stream once it has sent a batch
 
 	strict  atomic.Bool // count violations of lim from now on
 	n       atomic.Int64
@@ -211,6 +212,9 @@ func (f *fakeSigner) Sign(ss grpc.BidiStreamingServer[signpb.RequestBatch, signp
 		if err != nil {
 			<-ctx.Done()
 			return err
+		}
+		if f.drop.Load() {
+			return status.Error(codes.Internal, "dropped")
 		}
 		if f.lim != nil && len(b.GetRequests()) > int(f.lim.GetMaxBatch()) && f.strict.Load() {
 			f.broken.Add(1)
