@@ -86,7 +86,10 @@ func TestSlowlorisHandshakes(t *testing.T) {
 	for _, c := range idle {
 		c.Close()
 	}
-	waitFor(t, func() bool { total, hs, client := sv.s.conns.counts(DefaultClientName); return total == 1 && hs == 0 && client == 1 })
+	waitFor(t, func() bool {
+		total, hs, client := sv.s.conns.counts(DefaultClientName)
+		return total == 1 && hs == 0 && client == 1
+	})
 }
 
 func isReset(err error) bool {
