@@ -59,7 +59,7 @@ func keyIDOf(dir, name string) (string, crypto.PublicKey) {
 func Example() {
 	dir, addr, stop := embeddedSigner()
 	defer stop()
-	tlsCfg, err := signd.ClientTLS(dir) // ca.pem, client.pem, client-key.pem
+	tlsCfg, err := signd.ClientTLS(dir) // signer-ca.pem, client.pem, client-key.pem
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -77,20 +77,20 @@ func startSigner(t testing.TB, dir string, flags ...string) *signtest.Proc {
 	return p
 }
 
-// clientTLS reads a deployment's client certificate and CA.
+// clientTLS reads a deployment's client certificate and signer CA.
 func clientTLS(t testing.TB, dir string) *tls.Config {
 	t.Helper()
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	ca, err := os.ReadFile(filepath.Join(dir, "signer-ca.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(ca) {
-		t.Fatal("no CA certificate in ca.pem")
+		t.Fatal("no CA certificate in signer-ca.pem")
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS13}
 }

@@ -7,6 +7,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/seed-e1024768/async/loop"
@@ -14,12 +16,21 @@ import (
 
 // TestTLSServerWithRemoteKey: a crypto/tls server whose private keys are
 // remote Signers completes TLS 1.3 handshakes with each key type (ECDSA,
-// Ed25519, RSA-PSS), the client verifying the chain against the CA: the
+// Ed25519, RSA-PSS), the client verifying the chain against the site CA: the
 // Signer is a crypto.Signer crypto/tls can use, and its signatures verify.
 func TestTLSServerWithRemoteKey(t *testing.T) {
 	_, dir, _ := testSignd(t)
 	e := dial(t, Config{}, startSigner(t, dir))
-	roots := clientTLS(t, dir).RootCAs
+	// The front ends' certificates come from the site CA, ca.pem: what
+	// a browser trusts (the signer CA is for signers only).
+	site, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(site) {
+		t.Fatal("no CA certificate in ca.pem")
+	}
 	for _, name := range []string{"ecdsap256", "ed25519", "rsa2048"} {
 		t.Run(name, func(t *testing.T) {
 			sg, err := e.Signer(context.Background(), keyID(t, dir, name))

@@ -89,7 +89,8 @@ func exitCode(t *testing.T, args ...string) (int, string) {
 
 func TestInitCommand(t *testing.T) {
 	needBinary(t)
-	for _, name := range []string{"ca.pem", "ca-key.pem", "server.pem", "server-key.pem", "client.pem", "client-key.pem",
+	for _, name := range []string{"ca.pem", "ca-key.pem", "signer-ca.pem", "signer-ca-key.pem", "client-ca.pem", "client-ca-key.pem",
+		"server.pem", "server-key.pem", "client.pem", "client-key.pem",
 		"keys/ecdsap256.key", "keys/ed25519.key", "keys/rsa2048.key", "certs/ecdsap256.pem", "certs/ed25519.pem", "certs/rsa2048.pem"} {
 		fi, err := os.Stat(filepath.Join(deploy, name))
 		if err != nil {
@@ -120,6 +121,10 @@ func TestBadArguments(t *testing.T) {
 		{"frobnicate"},
 		{"init"},
 		{"init", "a", "b"},
+		{"add-client"},
+		{"add-client", deploy},
+		{"add-client", deploy, "a b"},
+		{"add-client", deploy, "../escape"},
 		{"serve"},
 		{"serve", "-dir", deploy},
 		{"serve", "-listen", "127.0.0.1:0"},
@@ -161,7 +166,14 @@ func wait(t testing.TB, s *signtest.Proc) error {
 
 func dial(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
-	tc, err := signd.ClientTLS(deploy)
+	return dialDir(t, addr, deploy)
+}
+
+// dialDir connects as the client of dir: a deployment or a client
+// directory add-client wrote.
+func dialDir(t testing.TB, addr, dir string) *grpc.ClientConn {
+	t.Helper()
+	tc, err := signd.ClientTLS(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,8 +42,9 @@
 // gRPC call, as most programs call a signing service. -remote takes the
 // signers' addresses, comma-separated (the engine spreads the requests
 // over them), and -remote-dir the deployment directory made by `asyncsignd
-// init`, of which it reads only ca.pem, client.pem, client-key.pem and
-// certs/ (the key IDs are those of the certificates' public keys).
+// init` (or a client directory `asyncsignd add-client` wrote), of which it
+// reads only signer-ca.pem, client.pem, client-key.pem and certs/ (the key
+// IDs are those of the certificates' public keys).
 // -remote embedded starts a signer inside the process, on loopback, with
 // a throwaway deployment in a temporary directory, removed at the end;
 // -remote-delay (1ms by default) makes it wait that long before signing
@@ -280,7 +281,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "engine worker goroutines")
 	asJSON := fs.Bool("json", false, "print one JSON object per row, and nothing else on standard output")
 	remoteAddrs := fs.String("remote", "", "measure through remote signers at `ADDR[,ADDR...]` (asyncsignd), or \"embedded\" for one started in this process")
-	remoteDir := fs.String("remote-dir", "", "with -remote ADDR: the deployment `DIR` with ca.pem, client.pem, client-key.pem and certs/")
+	remoteDir := fs.String("remote-dir", "", "with -remote ADDR: the deployment `DIR` with signer-ca.pem, client.pem, client-key.pem and certs/")
 	remoteDelay := fs.Duration("remote-delay", time.Millisecond, "the embedded signer's delay before it signs a request")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: asyncspeed [-seconds N] [-count N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json]\n"+
@@ -353,7 +354,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	case *remoteAddrs == embedded && *remoteDir != "":
 		return bad("-remote-dir is for a running signer; -remote embedded makes its own")
 	case *remoteAddrs != embedded && *remoteDir == "":
-		return bad("-remote ADDR needs -remote-dir DIR (its ca.pem, client.pem, client-key.pem and certs/)")
+		return bad("-remote ADDR needs -remote-dir DIR (its signer-ca.pem, client.pem, client-key.pem and certs/)")
 	}
 	rc.addrs, rc.dir = strings.Split(*remoteAddrs, ","), *remoteDir
 	for _, a := range rc.addrs {

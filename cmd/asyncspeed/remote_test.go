@@ -71,11 +71,11 @@ func TestRemoteRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// mixed trusts their CA but has our client certificate.
+	// mixed trusts their signer CA but has our client certificate.
 	if err := os.CopyFS(filepath.Join(mixed, "certs"), os.DirFS(filepath.Join(theirs, "certs"))); err != nil {
 		t.Fatal(err)
 	}
-	copyFile(t, filepath.Join(theirs, "ca.pem"), filepath.Join(mixed, "ca.pem"))
+	copyFile(t, filepath.Join(theirs, "signer-ca.pem"), filepath.Join(mixed, "signer-ca.pem"))
 	for _, f := range []string{"client.pem", "client-key.pem"} {
 		copyFile(t, filepath.Join(ours, f), filepath.Join(mixed, f))
 	}

@@ -93,7 +93,7 @@ func deployment(t testing.TB) string {
 func serverCopy(t testing.TB, dir string) string {
 	t.Helper()
 	out := t.TempDir()
-	files := []string{"ca.pem", "client.pem", "client-key.pem"}
+	files := []string{"signer-ca.pem", "client.pem", "client-key.pem"}
 	for _, a := range algs {
 		files = append(files, filepath.Join("certs", a+".pem"))
 	}

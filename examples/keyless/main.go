@@ -10,9 +10,11 @@
 //	keyless -dir DIR -signer ADDR[,ADDR...] -listen ADDR [-alg ecdsap256|ed25519|rsa2048] [-sign-timeout D]
 //
 // DIR is a deployment written by `asyncsignd init DIR`. The server reads
-// DIR/certs/<alg>.pem (the chain it serves), and DIR/ca.pem,
+// DIR/certs/<alg>.pem (the chain it serves, issued by the site CA,
+// DIR/ca.pem, which its clients trust), and DIR/signer-ca.pem,
 // DIR/client.pem and DIR/client-key.pem (the identity it shows the
-// signers, and the roots it checks theirs with). It never opens DIR/keys:
+// signers, and the only CA it takes a signer's certificate from: a front
+// end's or a client's certificate is no signer's). It never opens DIR/keys:
 // it may be given a copy of DIR without it. At start it asks the signers
 // for the key of the certificate, and fails if none answers within 10s.
 // Its first line on standard output is

@@ -63,7 +63,7 @@ type server struct {
 // newServer reads cfg.dir's certificate for cfg.alg and the client identity
 // the signers know, connects to the signers, and returns a server that
 // signs its handshakes with the signers' copy of the certificate's key. It
-// reads DIR/certs/<alg>.pem, DIR/ca.pem, DIR/client.pem and
+// reads DIR/certs/<alg>.pem, DIR/signer-ca.pem, DIR/client.pem and
 // DIR/client-key.pem, and nothing else: in particular not DIR/keys.
 func newServer(cfg config) (*server, error) {
 	if !slices.Contains(algs, cfg.alg) {

@@ -25,23 +25,40 @@ func TestInitLayout(t *testing.T) {
 			t.Errorf("%s: mode %v, want 0600", name, mode)
 		}
 	}
-	ca := readCert(t, caCertFile)
-	if !ca.IsCA {
-		t.Errorf("ca.pem is not a CA")
+	// Each role's certificates verify against their own CA only.
+	cas := map[string]*x509.Certificate{}
+	for _, name := range []string{caCertFile, signerCACertFile, clientCACertFile} {
+		if cas[name] = readCert(t, name); !cas[name].IsCA {
+			t.Errorf("%s is not a CA", name)
+		}
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	serverNames := []string{serverCertFile, "certs/ecdsap256.pem", "certs/ed25519.pem", "certs/rsa2048.pem"}
-	for _, name := range serverNames {
-		c := readCert(t, name)
-		for _, host := range []string{"localhost", "127.0.0.1"} {
-			if _, err := c.Verify(x509.VerifyOptions{DNSName: host, Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
-				t.Errorf("%s for %s: %v", name, host, err)
+	for _, c := range []struct {
+		name, ca string
+		usage    x509.ExtKeyUsage
+	}{
+		{serverCertFile, signerCACertFile, x509.ExtKeyUsageServerAuth},
+		{"certs/ecdsap256.pem", caCertFile, x509.ExtKeyUsageServerAuth},
+		{"certs/ed25519.pem", caCertFile, x509.ExtKeyUsageServerAuth},
+		{"certs/rsa2048.pem", caCertFile, x509.ExtKeyUsageServerAuth},
+		{clientCertFile, clientCACertFile, x509.ExtKeyUsageClientAuth},
+	} {
+		leaf := readCert(t, c.name)
+		for caName, ca := range cas {
+			pool := x509.NewCertPool()
+			pool.AddCert(ca)
+			for _, host := range []string{"localhost", "127.0.0.1"} {
+				if c.usage == x509.ExtKeyUsageClientAuth {
+					host = ""
+				}
+				_, err := leaf.Verify(x509.VerifyOptions{DNSName: host, Roots: pool, KeyUsages: []x509.ExtKeyUsage{c.usage}})
+				if ok := caName == c.ca; ok != (err == nil) {
+					t.Errorf("%s against %s for %q: %v", c.name, caName, host, err)
+				}
 			}
 		}
 	}
-	if _, err := readCert(t, clientCertFile).Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		t.Errorf("client.pem: %v", err)
+	if cn := readCert(t, clientCertFile).Subject.CommonName; cn != DefaultClientName {
+		t.Errorf("client.pem names %q, want %q", cn, DefaultClientName)
 	}
 	// Each signing key's certificate holds that key.
 	keys, byName := loadTestKeys(t)
@@ -58,7 +75,12 @@ func TestInitLayout(t *testing.T) {
 
 func readCert(t *testing.T, name string) *x509.Certificate {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(testDir, name))
+	return readCertAt(t, filepath.Join(testDir, name))
+}
+
+func readCertAt(t *testing.T, name string) *x509.Certificate {
+	t.Helper()
+	data, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,11 +155,11 @@ func TestReadCert(t *testing.T) {
 	}
 }
 
-// TestClientTLSReadsOnlyItsFiles: a client needs ca.pem, client.pem and
+// TestClientTLSReadsOnlyItsFiles: a client needs signer-ca.pem, client.pem and
 // client-key.pem, and nothing else of the deployment.
 func TestClientTLSReadsOnlyItsFiles(t *testing.T) {
 	dir := t.TempDir()
-	for _, name := range []string{caCertFile, clientCertFile, clientKeyFile} {
+	for _, name := range []string{signerCACertFile, clientCertFile, clientKeyFile} {
 		data, err := os.ReadFile(filepath.Join(testDir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -153,8 +175,8 @@ func TestClientTLSReadsOnlyItsFiles(t *testing.T) {
 	if cfg.MinVersion != 0x0304 || len(cfg.Certificates) != 1 || cfg.RootCAs == nil {
 		t.Errorf("ClientTLS = %+v", cfg)
 	}
-	os.Remove(filepath.Join(dir, caCertFile))
-	if _, err := ClientTLS(dir); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("ClientTLS without ca.pem: %v", err)
+	os.Remove(filepath.Join(dir, signerCACertFile))
+	if _, err := ClientTLS(dir); !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrOldDeployment) {
+		t.Errorf("ClientTLS without signer-ca.pem: %v", err)
 	}
 }

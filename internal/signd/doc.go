@@ -5,11 +5,27 @@
 //
 // # Deployment
 //
-// [Init] writes a self-contained deployment into a directory: a CA, a
-// server identity and a client identity signed by it, and one signing key
+// [Init] writes a self-contained deployment into a directory: a CA for
+// each role, a server identity and a client identity, and one signing key
 // of each supported type (with a certificate for a TLS front end that
-// serves with the key while the key itself stays in the signer). [New]
-// reads the server's half of it, [ClientTLS] the client's.
+// serves with the key while the key itself stays in the signer). Each
+// role's certificates come from its own CA, so that each is accepted in
+// its role only: the signer CA issues the signer's certificate, and is
+// the only CA [ClientTLS] takes a signer's from; the client CA issues the
+// clients', and is the only CA the server takes a client's from; the site
+// CA (ca.pem, what a browser trusts) issues the front ends'. A front
+// end's or a client's certificate presented by a fake signer is refused.
+// [AddClient] issues more client identities, each a directory a client
+// takes as it takes the deployment. [New] reads the server's half of it,
+// [ClientTLS] the client's. A deployment an older Init wrote, with one CA
+// for every role, is refused by both ([ErrOldDeployment]): re-run init in
+// a new directory.
+//
+// Init is all or nothing: it builds the deployment beside its directory
+// and renames it into place, so that a killed Init leaves none. [New]
+// refuses, as ssh does, private keys or the keys directory that group or
+// others may read or write ([PermissionError] says which, and the chmod
+// that fixes it).
 //
 // Keys are named by their key ID, [KeyID]: the lowercase hex SHA-256 of
 // the DER SubjectPublicKeyInfo of the public key.
@@ -55,4 +71,16 @@
 // last answer is sent. Memory per stream stays bounded: past [MaxQueued]
 // requests in flight requests are refused, and past as many answers the
 // client has not taken the server stops reading the stream.
+//
+// # Connections
+//
+// What anyone can open is bounded too ([Config], with documented
+// defaults): a connection must finish its TLS handshake and HTTP/2
+// preface within HandshakeTimeout; at most MaxHandshakes connections may
+// be unauthenticated at once, and a new one closes the oldest of them, so
+// that sockets that never speak cannot lock a client out; at most
+// MaxConns are open in all (by default 512, or half the open-file limit
+// if less); a client identity (its certificate's CommonName) may hold
+// MaxConnsPerClient; and a connection with no RPC for IdleTimeout is
+// closed.
 package signd

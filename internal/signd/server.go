@@ -46,6 +46,25 @@ type Config struct {
 	// Workers is the number of signing workers; 0 means
 	// runtime.GOMAXPROCS(0).
 	Workers int
+
+	// The bounds on connections (see conns.go); 0 means the default.
+	//
+	// HandshakeTimeout bounds a new connection's TLS handshake and
+	// HTTP/2 preface: DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// MaxConns bounds the connections open at once:
+	// DefaultMaxConns, or half the process's open-file limit if that is
+	// less. New refuses more than the limit leaves room for.
+	MaxConns int
+	// MaxHandshakes bounds the connections not yet authenticated; a new
+	// one over it closes the oldest: DefaultMaxHandshakes.
+	MaxHandshakes int
+	// MaxConnsPerClient bounds a client identity's connections; one
+	// over it is closed after its handshake: DefaultMaxConnsPerClient.
+	MaxConnsPerClient int
+	// IdleTimeout closes a connection with no RPC for that long (its
+	// client reconnects when it needs to): DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
 
 // Server is a signer. Create one with New, run it with Serve, stop it
@@ -58,6 +77,7 @@ type Server struct {
 	hold    time.Duration
 	grpc    *grpc.Server
 	health  *health.Server
+	conns   *limiter
 
 	counters counters
 	draining chan struct{} // closed when Stop begins
@@ -81,9 +101,16 @@ type counters struct {
 // not yet serving. Its errors are those of reading the deployment; one
 // without keys is ErrNoKeys.
 func New(cfg Config) (*Server, error) {
+	if err := checkPrivate(cfg.Dir); err != nil {
+		return nil, err
+	}
 	tlsCfg, err := serverTLS(cfg.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("signd: %w", err)
+	}
+	cc, err := connConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
 	keys, err := loadKeys(filepath.Join(cfg.Dir, keysDir))
 	if err != nil {
@@ -102,13 +129,16 @@ func New(cfg Config) (*Server, error) {
 		health:   health.NewServer(),
 		draining: make(chan struct{}),
 		stopped:  make(chan struct{}),
+		conns:    newLimiter(cc.MaxConns, cc.MaxHandshakes, cc.MaxConnsPerClient),
 	}
 	s.watches, s.endWatches = context.WithCancel(context.Background())
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)
 	}
 	s.grpc = grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(tlsCfg)),
+		grpc.Creds(limitCreds{credentials.NewTLS(tlsCfg), s.conns}),
+		grpc.ConnectionTimeout(cc.HandshakeTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: cc.IdleTimeout}),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.MaxConcurrentStreams(MaxStreams),
 		grpc.WaitForHandlers(true),
@@ -153,7 +183,7 @@ func (s *Server) Serve(lis net.Listener) error {
 		go s.release()
 	}
 	s.mu.Unlock()
-	err := s.grpc.Serve(lis)
+	err := s.grpc.Serve(limitListener{lis, s.conns})
 	select {
 	case <-s.draining:
 		<-s.stopped

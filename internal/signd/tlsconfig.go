@@ -78,15 +78,19 @@ func readCertPool(path string) (*x509.CertPool, error) {
 }
 
 // ClientTLS returns a TLS 1.3-only client configuration for a signer
-// deployed in dir (see Init): it reads only dir's ca.pem, client.pem and
-// client-key.pem, presents the client certificate and verifies the
-// server against ca.pem, for the name localhost (set ServerName to dial
-// the signer by another name its certificate holds). Its errors are those
-// of reading and parsing the three files.
+// deployed in dir (see Init), or for a client directory AddClient wrote:
+// it reads only dir's signer-ca.pem, client.pem and client-key.pem,
+// presents the client certificate and verifies the server against
+// signer-ca.pem alone, for the name localhost (set ServerName to dial the
+// signer by another name its certificate holds). So only a certificate of
+// the signer's role is taken for a signer's: not a front end's (certs/,
+// the site CA's) nor a client's (the client CA's). Its errors are those of
+// reading and parsing the three files, and ErrOldDeployment for a
+// deployment an older Init wrote.
 func ClientTLS(dir string) (*tls.Config, error) {
-	pool, err := readCertPool(filepath.Join(dir, caCertFile))
+	pool, err := readCertPool(filepath.Join(dir, signerCACertFile))
 	if err != nil {
-		return nil, fmt.Errorf("signd: client TLS: %w", err)
+		return nil, fmt.Errorf("signd: client TLS: %w", oldDeployment(dir, err))
 	}
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, clientCertFile), filepath.Join(dir, clientKeyFile))
 	if err != nil {
@@ -101,11 +105,12 @@ func ClientTLS(dir string) (*tls.Config, error) {
 }
 
 // serverTLS is the server's side: TLS 1.3 only, client certificates
-// required and verified against ca.pem.
+// required and verified against client-ca.pem alone, so that neither the
+// signer's certificate nor a front end's is taken for a client's.
 func serverTLS(dir string) (*tls.Config, error) {
-	pool, err := readCertPool(filepath.Join(dir, caCertFile))
+	pool, err := readCertPool(filepath.Join(dir, clientCACertFile))
 	if err != nil {
-		return nil, err
+		return nil, oldDeployment(dir, err)
 	}
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, serverCertFile), filepath.Join(dir, serverKeyFile))
 	if err != nil {
