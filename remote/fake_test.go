@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -98,7 +99,15 @@ func startFake(t testing.TB, f *fakeSigner) *fakeSigner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := clientTLS(t, dir).RootCAs
+	// Clients are the client CA's, as the real signer has them.
+	pem, err := os.ReadFile(filepath.Join(dir, "client-ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatal("no CA certificate in client-ca.pem")
+	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert},
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: roots}
 	if f.full == 0 {
