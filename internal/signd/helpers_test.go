@@ -162,3 +162,17 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// testServer is a server for keys that is not serving: for tests that
+// drive its parts (take, the queue, run) by hand.
+func testServer(keys map[string]*key) *Server {
+	base := time.Now()
+	return &Server{
+		keys:     keys,
+		budget:   newBudget(DefaultMaxMemory, DefaultClientMemory),
+		base:     base,
+		q:        newFairQueue(base, 0, quantum(keys)),
+		held:     newQueue(base, 0, true),
+		draining: make(chan struct{}),
+	}
+}
