@@ -90,7 +90,7 @@ type Server struct {
 	budget  *budget
 	base    time.Time // op.due and op.deadline count from here
 	q       *queue    // requests waiting to be signed
-	held    *queue // answers waiting for their request's Delay to pass
+	held    *queue    // answers waiting for their request's Delay to pass
 	hold    time.Duration
 	grpc    *grpc.Server
 	health  *health.Server
