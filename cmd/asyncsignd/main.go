@@ -6,6 +6,7 @@
 //
 //	asyncsignd init DIR
 //	asyncsignd serve -dir DIR -listen ADDR [-delay D] [-workers N] [-grace D] [-cpuprofile FILE]
+//	                 [-max-memory BYTES] [-client-memory BYTES]
 //
 // init writes a ready deployment into DIR: a CA (ca.pem, ca-key.pem), the
 // signer's identity (server.pem, server-key.pem, for localhost and
@@ -28,6 +29,15 @@
 // exits 0. -cpuprofile FILE writes a CPU profile of the whole run, for
 // go tool pprof.
 //
+// -max-memory bounds the bytes the signer holds for every client's
+// requests and unsent answers together (default 512MiB), -client-memory
+// those of each client identity, the Subject CommonName of its
+// certificate (default 64MiB); sizes are in bytes, or with a suffix
+// KiB, MiB or GiB. A request beyond a bound is answered CODE_OVERLOADED
+// at once, and a client near its bound is read no more until its
+// answers are taken. Each connection may cost up to
+// signd.ConnectionBytes (about 129 MiB) on top.
+//
 // Bad arguments: a message and the usage on standard error, exit status
 // 2. Any other failure: a message on standard error, exit status 1.
 package main
@@ -38,10 +48,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,6 +64,7 @@ import (
 const usage = `usage:
   asyncsignd init DIR
   asyncsignd serve -dir DIR -listen ADDR [-delay D] [-workers N] [-grace D] [-cpuprofile FILE]
+                   [-max-memory BYTES] [-client-memory BYTES]
 `
 
 // errUsage marks bad arguments: exit status 2.
@@ -99,6 +113,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	workers := fs.Int("workers", 0, "signing workers (0: one per core)")
 	grace := fs.Duration("grace", 10*time.Second, "how long to wait for requests in flight on SIGTERM")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
+	// Bounds in bytes of what clients can make the signer hold: a
+	// number of bytes, or of KiB, MiB or GiB with that suffix.
+	maxMemory, clientMemory := int64(signd.DefaultMaxMemory), int64(signd.DefaultClientMemory)
+	fs.Func("max-memory", "`bytes` the signer holds at most for all clients' requests and answers together (default 512MiB)", byteSize(&maxMemory))
+	fs.Func("client-memory", "`bytes` the signer holds at most for each client identity (default 64MiB)", byteSize(&clientMemory))
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -124,7 +143,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	s, err := signd.New(signd.Config{Dir: *dir, Delay: *delay, Workers: *workers})
+	s, err := signd.New(signd.Config{Dir: *dir, Delay: *delay, Workers: *workers, MaxMemory: maxMemory, ClientMemory: clientMemory})
 	if err != nil {
 		return err
 	}
@@ -142,5 +161,24 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case err := <-served:
 		s.Stop(*grace)
 		return err
+	}
+}
+
+// byteSize parses a size in bytes, with an optional suffix KiB, MiB or
+// GiB, into *n: at least one byte.
+func byteSize(n *int64) func(string) error {
+	return func(v string) error {
+		unit := int64(1)
+		for i, suffix := range []string{"KiB", "MiB", "GiB"} {
+			if s, ok := strings.CutSuffix(v, suffix); ok {
+				v, unit = s, 1<<(10*(i+1))
+			}
+		}
+		x, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || x <= 0 || x > math.MaxInt64/unit {
+			return errors.New("want a positive number of bytes, KiB, MiB or GiB, e.g. 64MiB")
+		}
+		*n = x * unit
+		return nil
 	}
 }
