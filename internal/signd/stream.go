@@ -48,6 +48,8 @@ type stream struct {
 	// MaxQueued and MaxQueuedBytes: from their arrival until their
 	// answers are sent (or dropped, if the stream ends first).
 	held, heldBytes atomic.Int64
+	// unsent counts the answers given to the sender and not yet sent.
+	unsent atomic.Int64
 	mu              sync.Mutex
 	// inflight holds the stream's requests that are queued or being
 	// signed, by ID.
@@ -135,14 +137,18 @@ func (st *stream) endRecv(err error) {
 	poke(st.kick)
 }
 
-// waitRoom waits while the sender has MaxQueued answers or more to
-// send, or while the stream's client (or the server) is near its bound
-// in bytes and the stream holds anything, or until done is closed.
+// waitRoom waits while the stream has MaxQueued answers or more not yet
+// sent, or while its client (or the server) is near its bound in bytes
+// and the stream holds anything (requests in flight, answers unsent), or
+// until done is closed: a client that does not read its answers is read
+// no more, and one near its bound is read as its requests are answered
+// (a stream that holds nothing is read, and refused at once past the
+// bound).
 func (st *stream) waitRoom(done <-chan struct{}) {
 	for {
 		st.mu.Lock()
-		full := len(st.pending) >= MaxQueued ||
-			(len(st.pending) > 0 || st.held.Load() > 0) && st.s.budget.full(st.cl)
+		unsent := st.unsent.Load()
+		full := unsent >= MaxQueued || (unsent > 0 || st.held.Load() > 0) && st.s.budget.full(st.cl)
 		full = full && !st.dead.Load()
 		st.mu.Unlock()
 		if !full {
@@ -223,6 +229,7 @@ func (st *stream) queueAnswer(o *op) {
 		return
 	}
 	st.pending = append(st.pending, o)
+	st.unsent.Add(1)
 }
 
 // cancel drops the requests of ids that no worker has started and
@@ -278,6 +285,7 @@ func (st *stream) deliver(o *op) {
 		return
 	}
 	st.pending = append(st.pending, o)
+	st.unsent.Add(1)
 	wake := len(st.pending) == 1
 	st.mu.Unlock()
 	if wake {
@@ -350,7 +358,6 @@ func (st *stream) send(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBat
 		idle := len(st.inflight) == 0
 		recvDone, recvErr := st.recvDone, st.recvErr
 		st.mu.Unlock()
-		poke(st.room)
 		if recvErr != nil {
 			err = recvErr
 		}
@@ -362,7 +369,8 @@ func (st *stream) send(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBat
 		}
 		clear(batch)
 		if len(batch) > 0 {
-			poke(st.room) // the client may hold less now
+			st.unsent.Add(-int64(len(batch)))
+			poke(st.room)
 		}
 		switch {
 		case err != nil:
@@ -383,6 +391,7 @@ func (st *stream) die() {
 	st.dead.Store(true)
 	batch := st.pending
 	st.pending = nil
+	st.unsent.Add(-int64(len(batch)))
 	st.mu.Unlock()
 	for _, o := range batch {
 		o.release()
