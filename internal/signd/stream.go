@@ -50,7 +50,7 @@ type stream struct {
 	held, heldBytes atomic.Int64
 	// unsent counts the answers given to the sender and not yet sent.
 	unsent atomic.Int64
-	mu              sync.Mutex
+	mu     sync.Mutex
 	// inflight holds the stream's requests that are queued or being
 	// signed, by ID.
 	inflight map[uint64]*op
