@@ -38,6 +38,7 @@ type client struct {
 // holds and the bound of each.
 type budget struct {
 	total     atomic.Int64
+	connected atomic.Int32 // clients with streams or calls running
 	maxTotal  int64
 	maxClient int64
 
@@ -59,7 +60,9 @@ func (b *budget) join(id string) *client {
 		c = &client{id: id}
 		b.clients[id] = c
 	}
-	c.refs++
+	if c.refs++; c.refs == 1 {
+		b.connected.Add(1)
+	}
 	return c
 }
 
@@ -69,8 +72,11 @@ func (b *budget) join(id string) *client {
 func (b *budget) leave(c *client) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if c.refs--; c.refs == 0 && c.bytes.Load() == 0 {
-		delete(b.clients, c.id)
+	if c.refs--; c.refs == 0 {
+		b.connected.Add(-1)
+		if c.bytes.Load() == 0 {
+			delete(b.clients, c.id)
+		}
 	}
 }
 
