@@ -36,7 +36,7 @@
 // KiB, MiB or GiB. A request beyond a bound is answered CODE_OVERLOADED
 // at once, and a client near its bound is read no more until its
 // answers are taken. Each connection may cost up to
-// signd.ConnectionBytes (about 129 MiB) on top.
+// signd.ConnectionBytes (about 132 MiB) on top.
 //
 // Bad arguments: a message and the usage on standard error, exit status
 // 2. Any other failure: a message on standard error, exit status 1.

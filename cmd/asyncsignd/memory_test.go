@@ -48,8 +48,8 @@ const (
 // before the fix.
 func TestMemoryUnreadAnswers(t *testing.T) {
 	id, _ := certKey(t, "ed25519")
-	// Each stream reads, and decodes, a batch of under 1 MiB at a time.
-	memoryAttack(t, signd.MaxStreams*2<<20, func(ctx context.Context, cc *grpc.ClientConn) {
+	// Each stream reads a batch of under 1 MiB at a time.
+	memoryAttack(t, signd.MaxStreams<<20, func(ctx context.Context, cc *grpc.ClientConn) {
 		st, err := pb.NewSignerClient(cc).Sign(ctx)
 		if err != nil {
 			return
@@ -120,7 +120,7 @@ func memoryAttack(t *testing.T, transient int64, attack func(context.Context, *g
 	}
 	base := rss(t, s.Cmd.Process.Pid)
 
-	const span = 4 * time.Second
+	const span = 6 * time.Second
 	actx, stop := context.WithTimeout(ctx, span)
 	defer stop()
 	cc := dial(t, s.Addr)

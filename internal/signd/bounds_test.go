@@ -42,7 +42,7 @@ func bigRequest(id uint64, n int, secret string) *pb.SignRequest {
 // another client is served meanwhile.
 func TestBoundsCountWholeRequests(t *testing.T) {
 	_, byName := loadTestKeys(t)
-	const key = 3 << 20 // bytes of key ID
+	const key = 3 << 18 // bytes of key ID
 	sv := serve(t, Config{Delay: time.Minute, ClientMemory: 4*key + key/2, MaxMemory: 6 * key})
 	const secret = "SECRET-KEY-ID-BYTES"
 	check := func(r *pb.SignResult, bound string) {
@@ -53,7 +53,7 @@ func TestBoundsCountWholeRequests(t *testing.T) {
 	}
 	// Each on a stream of its own (a stream that holds requests is read
 	// no more once its client is near its bound: flow control), four
-	// requests of 3 MiB are queued; the client's bound (4.5 × 3 MiB)
+	// requests of 768 KiB are queued; the client's bound (4.5 × 768 KiB)
 	// refuses the fifth.
 	received := uint64(0)
 	alone := func(c pb.SignerClient, r *pb.SignRequest) pb.Signer_SignClient {
@@ -73,12 +73,12 @@ func TestBoundsCountWholeRequests(t *testing.T) {
 		alone(sv.client, bigRequest(uint64(i), key, secret))
 	}
 	check(recvN(t, alone(sv.client, bigRequest(4, key, secret)), 1)[4], "client")
-	// Unknown fields count too: a small request carrying 3 MiB of them.
+	// Unknown fields count too: a small request carrying 768 KiB of them.
 	r := ecdsaRequests(byName, 5, 1)[0]
 	r.ProtoReflect().SetUnknown(protowire.AppendBytes(protowire.AppendTag(nil, 99, protowire.BytesType), make([]byte, key)))
 	check(recvN(t, alone(sv.client, r), 1)[5], "client")
 	// Another client is served; its own large requests reach the
-	// server's bound (6 × 3 MiB).
+	// server's bound (6 × 768 KiB).
 	other := dialAs(t, sv, "other")
 	alone(other, bigRequest(0, key, secret))
 	check(recvN(t, alone(other, bigRequest(1, key, secret)), 1)[1], "signer")
@@ -94,7 +94,7 @@ func TestBoundsCountWholeRequests(t *testing.T) {
 // stream, counted by encoded size, a request is refused CODE_OVERLOADED,
 // though its client and the server have room.
 func TestStreamBytesBound(t *testing.T) {
-	const key = 3 << 20
+	const key = 3 << 18
 	sv := serve(t, Config{Delay: time.Minute})
 	st := signStream(t, sv)
 	n := MaxQueuedBytes/key + 1

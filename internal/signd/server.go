@@ -25,14 +25,16 @@ import (
 // count, is bounded by these settings (see ConnectionBytes).
 const (
 	// MaxRecvMsgSize is the largest gRPC message the server accepts:
-	// room for a batch of sixty-odd requests of MaxMessage bytes, or
-	// thousands of digests. A larger one ends its stream
-	// (ResourceExhausted) before it is read.
-	MaxRecvMsgSize = 4 << 20
+	// room for a batch of fifteen requests of MaxMessage bytes, or
+	// about 9,000 of SHA-256 digests. A larger one ends its stream
+	// (ResourceExhausted) before it is read: a client splits its
+	// batches by size too.
+	MaxRecvMsgSize = 1 << 20
 	// MaxStreams is the most streams (Sign streams and calls) a client
 	// connection may have open at once; more wait, in the client, for
-	// a turn.
-	MaxStreams = 16
+	// a turn. Unary calls take one each: 64 lets a client keep 64 in
+	// flight on one connection.
+	MaxStreams = 64
 	// StreamWindow is the HTTP/2 flow-control window of each stream:
 	// what a client may send on a stream before the server reads it.
 	// Fixed, so that gRPC does not grow it (to 16 MiB, with its
@@ -47,7 +49,7 @@ const (
 	// its MaxStreams streams, a window of data not yet read, and a
 	// message being read in whole and then decoded (twice
 	// MaxRecvMsgSize at the peak); and the connection's buffers. About
-	// 129 MiB: a bound on connections per client (or in total) times
+	// 132 MiB: a bound on connections per client (or in total) times
 	// this is what connections may cost on top of Config.ClientMemory
 	// (or Config.MaxMemory).
 	ConnectionBytes = MaxStreams*(StreamWindow+2*MaxRecvMsgSize) + 2*ioBuffer
