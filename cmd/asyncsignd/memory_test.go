@@ -48,8 +48,7 @@ const (
 // before the fix.
 func TestMemoryUnreadAnswers(t *testing.T) {
 	id, _ := certKey(t, "ed25519")
-	// Each stream reads a batch of under 1 MiB at a time.
-	memoryAttack(t, signd.MaxStreams<<20, func(ctx context.Context, cc *grpc.ClientConn) {
+	memoryAttack(t, func(ctx context.Context, cc *grpc.ClientConn) {
 		st, err := pb.NewSignerClient(cc).Sign(ctx)
 		if err != nil {
 			return
@@ -73,7 +72,7 @@ func TestMemoryUnreadAnswers(t *testing.T) {
 // message the signer takes and empty payloads, and reads its answers.
 func TestMemoryLargeKeyIDs(t *testing.T) {
 	keyID := strings.Repeat("k", signd.MaxRecvMsgSize-1024)
-	memoryAttack(t, signd.ConnectionBytes, func(ctx context.Context, cc *grpc.ClientConn) {
+	memoryAttack(t, func(ctx context.Context, cc *grpc.ClientConn) {
 		st, err := pb.NewSignerClient(cc).Sign(ctx)
 		if err != nil {
 			return
@@ -98,10 +97,10 @@ func TestMemoryLargeKeyIDs(t *testing.T) {
 // memoryAttack runs a signer, and attack on each of the streams one
 // connection may have, for a few seconds, while a client of another
 // identity signs an ECDSA digest every 20 ms; it samples the signer's
-// RSS and checks it (against the bound, what reading the attack's
-// messages may hold at once, transient, and a fixed allowance), and
-// that every one of the other client's requests was signed.
-func memoryAttack(t *testing.T, transient int64, attack func(context.Context, *grpc.ClientConn)) {
+// RSS and checks it (against the bound, what one connection may cost
+// on top, signd.ConnectionBytes, and a fixed allowance), and that every
+// one of the other client's requests was signed.
+func memoryAttack(t *testing.T, attack func(context.Context, *grpc.ClientConn)) {
 	bin := bin
 	extra := []string{"-max-memory", strconv.Itoa(testMaxMemory), "-client-memory", strconv.Itoa(testClientMemory)}
 	before := os.Getenv("ASYNCSIGND_MEMTEST_BIN")
@@ -159,7 +158,7 @@ func memoryAttack(t *testing.T, transient int64, attack func(context.Context, *g
 	}
 	// The bound, what reading takes, and room for the runtime's garbage
 	// collector, which lets the heap grow past what is live.
-	if bound := testMaxMemory + transient + 64<<20; grew > bound {
+	if bound := int64(testMaxMemory + signd.ConnectionBytes + 64<<20); grew > bound {
 		t.Errorf("the signer's RSS grew by %d MiB under the attack; want at most %d MiB", grew>>20, bound>>20)
 	}
 }

@@ -44,10 +44,17 @@ type budget struct {
 
 	mu      sync.Mutex
 	clients map[string]*client
+	// freed is closed, and replaced, when a client or the server drops
+	// below the mark at which full holds: streams waiting for that
+	// wait for it.
+	freed atomic.Pointer[chan struct{}]
 }
 
 func newBudget(maxTotal, maxClient int64) *budget {
-	return &budget{maxTotal: maxTotal, maxClient: maxClient, clients: map[string]*client{}}
+	b := &budget{maxTotal: maxTotal, maxClient: maxClient, clients: map[string]*client{}}
+	ch := make(chan struct{})
+	b.freed.Store(&ch)
+	return b
 }
 
 // join returns the client named id and counts one more stream or call of
@@ -114,14 +121,28 @@ func (b *budget) force(c *client, n int64) {
 
 // uncharge lets go of n bytes held for c.
 func (b *budget) uncharge(c *client, n int64) {
-	c.bytes.Add(-n)
-	b.total.Add(-n)
+	cb, tb := c.bytes.Add(-n), b.total.Add(-n)
+	if high := b.maxClient - b.maxClient/4; cb < high && cb+n >= high {
+		b.free()
+	} else if high := b.maxTotal - b.maxTotal/4; tb < high && tb+n >= high {
+		b.free()
+	}
+}
+
+// free wakes the streams that wait for a client or the server to hold
+// less than the mark.
+func (b *budget) free() {
+	ch := make(chan struct{})
+	b.mu.Lock()
+	close(*b.freed.Swap(&ch))
+	b.mu.Unlock()
 }
 
 // full reports whether c or the server holds three quarters of its
-// bound or more: a stream that holds anything then stops reading until
-// it holds less, so that a client that does not read its answers is held
-// back by flow control rather than by refusals alone.
+// bound or more: a stream that holds anything, or had a request refused
+// for the bound, then stops reading until it holds less, so that a
+// client that does not read its answers is held back by flow control
+// rather than by refusals alone.
 func (b *budget) full(c *client) bool {
 	return c.bytes.Load() >= b.maxClient-b.maxClient/4 || b.total.Load() >= b.maxTotal-b.maxTotal/4
 }

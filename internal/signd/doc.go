@@ -82,8 +82,8 @@
 // overhead, until its answer is sent. A stream stops being read while
 // [MaxQueued] of its answers are unsent, or while its client or the
 // server holds three quarters of its bound and the stream holds
-// anything: a client that does not read its answers is held back by
-// HTTP/2 flow control. What gRPC itself holds is bounded per connection
+// anything or just had a request refused for that bound: a client that
+// does not read its answers is held back by HTTP/2 flow control. What gRPC itself holds is bounded per connection
 // by [ConnectionBytes]: [MaxStreams] streams, each with a fixed window
 // of [StreamWindow] bytes and a message of at most [MaxRecvMsgSize]
 // being read and decoded.

@@ -55,6 +55,7 @@ type stream struct {
 	// signed, by ID.
 	inflight map[uint64]*op
 	pending  []*op // answered, waiting for the sender
+	refused  bool  // a request was refused for its client's or the server's bound
 	recvDone bool  // the receiver is done
 	recvErr  error // why, if not the end of the client's requests
 	// kick wakes the sender: pending became non-empty, or the receiver
@@ -139,23 +140,28 @@ func (st *stream) endRecv(err error) {
 
 // waitRoom waits while the stream has MaxQueued answers or more not yet
 // sent, or while its client (or the server) is near its bound in bytes
-// and the stream holds anything (requests in flight, answers unsent), or
-// until done is closed: a client that does not read its answers is read
-// no more, and one near its bound is read as its requests are answered
-// (a stream that holds nothing is read, and refused at once past the
-// bound).
+// and the stream holds anything (requests in flight, answers unsent) or
+// has just had a request refused for that bound, or until done is
+// closed: a client that does not read its answers is read no more, and
+// one near its bound is read as its requests are answered.
 func (st *stream) waitRoom(done <-chan struct{}) {
 	for {
+		freed := *st.s.budget.freed.Load() // before the check: no wake-up lost
 		st.mu.Lock()
 		unsent := st.unsent.Load()
-		full := unsent >= MaxQueued || (unsent > 0 || st.held.Load() > 0) && st.s.budget.full(st.cl)
+		full := unsent >= MaxQueued ||
+			(unsent > 0 || st.held.Load() > 0 || st.refused) && st.s.budget.full(st.cl)
 		full = full && !st.dead.Load()
+		if !full {
+			st.refused = false
+		}
 		st.mu.Unlock()
 		if !full {
 			return
 		}
 		select {
 		case <-st.room:
+		case <-freed:
 		case <-done:
 			return
 		}
@@ -188,6 +194,7 @@ func (st *stream) take(b *pb.RequestBatch, ops []*op) []*op {
 			msg = errStreamBytes
 		default:
 			if msg = s.budget.charge(st.cl, size+opOverhead); msg != "" {
+				st.refused = true
 				break
 			}
 			o := newOp(r, st, 2)
