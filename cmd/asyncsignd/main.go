@@ -9,6 +9,7 @@
 //	asyncsignd serve -dir DIR -listen ADDR [-delay D] [-workers N] [-grace D] [-cpuprofile FILE]
 //	                 [-handshake-timeout D] [-max-conns N] [-max-handshakes N]
 //	                 [-max-conns-per-client N] [-idle-timeout D]
+//	                 [-max-memory BYTES] [-client-memory BYTES]
 //
 // init writes a ready deployment into DIR, with a CA for each role, so
 // that each certificate is good in its own role only: the site CA (ca.pem,
@@ -60,6 +61,15 @@
 // (default 32) those of one client identity; -idle-timeout (default 5m)
 // closes a connection with no RPC for that long.
 //
+// -max-memory bounds the bytes the signer holds for every client's
+// requests and unsent answers together (default 512MiB), -client-memory
+// those of each client identity, the Subject CommonName of its
+// certificate (default 64MiB); sizes are in bytes, or with a suffix
+// KiB, MiB or GiB. A request beyond a bound is answered CODE_OVERLOADED
+// at once, and a client near its bound is read no more until its
+// answers are taken. Each connection may cost up to
+// signd.ConnectionBytes (about 132 MiB) on top.
+//
 // Bad arguments: a message and the usage on standard error, exit status
 // 2. Any other failure: a message on standard error, exit status 1.
 package main
@@ -69,10 +79,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -85,6 +98,7 @@ const usage = `usage:
   asyncsignd serve -dir DIR -listen ADDR [-delay D] [-workers N] [-grace D] [-cpuprofile FILE]
                    [-handshake-timeout D] [-max-conns N] [-max-handshakes N]
                    [-max-conns-per-client N] [-idle-timeout D]
+                   [-max-memory BYTES] [-client-memory BYTES]
 `
 
 // errUsage marks bad arguments: exit status 2.
@@ -151,6 +165,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	maxHandshakes := fs.Int("max-handshakes", signd.DefaultMaxHandshakes, "connections not yet authenticated; a new one closes the oldest")
 	maxPerClient := fs.Int("max-conns-per-client", signd.DefaultMaxConnsPerClient, "connections of one client identity")
 	idleTimeout := fs.Duration("idle-timeout", signd.DefaultIdleTimeout, "close a connection with no RPC for this long")
+	// Bounds in bytes of what clients can make the signer hold: a
+	// number of bytes, or of KiB, MiB or GiB with that suffix.
+	maxMemory, clientMemory := int64(signd.DefaultMaxMemory), int64(signd.DefaultClientMemory)
+	fs.Func("max-memory", "`bytes` the signer holds at most for all clients' requests and answers together (default 512MiB)", byteSize(&maxMemory))
+	fs.Func("client-memory", "`bytes` the signer holds at most for each client identity (default 64MiB)", byteSize(&clientMemory))
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -183,6 +202,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Dir: *dir, Delay: *delay, Workers: *workers,
 		HandshakeTimeout: *handshakeTimeout, MaxConns: *maxConns, MaxHandshakes: *maxHandshakes,
 		MaxConnsPerClient: *maxPerClient, IdleTimeout: *idleTimeout,
+		MaxMemory: maxMemory, ClientMemory: clientMemory,
 	})
 	if err != nil {
 		return err
@@ -237,5 +257,24 @@ func drain(s *signd.Server, grace time.Duration, served <-chan error, sigs <-cha
 			}
 			return errInterrupted
 		}
+	}
+}
+
+// byteSize parses a size in bytes, with an optional suffix KiB, MiB or
+// GiB, into *n: at least one byte.
+func byteSize(n *int64) func(string) error {
+	return func(v string) error {
+		unit := int64(1)
+		for i, suffix := range []string{"KiB", "MiB", "GiB"} {
+			if s, ok := strings.CutSuffix(v, suffix); ok {
+				v, unit = s, 1<<(10*(i+1))
+			}
+		}
+		x, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || x <= 0 || x > math.MaxInt64/unit {
+			return errors.New("want a positive number of bytes, KiB, MiB or GiB, e.g. 64MiB")
+		}
+		*n = x * unit
+		return nil
 	}
 }

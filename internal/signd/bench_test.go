@@ -2,7 +2,6 @@ package signd
 
 import (
 	"testing"
-	"time"
 
 	pb "github.com/seed-e1024768/async/internal/signpb"
 )
@@ -25,8 +24,8 @@ func (c *countSends) SendMsg(m any) error {
 // beyond what the protobuf decoding and the crypto allocate: zero.
 func BenchmarkServerPath(b *testing.B) {
 	keys, _ := loadTestKeys(b)
-	s := &Server{keys: keys, q: newQueue(time.Now(), 0, false)}
-	st := &stream{s: s, inflight: map[uint64]*op{}, kick: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+	s := testServer(keys)
+	st := s.newStream(s.budget.join("bench"))
 	const batch = 64
 	var rb pb.RequestBatch
 	for i := range batch {

@@ -37,9 +37,9 @@ func idleConns(t *testing.T, addr string, n int) []net.Conn {
 	return conns
 }
 
-// dialAs connects to sv as the client of the directory dir (the
+// dialDir connects to sv as the client of the directory dir (the
 // deployment's or one AddClient wrote).
-func dialAs(t *testing.T, sv *served, dir string) pb.SignerClient {
+func dialDir(t testing.TB, sv *served, dir string) pb.SignerClient {
 	t.Helper()
 	tc, err := ClientTLS(dir)
 	if err != nil {
@@ -121,7 +121,7 @@ func TestHandshakeTimeout(t *testing.T) {
 func TestConnsPerClient(t *testing.T) {
 	sv := serve(t, Config{MaxConnsPerClient: 2})
 	signWithin(t, sv.client, 5*time.Second)
-	second := dialAs(t, sv, testDir)
+	second := dialDir(t, sv, testDir)
 	signWithin(t, second, 5*time.Second)
 	tc, err := ClientTLS(testDir)
 	if err != nil {
@@ -144,7 +144,7 @@ func TestConnsPerClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signWithin(t, dialAs(t, sv, other), 5*time.Second)
+	signWithin(t, dialDir(t, sv, other), 5*time.Second)
 	if _, _, n := sv.s.conns.counts("conns-test"); n != 1 {
 		t.Errorf("%d connections counted for the other client, want 1", n)
 	}
@@ -169,7 +169,7 @@ func TestIdleTimeout(t *testing.T) {
 func TestMaxConns(t *testing.T) {
 	sv := serve(t, Config{MaxConns: 2})
 	signWithin(t, sv.client, 5*time.Second)
-	signWithin(t, dialAs(t, sv, testDir), 5*time.Second)
+	signWithin(t, dialDir(t, sv, testDir), 5*time.Second)
 	var wg sync.WaitGroup
 	for range 4 {
 		c := idleConns(t, sv.addr, 1)[0]

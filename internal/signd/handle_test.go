@@ -11,7 +11,6 @@ import (
 func TestHandleBadInputs(t *testing.T) {
 	keys, byName := loadTestKeys(t)
 	ec, ed, rsa := byName["ecdsap256"].id, byName["ed25519"].id, byName["rsa2048"].id
-	now := time.Now()
 	for _, c := range []struct {
 		name string
 		req  *pb.SignRequest
@@ -31,10 +30,8 @@ func TestHandleBadInputs(t *testing.T) {
 		{"oversized message", &pb.SignRequest{KeyId: ed, Algorithm: pb.Algorithm_ED25519, Payload: make([]byte, MaxMessage+1)}, pb.Code_CODE_BAD_REQUEST},
 		{"largest message", &pb.SignRequest{KeyId: ed, Algorithm: pb.Algorithm_ED25519, Payload: make([]byte, MaxMessage)}, pb.Code_CODE_OK},
 		{"empty message", &pb.SignRequest{KeyId: ed, Algorithm: pb.Algorithm_ED25519}, pb.Code_CODE_OK},
-		{"expired", &pb.SignRequest{KeyId: ec, Algorithm: pb.Algorithm_ECDSA_P256_SHA256, Payload: digest("x"), DeadlineUnixNano: now.UnixNano() - 1}, pb.Code_CODE_DEADLINE_EXCEEDED},
-		{"deadline ahead", &pb.SignRequest{KeyId: ec, Algorithm: pb.Algorithm_ECDSA_P256_SHA256, Payload: digest("x"), DeadlineUnixNano: now.UnixNano() + 1e9}, pb.Code_CODE_OK},
 	} {
-		code, sig, msg := handle(keys, c.req, now)
+		code, sig, msg := handle(keys, c.req)
 		if code != c.code {
 			t.Errorf("%s: %v %q, want %v", c.name, code, msg, c.code)
 		}
@@ -46,7 +43,9 @@ func TestHandleBadInputs(t *testing.T) {
 
 // FuzzHandleRequest: whatever a request holds, handle answers it
 // without panicking, a signature only with CODE_OK, and every signature
-// verifies and holds no private key material.
+// verifies and holds no private key material; deadline gives it a
+// deadline without overflowing, whatever its times (item 6 of the
+// signer audit).
 func FuzzHandleRequest(f *testing.F) {
 	keys, byName := loadTestKeys(f)
 	var ids []string
@@ -68,9 +67,15 @@ func FuzzHandleRequest(f *testing.F) {
 		if int(which) < len(ids) {
 			keyID = ids[which]
 		}
-		req := &pb.SignRequest{KeyId: keyID, Algorithm: pb.Algorithm(alg), Payload: payload, DeadlineUnixNano: deadline}
-		now := time.Unix(0, 1e18)
-		code, sig, msg := handle(keys, req, now)
+		req := &pb.SignRequest{KeyId: keyID, Algorithm: pb.Algorithm(alg), Payload: payload, DeadlineUnixNano: deadline, TimeoutNanos: deadline}
+		arrived := time.Duration(deadline & (1<<62 - 1))
+		switch d := deadlineOf(req, arrived); {
+		case deadline < 0 && (d == 0 || d > arrived+1):
+			t.Fatalf("timeout %d arriving at %d: deadline %d, want passed", deadline, arrived, d)
+		case deadline > 0 && d != 0 && d < arrived:
+			t.Fatalf("timeout %d arriving at %d: deadline %d, overflowed", deadline, arrived, d)
+		}
+		code, sig, msg := handle(keys, req)
 		if code != pb.Code_CODE_OK {
 			if sig != nil || msg == "" {
 				t.Fatalf("%v with signature %x and error %q", code, sig, msg)
@@ -78,7 +83,7 @@ func FuzzHandleRequest(f *testing.F) {
 			return
 		}
 		k := keys[keyID]
-		if k == nil || deadline != 0 && deadline < now.UnixNano() {
+		if k == nil {
 			t.Fatalf("signed a request it should have refused: %v", req)
 		}
 		if err := verify(k.spki, req.Algorithm, payload, sig); err != nil {

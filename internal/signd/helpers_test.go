@@ -83,7 +83,7 @@ type served struct {
 
 // serve starts a server for testDir with cfg (Dir filled in) and stops it
 // at the end of the test.
-func serve(t *testing.T, cfg Config) *served {
+func serve(t testing.TB, cfg Config) *served {
 	t.Helper()
 	cfg.Dir = testDir
 	s, err := New(cfg)
@@ -115,7 +115,7 @@ func serve(t *testing.T, cfg Config) *served {
 	return sv
 }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -154,11 +154,25 @@ func digest(s string) []byte {
 }
 
 // waitFor polls cond until it holds, for at most ten seconds.
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	for start := time.Now(); !cond(); time.Sleep(5 * time.Millisecond) {
 		if time.Since(start) > 10*time.Second {
 			t.Fatal("condition never held")
 		}
+	}
+}
+
+// testServer is a server for keys that is not serving: for tests that
+// drive its parts (take, the queue, run) by hand.
+func testServer(keys map[string]*key) *Server {
+	base := time.Now()
+	return &Server{
+		keys:     keys,
+		budget:   newBudget(DefaultMaxMemory, DefaultClientMemory),
+		base:     base,
+		q:        newFairQueue(base, 0, quantum(keys)),
+		held:     newQueue(base, 0, true),
+		draining: make(chan struct{}),
 	}
 }

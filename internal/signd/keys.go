@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"time"
 
 	pb "github.com/seed-e1024768/async/internal/signpb"
 )
@@ -116,13 +115,9 @@ const (
 
 var pssOptions = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
 
-// handle validates req and signs it: the whole of what the server does
-// with one request once a worker takes it. now is compared with the
-// request's deadline, if it has one.
-func handle(keys map[string]*key, req *pb.SignRequest, now time.Time) (pb.Code, []byte, string) {
-	if d := req.GetDeadlineUnixNano(); d != 0 && now.UnixNano() > d {
-		return pb.Code_CODE_DEADLINE_EXCEEDED, nil, errExpired
-	}
+// handle validates req and signs it: what the server does with one
+// request once a worker takes it and finds it still in time.
+func handle(keys map[string]*key, req *pb.SignRequest) (pb.Code, []byte, string) {
 	k := keys[req.GetKeyId()]
 	if k == nil {
 		return pb.Code_CODE_UNKNOWN_KEY, nil, errUnknownKey

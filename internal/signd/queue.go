@@ -1,16 +1,20 @@
 package signd
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
 
-// queue is the server's one queue of requests waiting for a worker, in
-// order of arrival. Every request waits at least the same delay, so the
-// order of arrival is also the order in which they come due, and the
-// head is always the first due: one timer, armed for the head, serves
-// the whole queue, and a worker that finds nothing due sleeps on a
-// condition variable, using no CPU.
+// queue holds ops for the workers: the requests waiting to be signed,
+// or the answers waiting for their Delay to pass.
+//
+// Ops first wait for their due time in one ring, in order of arrival.
+// Every request waits the same delay, so the order of arrival is also
+// the order in which they come due, and the head is always the first
+// due: one timer, armed for the head, serves the whole ring, and a
+// worker that finds nothing due sleeps on a condition variable, using
+// no CPU.
 //
 // The runtime's timers fire up to a millisecond late here (the scheduler
 // waits for them in whole milliseconds), which would add half a
@@ -18,6 +22,14 @@ import (
 // for a little before the head comes due, and the worker it wakes sleeps
 // the rest in the kernel (sleepPrecisely), which is late by tens of
 // microseconds.
+//
+// A fair queue (the requests') then shares the workers between clients:
+// an op that has come due moves to its client's own ring, and workers
+// take from the clients in turn by deficit round robin, each turn
+// worth a quantum of signing cost (see cost), so that each client with
+// requests ready gets an equal share of the signing time, however many
+// requests, streams or connections it has, and a client with a single
+// request waits for at most one turn of each other client.
 type queue struct {
 	mu    sync.Mutex
 	cond  sync.Cond
@@ -31,6 +43,15 @@ type queue struct {
 	timer *time.Timer
 	armed bool // timer is armed, or a worker sleeps, for the head's due time
 	done  bool
+
+	// The fair queue's round: clients with ops ready, whose turn it is
+	// (active[turn]), and whether it has had its quantum this turn.
+	fair    bool
+	quantum int64
+	active  []*client
+	turn    int
+	topped  bool
+	ready   int // ops in the clients' rings
 }
 
 // newQueue makes a queue whose ops come due delay after they are
@@ -43,6 +64,16 @@ func newQueue(base time.Time, delay time.Duration, timed bool) *queue {
 		q.timer = time.AfterFunc(time.Hour, q.wake)
 		q.timer.Stop()
 	}
+	return q
+}
+
+// newFairQueue makes a queue, as newQueue does, that shares the workers
+// between the ops' clients, a quantum of cost per turn (at least the
+// cost of the costliest op, so that every turn signs one at least).
+// Every op pushed must have a client.
+func newFairQueue(base time.Time, delay time.Duration, quantum int64) *queue {
+	q := newQueue(base, delay, false)
+	q.fair, q.quantum = true, quantum
 	return q
 }
 
@@ -60,17 +91,23 @@ func (q *queue) push(ops ...*op) {
 		return
 	}
 	q.mu.Lock()
-	var due time.Duration
-	if q.timed {
-		due = time.Since(q.base) + q.delay
-	}
-	for _, o := range ops {
-		o.due = due
-		if q.n == len(q.ring) {
-			q.grow()
+	if q.fair && !q.timed {
+		for _, o := range ops {
+			q.ready1(o)
 		}
-		q.ring[(q.head+q.n)%len(q.ring)] = o
-		q.n++
+	} else {
+		var due time.Duration
+		if q.timed {
+			due = time.Since(q.base) + q.delay
+		}
+		for _, o := range ops {
+			o.due = due
+			if q.n == len(q.ring) {
+				q.grow()
+			}
+			q.ring[(q.head+q.n)%len(q.ring)] = o
+			q.n++
+		}
 	}
 	if q.idle > 0 {
 		if !q.timed {
@@ -81,6 +118,57 @@ func (q *queue) push(ops ...*op) {
 		}
 	}
 	q.mu.Unlock()
+}
+
+// ready1 puts o, come due, in its client's ring, and the client in the
+// round; q.mu held.
+func (q *queue) ready1(o *op) {
+	c := o.cl
+	if c.n == len(c.ring) {
+		r := make([]*op, max(16, 2*len(c.ring)))
+		for i := range c.n {
+			r[i] = c.ring[(c.head+i)%len(c.ring)]
+		}
+		c.ring, c.head = r, 0
+	}
+	c.ring[(c.head+c.n)%len(c.ring)] = o
+	c.n++
+	q.ready++
+	if !c.active {
+		c.active = true
+		q.active = append(q.active, c)
+	}
+}
+
+// next takes the op whose turn it is, by deficit round robin; q.mu
+// held, q.ready > 0.
+func (q *queue) next() *op {
+	for {
+		c := q.active[q.turn]
+		if !q.topped {
+			c.deficit += q.quantum
+			q.topped = true
+		}
+		if o := c.ring[c.head]; o.cost <= c.deficit {
+			c.deficit -= o.cost
+			c.ring[c.head] = nil
+			c.head = (c.head + 1) % len(c.ring)
+			c.n--
+			q.ready--
+			if c.n == 0 {
+				// Out of the round; credit is not saved up.
+				c.active, c.deficit, c.head = false, 0, 0
+				q.active = slices.Delete(q.active, q.turn, q.turn+1)
+				q.topped = false
+				if q.turn == len(q.active) {
+					q.turn = 0
+				}
+			}
+			return o
+		}
+		q.turn = (q.turn + 1) % len(q.active)
+		q.topped = false
+	}
 }
 
 // pushDue queues o, which comes due at o.due (counted from base, like
@@ -128,38 +216,55 @@ func (q *queue) pop() *op {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for !q.done {
-		if q.n > 0 {
-			var now time.Duration
-			if q.timed {
-				now = time.Since(q.base)
+		var now time.Duration
+		if q.timed && q.n > 0 {
+			now = time.Since(q.base)
+		}
+		if q.fair {
+			// What has come due joins its client's turn.
+			for q.n > 0 && q.ring[q.head].due <= now {
+				q.ready1(q.take())
 			}
-			if o := q.ring[q.head]; o.due <= now {
-				q.ring[q.head] = nil
-				q.head = (q.head + 1) % len(q.ring)
-				q.n--
-				if q.n > 0 && q.idle > 0 {
+			if q.ready > 0 {
+				o := q.next()
+				if (q.ready > 0 || q.n > 0) && q.idle > 0 {
 					q.cond.Signal()
 				}
 				return o
 			}
-			if !q.armed {
-				if wait := q.ring[q.head].due - now; wait <= preciseSpan {
-					// Sleep the rest here; nobody else needs to.
-					q.armed = true
-					q.mu.Unlock()
-					sleepPrecisely(wait)
-					q.mu.Lock()
-					q.armed = false
-					continue
-				}
-				q.arm(now)
+		} else if q.n > 0 && q.ring[q.head].due <= now {
+			o := q.take()
+			if q.n > 0 && q.idle > 0 {
+				q.cond.Signal()
 			}
+			return o
+		}
+		if q.n > 0 && !q.armed {
+			if wait := q.ring[q.head].due - now; wait <= preciseSpan {
+				// Sleep the rest here; nobody else needs to.
+				q.armed = true
+				q.mu.Unlock()
+				sleepPrecisely(wait)
+				q.mu.Lock()
+				q.armed = false
+				continue
+			}
+			q.arm(now)
 		}
 		q.idle++
 		q.cond.Wait()
 		q.idle--
 	}
 	return nil
+}
+
+// take takes the ring's head; q.mu held, q.n > 0.
+func (q *queue) take() *op {
+	o := q.ring[q.head]
+	q.ring[q.head] = nil
+	q.head = (q.head + 1) % len(q.ring)
+	q.n--
+	return o
 }
 
 // close wakes every worker to return; the ops still queued are dropped.

@@ -21,14 +21,39 @@ import (
 	pb "github.com/seed-e1024768/async/internal/signpb"
 )
 
-// MaxRecvMsgSize is the largest gRPC message the server accepts: room
-// for a batch of a hundred-odd requests of MaxMessage bytes.
-const MaxRecvMsgSize = 8 << 20
-
-// MaxStreams is the most streams (Sign streams and calls) a client
-// connection may have open at once; more wait, in the client, for a
-// turn.
-const MaxStreams = 1024
+// What gRPC itself holds for a connection, beyond what Config's bounds
+// count, is bounded by these settings (see ConnectionBytes).
+const (
+	// MaxRecvMsgSize is the largest gRPC message the server accepts:
+	// room for a batch of fifteen requests of MaxMessage bytes, or
+	// about 9,000 of SHA-256 digests. A larger one ends its stream
+	// (ResourceExhausted) before it is read: a client splits its
+	// batches by size too.
+	MaxRecvMsgSize = 1 << 20
+	// MaxStreams is the most streams (Sign streams and calls) a client
+	// connection may have open at once; more wait, in the client, for
+	// a turn. Unary calls take one each: 64 lets a client keep 64 in
+	// flight on one connection.
+	MaxStreams = 64
+	// StreamWindow is the HTTP/2 flow-control window of each stream:
+	// what a client may send on a stream before the server reads it.
+	// Fixed, so that gRPC does not grow it (to 16 MiB, with its
+	// bandwidth-delay estimate); a message being read is let in whole.
+	StreamWindow = 64 << 10
+	// ConnWindow is the connection's window, every stream's share.
+	ConnWindow = MaxStreams * StreamWindow
+	// ioBuffer is the size of the connection's read and write buffers.
+	ioBuffer = 32 << 10
+	// ConnectionBytes bounds what one client connection can make gRPC
+	// and the server's readers hold beyond Config's bounds: on each of
+	// its MaxStreams streams, a window of data not yet read, and a
+	// message being read in whole and then decoded (twice
+	// MaxRecvMsgSize at the peak); and the connection's buffers. About
+	// 132 MiB: a bound on connections per client (or in total) times
+	// this is what connections may cost on top of Config.ClientMemory
+	// (or Config.MaxMemory).
+	ConnectionBytes = MaxStreams*(StreamWindow+2*MaxRecvMsgSize) + 2*ioBuffer
+)
 
 // Config configures a Server.
 type Config struct {
@@ -65,6 +90,18 @@ type Config struct {
 	// IdleTimeout closes a connection with no RPC for that long (its
 	// client reconnects when it needs to): DefaultIdleTimeout.
 	IdleTimeout time.Duration
+
+	// MaxMemory bounds the bytes the server holds for every client's
+	// requests together (0: DefaultMaxMemory, 512 MiB): requests queued
+	// or being signed, each counted as its encoded size and a fixed
+	// overhead, and answers not yet sent. A request beyond it is
+	// answered CODE_OVERLOADED at once. (What connections cost on top
+	// is ConnectionBytes each.)
+	MaxMemory int64
+	// ClientMemory is the same bound for each client identity, over all
+	// of its streams, calls and connections (0: DefaultClientMemory,
+	// 64 MiB).
+	ClientMemory int64
 }
 
 // Server is a signer. Create one with New, run it with Serve, stop it
@@ -72,8 +109,10 @@ type Config struct {
 type Server struct {
 	keys    map[string]*key
 	workers int
-	q       *queue // requests waiting to be signed
-	held    *queue // answers waiting for their request's Delay to pass
+	budget  *budget
+	base    time.Time // op.due and op.deadline count from here
+	q       *queue    // requests waiting to be signed
+	held    *queue    // answers waiting for their request's Delay to pass
 	hold    time.Duration
 	grpc    *grpc.Server
 	health  *health.Server
@@ -119,11 +158,22 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Delay < 0 {
 		return nil, fmt.Errorf("signd: negative delay %v", cfg.Delay)
 	}
+	if cfg.MaxMemory < 0 || cfg.ClientMemory < 0 {
+		return nil, fmt.Errorf("signd: negative memory bound")
+	}
+	if cfg.MaxMemory == 0 {
+		cfg.MaxMemory = DefaultMaxMemory
+	}
+	if cfg.ClientMemory == 0 {
+		cfg.ClientMemory = DefaultClientMemory
+	}
 	base := time.Now()
 	s := &Server{
 		keys:     keys,
 		workers:  cfg.Workers,
-		q:        newQueue(base, cfg.Delay/2, cfg.Delay > 0),
+		budget:   newBudget(cfg.MaxMemory, cfg.ClientMemory),
+		base:     base,
+		q:        newFairQueue(base, cfg.Delay/2, quantum(keys)),
 		held:     newQueue(base, 0, true),
 		hold:     cfg.Delay - cfg.Delay/2,
 		health:   health.NewServer(),
@@ -141,6 +191,10 @@ func New(cfg Config) (*Server, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: cc.IdleTimeout}),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.MaxConcurrentStreams(MaxStreams),
+		grpc.InitialWindowSize(StreamWindow),
+		grpc.InitialConnWindowSize(ConnWindow),
+		grpc.ReadBufferSize(ioBuffer),
+		grpc.WriteBufferSize(ioBuffer),
 		grpc.WaitForHandlers(true),
 		grpc.UnaryInterceptor(s.countUnary),
 		grpc.StreamInterceptor(s.countStream),
@@ -194,7 +248,7 @@ func (s *Server) Serve(lis net.Listener) error {
 }
 
 // Stop stops the server gracefully: it stops accepting connections,
-// answers new requests CODE_UNAVAILABLE, and waits for the requests in
+// answers new requests CODE_UNAVAILABLE (which means only that), and waits for the requests in
 // flight to be answered and sent, for at most timeout; then it closes
 // every connection and returns once nothing of the server runs. It may
 // be called more than once, and before Serve.
@@ -308,14 +362,32 @@ func (s *Server) KeyIDs() []string {
 // work is a signing worker.
 func (s *Server) work() {
 	defer s.wg.Done()
+	var spent int64 // cost signed since the worker last yielded
 	for {
 		o := s.q.pop()
 		if o == nil {
 			return
 		}
+		spent += o.cost
 		s.run(o)
+		// Signing runs for up to milliseconds without a pause; with
+		// every core signing, the goroutines that read requests and send
+		// answers would wait for the scheduler to preempt a worker (10
+		// ms) or to poll the network. When clients share the workers,
+		// let them have their turn every yieldCost of signing; a client
+		// alone keeps the larger batches that not yielding makes.
+		if spent >= yieldCost {
+			spent = 0
+			if s.budget.connected.Load() > 1 {
+				runtime.Gosched()
+			}
+		}
 	}
 }
+
+// yieldCost is how much signing a worker does between two yields: about
+// 0.8 ms, one RSA-2048 signature or 32 ECDSA ones.
+const yieldCost = 128
 
 // run signs o, unless it was canceled or its stream is gone, and hands
 // the answer over.
@@ -325,15 +397,20 @@ func (s *Server) run(o *op) {
 		return
 	}
 	if o.st != nil && o.st.dead.Load() {
-		o.release()
-		o.release()
+		o.st.drop(o)
 		return
 	}
-	var now time.Time // the clock is read only for a deadline
-	if o.req.GetDeadlineUnixNano() != 0 {
-		now = time.Now()
+	var (
+		code pb.Code
+		sig  []byte
+		msg  string
+	)
+	// The clock is read only for a deadline.
+	if o.deadline != 0 && o.expired(time.Since(s.base)) {
+		code, msg = pb.Code_CODE_DEADLINE_EXCEEDED, errExpired
+	} else {
+		code, sig, msg = handle(s.keys, o.req)
 	}
-	code, sig, msg := handle(s.keys, o.req, now)
 	o.answer(code, sig, msg)
 	s.count(code)
 	if s.hold > 0 {

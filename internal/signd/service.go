@@ -2,9 +2,11 @@ package signd
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/seed-e1024768/async/internal/signpb"
 )
@@ -17,8 +19,10 @@ type service struct {
 }
 
 // SignOne signs one request, as one request on a stream would be; its
-// ID is only copied to the result. A call canceled while its request is
-// queued returns the context's error as a gRPC status.
+// ID is only copied to the result. It counts against its client's and
+// the server's bounds in bytes, and takes its client's share, as a
+// stream's requests do. A call canceled while its request is queued
+// returns the context's error as a gRPC status.
 func (v service) SignOne(ctx context.Context, req *pb.SignRequest) (*pb.SignResult, error) {
 	s := v.s
 	s.counters.received.Add(1)
@@ -26,7 +30,24 @@ func (v service) SignOne(ctx context.Context, req *pb.SignRequest) (*pb.SignResu
 		s.count(pb.Code_CODE_UNAVAILABLE)
 		return &pb.SignResult{Id: req.GetId(), Code: pb.Code_CODE_UNAVAILABLE, Error: errShuttingDown}, nil
 	}
+	var arrived time.Duration
+	if req.GetTimeoutNanos() != 0 || req.GetDeadlineUnixNano() != 0 {
+		arrived = time.Since(s.base)
+	}
+	id, _ := identityFromContext(ctx)
+	cl := s.budget.join(id)
+	defer s.budget.leave(cl)
+	size := int64(proto.Size(req)) + opOverhead
+	if msg := s.budget.charge(cl, size); msg != "" {
+		s.count(pb.Code_CODE_OVERLOADED)
+		return &pb.SignResult{Id: req.GetId(), Code: pb.Code_CODE_OVERLOADED, Error: msg}, nil
+	}
 	o := newOp(req, nil, 2)
+	o.cl, o.b, o.charge = cl, s.budget, size
+	o.cost = cost(s.keys, req)
+	if arrived != 0 {
+		o.deadline = deadlineOf(req, arrived)
+	}
 	if o.done == nil {
 		o.done = make(chan struct{}, 1)
 	}

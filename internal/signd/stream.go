@@ -5,23 +5,30 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/seed-e1024768/async/internal/signpb"
 )
 
-// MaxQueued is how many requests a stream may have in flight (queued or
-// being signed); MaxQueuedBytes how many bytes of payload. A request
-// beyond either is answered CODE_UNAVAILABLE at once.
+// MaxQueued is how many requests a stream may have in flight (received,
+// and their answers not yet sent); MaxQueuedBytes how many bytes they
+// may take, each counted as its encoded size (key ID and unknown fields
+// included). A request beyond either is answered CODE_OVERLOADED at
+// once. The stream's client and the server have bounds in bytes of
+// their own (Config.ClientMemory, Config.MaxMemory).
 //
 // MaxBatch is the most requests a RequestBatch may hold: a stream that
 // sends more in one is ended with the gRPC status InvalidArgument. (The
 // requests of one batch beyond MaxQueued are answered at once, and the
 // next batch is read only once most answers are sent; MaxBatch bounds
 // the memory that takes.)
+//
+// Every Sign stream's first ResultBatch says these bounds (its limits).
 const (
 	MaxQueued      = 4096
 	MaxQueuedBytes = 16 << 20
@@ -36,12 +43,19 @@ var errBatchTooLarge = status.Errorf(codes.InvalidArgument, "more than %d reques
 // and a sender (the handler's goroutine) that sends answers in batches.
 type stream struct {
 	s  *Server
-	mu sync.Mutex
+	cl *client
+	// held and heldBytes count the requests the stream holds against
+	// MaxQueued and MaxQueuedBytes: from their arrival until their
+	// answers are sent (or dropped, if the stream ends first).
+	held, heldBytes atomic.Int64
+	// unsent counts the answers given to the sender and not yet sent.
+	unsent atomic.Int64
+	mu     sync.Mutex
 	// inflight holds the stream's requests that are queued or being
-	// signed, by ID; bytes is the sum of their payloads.
+	// signed, by ID.
 	inflight map[uint64]*op
-	bytes    int
 	pending  []*op // answered, waiting for the sender
+	refused  bool  // a request was refused for its client's or the server's bound
 	recvDone bool  // the receiver is done
 	recvErr  error // why, if not the end of the client's requests
 	// kick wakes the sender: pending became non-empty, or the receiver
@@ -55,15 +69,22 @@ var errDraining = status.Error(codes.Unavailable, errShuttingDown)
 
 // Sign serves one Sign stream until it ends (see stream.send).
 func (v service) Sign(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBatch]) error {
-	st := &stream{
-		s:        v.s,
+	id, _ := identityFromContext(ss.Context())
+	st := v.s.newStream(v.s.budget.join(id))
+	defer v.s.budget.leave(st.cl)
+	v.s.wg.Add(1)
+	go st.receive(ss)
+	return st.send(ss)
+}
+
+func (s *Server) newStream(cl *client) *stream {
+	return &stream{
+		s:        s,
+		cl:       cl,
 		inflight: make(map[uint64]*op),
 		kick:     make(chan struct{}, 1),
 		room:     make(chan struct{}, 1),
 	}
-	v.s.wg.Add(1)
-	go st.receive(ss)
-	return st.send(ss)
 }
 
 func poke(c chan struct{}) {
@@ -99,6 +120,9 @@ func (st *stream) receive(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.Result
 		st.s.q.push(ops...)
 		clear(ops)
 		st.cancel(b.GetCancel())
+		// What was refused is let go now, not when the next batch
+		// comes.
+		b.Reset()
 		// Bounded memory when the client does not read its answers:
 		// stop reading its requests.
 		st.waitRoom(ss.Context().Done())
@@ -114,18 +138,30 @@ func (st *stream) endRecv(err error) {
 	poke(st.kick)
 }
 
-// waitRoom waits while the sender has MaxQueued answers or more to
-// send, or until done is closed.
+// waitRoom waits while the stream has MaxQueued answers or more not yet
+// sent, or while its client (or the server) is near its bound in bytes
+// and the stream holds anything (requests in flight, answers unsent) or
+// has just had a request refused for that bound, or until done is
+// closed: a client that does not read its answers is read no more, and
+// one near its bound is read as its requests are answered.
 func (st *stream) waitRoom(done <-chan struct{}) {
 	for {
+		freed := *st.s.budget.freed.Load() // before the check: no wake-up lost
 		st.mu.Lock()
-		full := len(st.pending) >= MaxQueued && !st.dead.Load()
+		unsent := st.unsent.Load()
+		full := unsent >= MaxQueued ||
+			(unsent > 0 || st.held.Load() > 0 || st.refused) && st.s.budget.full(st.cl)
+		full = full && !st.dead.Load()
+		if !full {
+			st.refused = false
+		}
 		st.mu.Unlock()
 		if !full {
 			return
 		}
 		select {
 		case <-st.room:
+		case <-freed:
 		case <-done:
 			return
 		}
@@ -139,36 +175,68 @@ func (st *stream) take(b *pb.RequestBatch, ops []*op) []*op {
 	s := st.s
 	s.counters.received.Add(uint64(len(reqs)))
 	draining := s.isDraining()
+	var arrived time.Duration // read once, and only for a deadline
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	wasEmpty := len(st.pending) == 0
 	for _, r := range reqs {
 		var msg string
-		code := pb.Code_CODE_UNAVAILABLE
-		switch n := len(r.GetPayload()); {
+		code := pb.Code_CODE_OVERLOADED
+		size := int64(proto.Size(r))
+		switch {
 		case draining:
-			msg = errShuttingDown
+			code, msg = pb.Code_CODE_UNAVAILABLE, errShuttingDown
 		case st.inflight[r.GetId()] != nil:
 			code, msg = pb.Code_CODE_BAD_REQUEST, errDuplicate
-		case len(st.inflight) >= MaxQueued || st.bytes+n > MaxQueuedBytes:
+		case st.held.Load() >= MaxQueued:
 			msg = errFull
+		case st.heldBytes.Load()+size > MaxQueuedBytes:
+			msg = errStreamBytes
 		default:
+			if msg = s.budget.charge(st.cl, size+opOverhead); msg != "" {
+				st.refused = true
+				break
+			}
 			o := newOp(r, st, 2)
+			o.cl, o.b, o.charge, o.size, o.counted = st.cl, s.budget, size+opOverhead, size, true
+			o.cost = cost(s.keys, r)
+			if r.GetTimeoutNanos() != 0 || r.GetDeadlineUnixNano() != 0 {
+				if arrived == 0 {
+					arrived = time.Since(s.base)
+				}
+				o.deadline = deadlineOf(r, arrived)
+			}
+			st.held.Add(1)
+			st.heldBytes.Add(size)
 			st.inflight[r.GetId()] = o
-			st.bytes += n
 			ops = append(ops, o)
 			continue
 		}
+		// Refused: the answer is all that is kept.
 		o := newOp(r, st, 1)
+		o.req = nil
+		o.cl, o.b, o.charge = st.cl, s.budget, opOverhead
+		s.budget.force(st.cl, opOverhead)
 		o.state.Store(opStarted)
 		o.answer(code, nil, msg)
 		s.count(code)
-		st.pending = append(st.pending, o)
+		st.queueAnswer(o)
 	}
 	if wasEmpty && len(st.pending) > 0 {
 		poke(st.kick)
 	}
 	return ops
+}
+
+// queueAnswer gives o's answer to the sender, or lets go of it if the
+// stream is dead; st.mu held.
+func (st *stream) queueAnswer(o *op) {
+	if st.dead.Load() {
+		o.release()
+		return
+	}
+	st.pending = append(st.pending, o)
+	st.unsent.Add(1)
 }
 
 // cancel drops the requests of ids that no worker has started and
@@ -188,17 +256,30 @@ func (st *stream) cancel(ids []uint64) {
 		st.forget(o)
 		o.answer(pb.Code_CODE_CANCELED, nil, errCanceled)
 		st.s.count(pb.Code_CODE_CANCELED)
-		st.pending = append(st.pending, o)
+		st.queueAnswer(o)
 	}
 	if wasEmpty && len(st.pending) > 0 {
 		poke(st.kick)
 	}
 }
 
-// forget takes o out of inflight; st.mu held.
+// forget takes o out of inflight; st.mu held. Every op of the stream
+// leaves inflight before it goes back to the pool, so that a cancel
+// found there is always for this stream's own request.
 func (st *stream) forget(o *op) {
-	delete(st.inflight, o.req.GetId())
-	st.bytes -= len(o.req.GetPayload())
+	if st.inflight[o.res.Id] == o {
+		delete(st.inflight, o.res.Id)
+	}
+}
+
+// drop lets go of o, which a worker took from the queue after the
+// stream died: out of inflight first.
+func (st *stream) drop(o *op) {
+	st.mu.Lock()
+	st.forget(o)
+	st.mu.Unlock()
+	o.release() // the answer's hold: there will be none
+	o.release() // the queue's
 }
 
 // deliver hands a worker's answer to the sender.
@@ -211,6 +292,7 @@ func (st *stream) deliver(o *op) {
 		return
 	}
 	st.pending = append(st.pending, o)
+	st.unsent.Add(1)
 	wake := len(st.pending) == 1
 	st.mu.Unlock()
 	if wake {
@@ -260,16 +342,16 @@ func (st *stream) send(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBat
 		err      error
 	)
 	ctx := ss.Context()
-	defer func() {
-		st.mu.Lock()
-		st.dead.Store(true)
-		batch, st.pending = st.pending, nil
-		st.mu.Unlock()
-		for _, o := range batch {
-			o.release()
-		}
-		poke(st.room)
-	}()
+	defer st.die()
+	// The stream's bounds first, so that a client can keep within them
+	// from its first batch.
+	out.Limits = &pb.Limits{MaxInFlight: MaxQueued, MaxInFlightBytes: MaxQueuedBytes, MaxBatch: MaxBatch}
+	err = ss.SendMsg(&out)
+	out.Limits = nil
+	if err != nil {
+		return err
+	}
+	st.s.counters.batchesOut.Add(1)
 	for {
 		select {
 		case <-st.kick:
@@ -283,7 +365,6 @@ func (st *stream) send(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBat
 		idle := len(st.inflight) == 0
 		recvDone, recvErr := st.recvDone, st.recvErr
 		st.mu.Unlock()
-		poke(st.room)
 		if recvErr != nil {
 			err = recvErr
 		}
@@ -294,6 +375,10 @@ func (st *stream) send(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBat
 			o.release()
 		}
 		clear(batch)
+		if len(batch) > 0 {
+			st.unsent.Add(-int64(len(batch)))
+			poke(st.room)
+		}
 		switch {
 		case err != nil:
 			return err
@@ -303,4 +388,20 @@ func (st *stream) send(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBat
 			return errDraining
 		}
 	}
+}
+
+// die marks the stream dead once its sender returns, and lets go of the
+// answers it will not send: from now on what comes for the stream is
+// let go at once.
+func (st *stream) die() {
+	st.mu.Lock()
+	st.dead.Store(true)
+	batch := st.pending
+	st.pending = nil
+	st.unsent.Add(-int64(len(batch)))
+	st.mu.Unlock()
+	for _, o := range batch {
+		o.release()
+	}
+	poke(st.room)
 }

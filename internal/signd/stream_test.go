@@ -44,6 +44,17 @@ func recvN(t *testing.T, st pb.Signer_SignClient, n int) map[uint64]*pb.SignResu
 	return got
 }
 
+// recvResults receives the next batch that holds results, past the
+// stream's limits.
+func recvResults(st pb.Signer_SignClient) (*pb.ResultBatch, error) {
+	for {
+		b, err := st.Recv()
+		if err != nil || len(b.Results) > 0 {
+			return b, err
+		}
+	}
+}
+
 // closeStream closes the client's side and waits for the server to end
 // the stream cleanly, with no more results.
 func closeStream(t *testing.T, st pb.Signer_SignClient) {
@@ -201,7 +212,7 @@ func TestDuplicateID(t *testing.T) {
 }
 
 // TestStreamQueueBounded: past MaxQueued requests in flight on a stream,
-// more are refused at once rather than queued.
+// more are refused at once (CODE_OVERLOADED) rather than queued.
 func TestStreamQueueBounded(t *testing.T) {
 	_, byName := loadTestKeys(t)
 	sv := serve(t, Config{Delay: time.Minute})
@@ -216,7 +227,7 @@ func TestStreamQueueBounded(t *testing.T) {
 		reqs = reqs[n:]
 	}
 	for id, r := range recvN(t, st, extra) {
-		if id < MaxQueued || r.Code != pb.Code_CODE_UNAVAILABLE {
+		if id < MaxQueued || r.Code != pb.Code_CODE_OVERLOADED {
 			t.Errorf("id %d: %v", id, r)
 		}
 	}
@@ -262,7 +273,11 @@ func TestMalformedBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out []byte
-	if err := bad.RecvMsg(&out); status.Code(err) != codes.Internal {
+	err = bad.RecvMsg(&out) // the stream's limits
+	if err == nil {
+		err = bad.RecvMsg(&out)
+	}
+	if status.Code(err) != codes.Internal {
 		t.Errorf("malformed batch: %v, want an Internal error status", err)
 	}
 	if err := good.Send(&pb.RequestBatch{Requests: ecdsaRequests(byName, 0, 2)}); err != nil {
@@ -356,7 +371,7 @@ func TestStopFinishesInFlight(t *testing.T) {
 			t.Errorf("id %d: %v", id, r)
 		}
 	}
-	if _, err := st.Recv(); status.Code(err) != codes.Unavailable {
+	if _, err := recvResults(st); status.Code(err) != codes.Unavailable {
 		t.Errorf("stream after Stop: %v, want Unavailable", err)
 	}
 	<-stopped
@@ -381,7 +396,7 @@ func TestStopTimeout(t *testing.T) {
 	if el := time.Since(start); el > 5*time.Second {
 		t.Errorf("Stop took %v", el)
 	}
-	if _, err := st.Recv(); err == nil || errors.Is(err, io.EOF) {
+	if _, err := recvResults(st); err == nil || errors.Is(err, io.EOF) {
 		t.Errorf("stream after a hard stop: %v, want an error", err)
 	}
 }
@@ -389,13 +404,17 @@ func TestStopTimeout(t *testing.T) {
 // TestBatchTooLarge: a batch of more than MaxBatch requests ends its
 // stream InvalidArgument, before any of it is queued.
 func TestBatchTooLarge(t *testing.T) {
-	_, byName := loadTestKeys(t)
 	sv := serve(t, Config{Delay: time.Minute})
 	st := signStream(t, sv)
-	if err := st.Send(&pb.RequestBatch{Requests: ecdsaRequests(byName, 0, MaxBatch+1)}); err != nil {
+	// Requests as small as can be, to keep under MaxRecvMsgSize.
+	reqs := make([]*pb.SignRequest, MaxBatch+1)
+	for i := range reqs {
+		reqs[i] = &pb.SignRequest{Id: uint64(i)}
+	}
+	if err := st.Send(&pb.RequestBatch{Requests: reqs}); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := st.Recv(); status.Code(err) != codes.InvalidArgument {
+	if b, err := recvResults(st); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("after a batch too large: %v, %v; want InvalidArgument", b, err)
 	}
 	if s := sv.s.Stats(); s.Signed != 0 || s.Failed != MaxBatch+1 {
@@ -418,7 +437,7 @@ func TestDelay(t *testing.T) {
 	arrivals := make(chan arrival, 3)
 	go func() {
 		for range 3 {
-			b, err := st.Recv()
+			b, err := recvResults(st)
 			if err != nil {
 				close(arrivals)
 				return
@@ -469,7 +488,7 @@ func TestDelaySignsHalfway(t *testing.T) {
 	}
 	waitFor(t, func() bool { return sv.s.Stats().Signed == 1 })
 	signedAt := time.Since(start)
-	b, err := st.Recv()
+	b, err := recvResults(st)
 	answeredAt := time.Since(start)
 	if err != nil || len(b.Results) != 1 || b.Results[0].Code != pb.Code_CODE_OK {
 		t.Fatalf("Recv = %v, %v", b, err)
