@@ -228,6 +228,9 @@ func (f *fakeSigner) Sign(ss grpc.BidiStreamingServer[signpb.RequestBatch, signp
 		if f.lim != nil && len(b.GetRequests()) > int(f.lim.GetMaxBatch()) && f.strict.Load() {
 			f.broken.Add(1)
 		}
+		if f.lim.GetMaxBatchBytes() > 0 && proto.Size(b) > int(f.lim.GetMaxBatchBytes()) && f.strict.Load() {
+			f.broken.Add(1)
+		}
 		for _, req := range b.GetRequests() {
 			f.mu.Lock()
 			f.timeouts = append(f.timeouts, req.GetTimeoutNanos())

@@ -16,14 +16,19 @@ type limits struct {
 	inFlight int   // requests sent and not yet answered
 	bytes    int64 // their encoded sizes, summed
 	batch    int   // requests in one RequestBatch
+	// batchBytes bounds one RequestBatch's encoded size: a larger one
+	// ends the stream (the signer's largest message).
+	batchBytes int64
 }
 
 // oldLimits are the bounds of a signer that predates Limits (and never
 // says them), which the engine assumes until a signer says its own: 4,096
-// requests or 16 MiB of payload in flight per stream, 16,384 requests a
-// batch. A signer that holds a stream to less answers CODE_OVERLOADED
+// requests or 16 MiB of payload in flight per stream, 16,384 requests and
+// 1 MiB a batch (the old signer took messages of 8 MiB, but the smaller
+// bound costs nothing: a batch that reaches it is followed by the next at
+// once). A signer that holds a stream to less answers CODE_OVERLOADED
 // beyond its bounds, and says them in its stream's first batch.
-var oldLimits = limits{inFlight: 4096, bytes: 16 << 20, batch: 4 * 4096}
+var oldLimits = limits{inFlight: 4096, bytes: 16 << 20, batch: 4 * 4096, batchBytes: 1 << 20}
 
 // fromWire returns the limits l says, each zero (unset) one taken from
 // oldLimits.
@@ -37,6 +42,9 @@ func fromWire(l *signpb.Limits) limits {
 	}
 	if n := l.GetMaxBatch(); n > 0 {
 		out.batch = int(min(n, 1<<30))
+	}
+	if n := l.GetMaxBatchBytes(); n > 0 {
+		out.batchBytes = int64(n)
 	}
 	return out
 }

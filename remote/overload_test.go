@@ -110,6 +110,32 @@ func TestOverloadIsBackPressure(t *testing.T) {
 	t.Logf("refused %d, signed %d, stats %+v", f.refused.Load(), f.signed.Load(), e.Stats())
 }
 
+// TestBatchBytes: a signer that says how large a batch may be
+// (max_batch_bytes, the largest message it reads: a larger one ends the
+// stream) gets no larger one, however many requests are queued at once,
+// and every request is signed.
+func TestBatchBytes(t *testing.T) {
+	f := startFake(t, &fakeSigner{
+		lim:   &signpb.Limits{MaxInFlight: 4096, MaxInFlightBytes: 16 << 20, MaxBatch: 16384, MaxBatchBytes: 2048},
+		delay: time.Millisecond,
+	})
+	e := fakeEngine(t, f, Config{Notify: NotifyAuto, MaxInFlight: 512})
+	kid, _ := fakeKey(Ed25519)
+	for range 8 { // the limits come first on each stream
+		if _, err := e.Sign(context.Background(), kid, Ed25519, []byte("warm")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.strict.Store(true)
+	failed, first := signMany(t, e, 2000)
+	if failed > 0 {
+		t.Fatalf("%d of 2000 requests failed; the first: %v", failed, first)
+	}
+	if b := f.broken.Load(); b > 0 {
+		t.Errorf("the engine sent %d batches larger than the signer's max_batch_bytes", b)
+	}
+}
+
 // TestOverloadOldSigner guards item 3 of the signer audit with a signer
 // that predates Limits: it never says them and answers CODE_UNAVAILABLE
 // ("too many requests in flight on this stream") beyond 8 requests in

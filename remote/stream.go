@@ -4,6 +4,7 @@ package remote
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/seed-e1024768/async/internal/signpb"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // A stream is one of a server's long-lived bidirectional Sign streams, and
@@ -255,6 +257,10 @@ func (st *stream) fill() (b *signpb.RequestBatch, more bool, wait time.Duration)
 	}
 	q := st.queue[:0]
 	i := 0
+	// The batch's encoded size so far: the cancellations it will carry,
+	// counted at their largest, then each request with its field's tag
+	// and length.
+	bytes := int64(len(st.cancels))*binary.MaxVarintLen64 + 16
 	for ; i < len(st.queue) && wait == 0; i++ {
 		r := st.queue[i]
 		if r.abandoned() {
@@ -279,10 +285,16 @@ func (st *stream) fill() (b *signpb.RequestBatch, more bool, wait time.Duration)
 		m.Payload = append(m.Payload[:0], r.payload...)
 		m.TimeoutNanos = left
 		size := wireSize(m)
+		field := 1 + int64(protowire.SizeBytes(int(size)))
+		if n > 0 && bytes+field > st.lim.batchBytes {
+			more = st.inFlight < st.window
+			break
+		}
 		if st.atBound(size, now) {
 			r.noRoom.Store(true)
 			break
 		}
+		bytes += field
 		r.id.Store(m.Id)
 		r.at.Store(st)
 		r.sends++

@@ -22,7 +22,7 @@ func TestLimitsFirstBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := b.GetLimits()
-	if len(b.Results) != 0 || l.GetMaxInFlight() != MaxQueued || l.GetMaxInFlightBytes() != MaxQueuedBytes || l.GetMaxBatch() != MaxBatch {
+	if len(b.Results) != 0 || l.GetMaxInFlight() != MaxQueued || l.GetMaxInFlightBytes() != MaxQueuedBytes || l.GetMaxBatch() != MaxBatch || l.GetMaxBatchBytes() != MaxRecvMsgSize {
 		t.Errorf("first batch %v", b)
 	}
 	closeStream(t, st)

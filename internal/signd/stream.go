@@ -345,7 +345,7 @@ func (st *stream) send(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBat
 	defer st.die()
 	// The stream's bounds first, so that a client can keep within them
 	// from its first batch.
-	out.Limits = &pb.Limits{MaxInFlight: MaxQueued, MaxInFlightBytes: MaxQueuedBytes, MaxBatch: MaxBatch}
+	out.Limits = &pb.Limits{MaxInFlight: MaxQueued, MaxInFlightBytes: MaxQueuedBytes, MaxBatch: MaxBatch, MaxBatchBytes: MaxRecvMsgSize}
 	err = ss.SendMsg(&out)
 	out.Limits = nil
 	if err != nil {

@@ -443,7 +443,10 @@ type Limits struct {
 	// counted as its encoded size.
 	MaxInFlightBytes uint64 `protobuf:"varint,2,opt,name=max_in_flight_bytes,json=maxInFlightBytes,proto3" json:"max_in_flight_bytes,omitempty"`
 	// max_batch is the most requests one RequestBatch may hold.
-	MaxBatch      uint32 `protobuf:"varint,3,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	MaxBatch uint32 `protobuf:"varint,3,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
+	// max_batch_bytes is the most bytes one RequestBatch may take, encoded:
+	// a larger one ends the stream with the gRPC status ResourceExhausted.
+	MaxBatchBytes uint32 `protobuf:"varint,4,opt,name=max_batch_bytes,json=maxBatchBytes,proto3" json:"max_batch_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -495,6 +498,13 @@ func (x *Limits) GetMaxInFlightBytes() uint64 {
 func (x *Limits) GetMaxBatch() uint32 {
 	if x != nil {
 		return x.MaxBatch
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxBatchBytes() uint32 {
+	if x != nil {
+		return x.MaxBatchBytes
 	}
 	return 0
 }
@@ -748,11 +758,12 @@ const file_sign_proto_rawDesc = "" +
 	"\x05error\x18\x04 \x01(\tR\x05error\"o\n" +
 	"\vResultBatch\x122\n" +
 	"\aresults\x18\x01 \x03(\v2\x18.asyncsign.v1.SignResultR\aresults\x12,\n" +
-	"\x06limits\x18\x02 \x01(\v2\x14.asyncsign.v1.LimitsR\x06limits\"x\n" +
+	"\x06limits\x18\x02 \x01(\v2\x14.asyncsign.v1.LimitsR\x06limits\"\xa0\x01\n" +
 	"\x06Limits\x12\"\n" +
 	"\rmax_in_flight\x18\x01 \x01(\rR\vmaxInFlight\x12-\n" +
 	"\x13max_in_flight_bytes\x18\x02 \x01(\x04R\x10maxInFlightBytes\x12\x1b\n" +
-	"\tmax_batch\x18\x03 \x01(\rR\bmaxBatch\")\n" +
+	"\tmax_batch\x18\x03 \x01(\rR\bmaxBatch\x12&\n" +
+	"\x0fmax_batch_bytes\x18\x04 \x01(\rR\rmaxBatchBytes\")\n" +
 	"\x10PublicKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\">\n" +
 	"\x11PublicKeyResponse\x12\x15\n" +
