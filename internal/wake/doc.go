@@ -1,5 +1,3 @@
-//go:build linux
-
 // Package wake is how an async-aware engine wakes a paused job: a wait fd
 // or the WaitCtx's callback. The engines of packages offload and remote
 // share it, so that both keep the same promises to the application:
@@ -17,5 +15,8 @@
 //     returns: the job drains it before it goes on, so a wake-up never
 //     outlives the operation it is for.
 //
-// This package is Linux-only: the wait fd is an eventfd(2).
+// The wait fd is an eventfd(2), so only Linux has one: elsewhere a Policy
+// that allows it and finds no callback asks for none (the application then
+// polls), and an engine refuses a configuration that needs it, with
+// ErrNoWaitFD.
 package wake

@@ -1,12 +1,16 @@
-//go:build linux
-
 package wake
 
 import (
 	"context"
+	"errors"
+	"runtime"
 
 	"github.com/seed-e1024768/async"
 )
+
+// ErrNoWaitFD says that this OS has no wait fds (they are eventfds, which
+// only Linux has), so an engine cannot be told to use one.
+var ErrNoWaitFD = errors.New("wait fds need eventfd(2), which " + runtime.GOOS + " lacks: use a callback or poll")
 
 // A Policy is how one engine wakes the jobs it pauses. The engine makes it
 // once, when it is made, and passes it to Wake.Set for each operation.
@@ -50,7 +54,7 @@ func (k *Wake) Set(w *async.WaitCtx, p *Policy) (async.EngineStatus, error) {
 			return async.StatusOK, nil
 		}
 	}
-	if p.FD {
+	if p.FD && Available {
 		f, err := waitFD(w, p.Key, p.Pkg) // with k's reference, dropped by Reset
 		if err != nil {
 			return async.StatusUnsupported, err

@@ -21,6 +21,9 @@ type FD struct {
 	refs atomic.Int32
 }
 
+// Available reports whether this OS has wait fds: Linux has, as eventfds.
+const Available = true
+
 // one is the 8-byte host-order 1 written to an eventfd to make it readable.
 var one = func() (b [8]byte) {
 	binary.NativeEndian.PutUint64(b[:], 1)
