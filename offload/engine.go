@@ -1,5 +1,3 @@
-//go:build linux
-
 package offload
 
 import (
@@ -191,7 +189,7 @@ func (e *Engine) SignECDSAP256(ctx context.Context, key *ecdsa.PrivateKey, diges
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if err := e.open(); err != nil {
+		if err := e.open(ctx); err != nil {
 			return nil, err
 		}
 		return signECDSA(key, digest)
@@ -212,7 +210,7 @@ func (e *Engine) SignEd25519(ctx context.Context, key ed25519.PrivateKey, msg []
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if err := e.open(); err != nil {
+		if err := e.open(ctx); err != nil {
 			return nil, err
 		}
 		return ed25519.Sign(key, msg), nil
@@ -236,7 +234,7 @@ func (e *Engine) SignRSA2048(ctx context.Context, key *rsa.PrivateKey, digest []
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if err := e.open(); err != nil {
+		if err := e.open(ctx); err != nil {
 			return nil, err
 		}
 		return signRSA(key, digest)
@@ -252,7 +250,7 @@ func (e *Engine) SignRSA2048(ctx context.Context, key *rsa.PrivateKey, digest []
 func (e *Engine) SHA256(ctx context.Context, data []byte) ([32]byte, error) {
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if err := e.open(); err != nil {
+		if err := e.open(ctx); err != nil {
 			return [32]byte{}, err
 		}
 		return sha256.Sum256(data), nil
@@ -282,7 +280,7 @@ func (e *Engine) SealAESGCM(ctx context.Context, aead cipher.AEAD, dst, nonce, p
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if err := e.open(); err != nil {
+		if err := e.open(ctx); err != nil {
 			return nil, err
 		}
 		return aead.Seal(dst, nonce, plaintext, ad), nil
@@ -325,7 +323,7 @@ func (e *Engine) Do(ctx context.Context, fn func()) error {
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if err := e.open(); err != nil {
+		if err := e.open(ctx); err != nil {
 			return err
 		}
 		fn()
@@ -341,11 +339,18 @@ func (e *Engine) Do(ctx context.Context, fn func()) error {
 	return err
 }
 
-// open reports ErrClosed once the engine is closed: operations outside a
-// job, which run on the caller, refuse then too.
-func (e *Engine) open() error {
+// open reports ErrClosed once the engine is closed, and ctx's error once
+// ctx is done: operations outside a job, which run on the caller, refuse
+// then too, as the contract (package engine) says.
+func (e *Engine) open(ctx context.Context) error {
 	if e.closed.Load() {
 		return ErrClosed
+	}
+	if ctx == nil { // allowed outside a job, where it was never used
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("offload: %w", err)
 	}
 	return nil
 }
