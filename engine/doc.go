@@ -31,14 +31,19 @@
 // Waking. [Config.Notify] chooses, as ASYNC_WAIT_CTX_new(3) describes:
 //
 //   - NotifyFD (and NotifyAuto when the WaitCtx has no callback): the
-//     engine has one wait fd per WaitCtx, an eventfd set under the
-//     engine's key the first time a job with that WaitCtx pauses, kept for
-//     every later operation (so that the application adds it to its poll
-//     set once, learning of it from ChangedFDs), and closed when the
-//     WaitCtx is freed. The engine makes it readable when the operation
-//     completes; the resumed job drains it before the operation returns,
-//     so the fd is never readable once the operation that made it so has
-//     returned. The job pauses with async.StatusUnsupported.
+//     engine has one wait fd, an eventfd shared by all its WaitCtxs, as
+//     QAT_Engine's is. A WaitCtx lists it under the engine's key from the
+//     first time a job with that WaitCtx pauses, for every later operation
+//     (so that the application adds it to its poll set once, learning of
+//     it from ChangedFDs); it is closed when the last WaitCtx that lists
+//     it is freed. The engine makes it readable when an operation
+//     completes; each resumed job drains its own completion before the
+//     operation returns, so the fd is readable exactly while a completed
+//     operation has not returned, and never once they all have. Since the
+//     fd is shared, its being readable says that some job of the engine
+//     can go on: the others, resumed too, pause again (a spurious resume),
+//     and a completion costs a system call only when none was pending.
+//     The job pauses with async.StatusUnsupported.
 //   - NotifyAuto with a callback on the WaitCtx: the job pauses with
 //     async.StatusOK, and the engine calls the callback, on a goroutine of
 //     its own, when the operation completes. No fd is made.

@@ -37,18 +37,22 @@
 //
 //   - Wait fd ([NotifyFD], and [NotifyAuto] when the WaitCtx has no
 //     callback). Immediately before its first pause for a WaitCtx the engine
-//     creates an eventfd and registers it with [async.WaitCtx.SetWaitFD]
-//     under a key unique to the engine (the *Engine itself), with a cleanup
-//     that closes it when the application calls [async.WaitCtx.Free]. The
-//     same fd is used for every later operation on that WaitCtx, as the man
-//     page encourages, so the application sees it once in
-//     [async.WaitCtx.ChangedFDs] and can keep it in its poll set. A worker
-//     makes the fd readable when the operation completes; the application
-//     waits for that with poll, select or epoll and resumes the job, and the
-//     resumed engine code clears the wake signal (reads the eventfd) before
-//     returning. The fd never stays readable once the operation that made
-//     it so has returned, so an application may keep polling it for the
-//     next operation.
+//     registers its eventfd with [async.WaitCtx.SetWaitFD] under a key
+//     unique to the engine (the *Engine itself), with a cleanup that lets
+//     go of it when the application calls [async.WaitCtx.Free]. The engine
+//     has one eventfd, shared by all its WaitCtxs (as QAT_Engine's is), and
+//     closed when the last of them is freed. The WaitCtx keeps it for
+//     every later operation, as the man page encourages, so the
+//     application sees it once in [async.WaitCtx.ChangedFDs] and can keep
+//     it in its poll set. A worker makes the fd readable when an operation
+//     completes; the application waits for that with poll, select or epoll
+//     and resumes the jobs waiting on it (those whose operation is not
+//     done pause again), and the resumed engine code takes back its wake
+//     signal before returning. The fd is readable exactly while an
+//     operation that completed has not returned, so an application may
+//     keep polling it for the next operation; and since only the first
+//     completion of a bunch writes it and only the last return reads it,
+//     most operations cost no system call.
 //
 //   - Callback ([NotifyAuto] when the WaitCtx has a callback, set with
 //     [async.WaitCtx.SetCallback]). The engine sets the status to

@@ -13,7 +13,7 @@ const Available = false
 
 // waitFD is never called here (Wake.Set asks only where Available), but
 // says why if it were.
-func waitFD(*async.WaitCtx, any, string) (*FD, error) { return nil, ErrNoWaitFD }
+func waitFD(*async.WaitCtx, *Policy) (*FD, error) { return nil, ErrNoWaitFD }
 
 func (*FD) unref()  {}
 func (*FD) Signal() {}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/seed-e1024768/async"
 )
@@ -26,6 +28,9 @@ type Policy struct {
 	// Pkg is the engine's package name, which starts the messages of the
 	// errors it reports ("offload").
 	Pkg string
+
+	mu sync.Mutex         // makes fd
+	fd atomic.Pointer[FD] // the engine's wait fd, shared by its WaitCtxs; nil until first used
 }
 
 // Wake is how to wake the job of one operation: at most one of FD and
@@ -55,7 +60,7 @@ func (k *Wake) Set(w *async.WaitCtx, p *Policy) (async.EngineStatus, error) {
 		}
 	}
 	if p.FD && Available {
-		f, err := waitFD(w, p.Key, p.Pkg) // with k's reference, dropped by Reset
+		f, err := waitFD(w, p) // with k's reference, dropped by Reset
 		if err != nil {
 			return async.StatusUnsupported, err
 		}
