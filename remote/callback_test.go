@@ -160,3 +160,108 @@ func TestCallbackGoexits(t *testing.T) {
 		t.Errorf("Sign after the Goexit = %v", err)
 	}
 }
+
+// TestSweeperSurvivesGoexit guards item 9 of the signer audit: a WaitCtx
+// callback that calls runtime.Goexit on the sweeper (the goroutine that
+// wakes jobs whose deadline passed) no longer ends it: a later job whose
+// deadline passes is still woken, and Close reports the Goexit as it
+// reports a panic. (Before, the later job stayed paused for ever.)
+func TestSweeperSurvivesGoexit(t *testing.T) {
+	f := startFake(t, &fakeSigner{delay: time.Hour})
+	kid, _ := fakeKey(Ed25519)
+	_, dir, _ := testSignd(t)
+	e, err := Dial(Config{Addrs: []string{f.addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// start starts a job whose Sign has 50ms; its callback does cb.
+	start := func(cb func()) (*async.Pool, *async.WaitCtx) {
+		pool, err := async.NewPool(0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := async.NewWaitCtx()
+		if err := w.SetCallback(func(any) int { cb(); return 1 }, nil); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		t.Cleanup(cancel)
+		var job *async.Job
+		fn := func(ctx context.Context, _ []byte) int {
+			e.Sign(ctx, kid, Ed25519, []byte("too late"))
+			return 0
+		}
+		if st, _, err := pool.StartJob(ctx, &job, w, fn, nil); st != async.Pause {
+			t.Fatalf("StartJob = %v, %v; want Pause", st, err)
+		}
+		return pool, w
+	}
+	exited := make(chan struct{})
+	p1, w1 := start(func() { close(exited); runtime.Goexit() })
+	defer w1.Free()
+	defer p1.Close()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first job was not woken at its deadline")
+	}
+	woken := make(chan struct{}, 1)
+	p2, w2 := start(func() { woken <- struct{}{} })
+	defer w2.Free()
+	defer p2.Close()
+	select {
+	case <-woken:
+	case <-time.After(10 * time.Second):
+		t.Fatal("after a callback's Goexit on the sweeper, a job whose deadline passed is never woken")
+	}
+	var pe *PanicError
+	if err := e.Close(); !errors.As(err, &pe) || !pe.Goexit {
+		t.Errorf("Close = %v; want a *PanicError for the Goexit", err)
+	}
+}
+
+// TestSenderSurvivesGoexit: a WaitCtx callback that calls runtime.Goexit
+// on a stream's sender (which completes a request whose signers failed
+// it too often) neither loses the other requests it was moving nor ends
+// the stream: later requests are still sent. (The same fault as item 9
+// of the signer audit, on another of the engine's goroutines.)
+func TestSenderSurvivesGoexit(t *testing.T) {
+	f := startFake(t, &fakeSigner{})
+	f.drop.Store(true)
+	kid, _ := fakeKey(Ed25519)
+	_, dir, _ := testSignd(t)
+	e, err := Dial(Config{Addrs: []string{f.addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto, StreamsPerServer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	pool, w, _, _ := callbackJob(t, e, kid, func(*async.Pool, *async.WaitCtx, **async.Job) {
+		runtime.Goexit()
+	})
+	defer w.Free()
+	defer pool.Close()
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := e.Sign(context.Background(), kid, Ed25519, []byte("dropped"))
+			errs <- err
+		}()
+	}
+	for range n {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrUnavailable) {
+				t.Errorf("Sign through a signer that drops every stream = %v; want ErrUnavailable", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a request was lost when a callback called runtime.Goexit on the sender")
+		}
+	}
+	f.drop.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := e.Sign(ctx, kid, Ed25519, []byte("after")); err != nil {
+		t.Errorf("Sign after the Goexit = %v", err)
+	}
+}

@@ -13,8 +13,10 @@ import (
 	"github.com/seed-e1024768/async/internal/signpb"
 )
 
-// maxSends bounds how many times one request is sent (to signers that
-// then failed) before the engine gives up on it with ErrUnavailable.
+// maxSends bounds how many times one request is sent to signers that then
+// failed (or shut down) before the engine gives up on it with
+// ErrUnavailable. Refusals for want of room do not count: they are
+// retried until the request's deadline.
 const maxSends = 8
 
 // dispatch hands r, which holds a slot, to the least loaded stream. On
@@ -94,20 +96,28 @@ func (e *Engine) finish(r *request, sig []byte, err error) {
 // completed the request. A panic in it is the application's: it is
 // recovered, so that the goroutine goes on serving every other request,
 // and the first one is kept for Close to return, since the operation it
-// was for has its answer already.
+// was for has its answer already. A call of runtime.Goexit cannot be
+// stopped: it is kept the same way, and the goroutine's own deferred calls
+// (see stream.answerAll and Engine.sweeper) finish its work and replace it
+// if need be.
 func (e *Engine) callBack(cb async.CallbackFunc, arg any) {
+	returned := false
 	defer func() {
 		if v := recover(); v != nil {
 			e.lost.CompareAndSwap(nil, &PanicError{Value: v, Stack: debug.Stack()})
+		} else if !returned {
+			e.lost.CompareAndSwap(nil, &PanicError{Goexit: true, Stack: debug.Stack()})
 		}
 	}()
 	cb(arg)
+	returned = true
 }
 
 // resend sends r, which the engine holds, to another signer than from
 // after from failed with cause; or completes it if it was given up, the
-// engine is closed, or it has been sent too often.
+// engine is closed, or its signers failed too often.
 func (e *Engine) resend(r *request, from *server, cause error) {
+	r.failed++
 	switch {
 	case r.abandoned():
 		e.finish(r, nil, nil)
@@ -115,8 +125,8 @@ func (e *Engine) resend(r *request, from *server, cause error) {
 	case e.closed.Load():
 		e.finish(r, nil, ErrClosed)
 		return
-	case r.sends >= maxSends:
-		e.finish(r, nil, fmt.Errorf("remote: sent %d times, to signers that failed: %w: %w", r.sends, ErrUnavailable, cause))
+	case r.failed >= maxSends:
+		e.finish(r, nil, fmt.Errorf("remote: sent %d times, to signers that failed: %w: %w", r.failed, ErrUnavailable, cause))
 		return
 	}
 	st, err := e.pick(from)
@@ -132,11 +142,42 @@ func (e *Engine) resend(r *request, from *server, cause error) {
 	}
 }
 
-// answer completes r, which the engine holds, with the signer's result.
-func (e *Engine) answer(from *server, r *request, res *signpb.SignResult) {
+// retry queues r, which a signer refused for want of room, again: on the
+// least loaded stream, which sends it once there is room (see
+// stream.learn), within its deadline.
+func (e *Engine) retry(r *request) {
+	r.noRoom.Store(true)
+	switch {
+	case r.abandoned():
+		e.finish(r, nil, nil)
+		return
+	case e.closed.Load():
+		e.finish(r, nil, ErrClosed)
+		return
+	}
+	st, err := e.pick(nil)
+	if err != nil {
+		e.finish(r, nil, err)
+		return
+	}
+	if !st.enqueue(r) {
+		e.finish(r, nil, ErrClosed)
+	}
+}
+
+// answer completes r, which the engine holds, with the signer's result
+// on stream st.
+func (e *Engine) answer(st *stream, r *request, res *signpb.SignResult) {
+	from := st.srv
 	if r.abandoned() {
 		e.stats.discarded.Add(1)
 		e.finish(r, nil, nil)
+		return
+	}
+	if st.isOverload(res) {
+		// Back-pressure, not failure: send it again when there is room.
+		e.stats.overloaded.Add(1)
+		e.retry(r)
 		return
 	}
 	e.stats.answered.Add(1)
@@ -164,6 +205,8 @@ func codeError(addr string, res *signpb.SignResult) error {
 		err = context.Canceled
 	case signpb.Code_CODE_UNAVAILABLE:
 		err = ErrUnavailable
+	case signpb.Code_CODE_OVERLOADED:
+		err = ErrOverloaded
 	default:
 		err = ErrSigner
 	}
@@ -201,8 +244,20 @@ const sweepInterval = time.Millisecond
 // walks the streams, completes each request whose ctx is done or whose
 // deadline has passed, and tells its signer to drop it. While nothing is in
 // flight it sleeps.
+//
+// Completing a request may call a WaitCtx callback on this goroutine,
+// which may end it with runtime.Goexit. Then expire goes on with the rest
+// of what was due (see each), and the deferred call here starts a new
+// sweeper, so that later deadlines are still kept.
 func (e *Engine) sweeper() {
-	defer e.wg.Done()
+	exited := true
+	defer func() {
+		if exited && e.ctx.Err() == nil {
+			e.wg.Add(1) // before Done: Close's Wait cannot return between
+			go e.sweeper()
+		}
+		e.wg.Done()
+	}()
 	t := time.NewTimer(sweepInterval)
 	defer t.Stop()
 	var due []*request
@@ -211,6 +266,7 @@ func (e *Engine) sweeper() {
 			select {
 			case <-e.busy:
 			case <-e.ctx.Done():
+				exited = false
 				return
 			}
 		}
@@ -218,35 +274,46 @@ func (e *Engine) sweeper() {
 		select {
 		case <-t.C:
 		case <-e.ctx.Done():
+			exited = false
 			return
 		}
-		now := time.Now().UnixNano()
 		for _, s := range e.servers {
 			for _, st := range s.streams {
-				due = st.sweep(now, due[:0])
-				for i, r := range due {
-					due[i] = nil
-					if r.abandoned() {
-						e.finish(r, nil, nil) // released
-						continue
-					}
-					e.stats.expired.Add(1)
-					e.finish(r, nil, e.timeUp(s, st, r))
-				}
+				due = st.sweep(monoNow(), due[:0])
+				e.expire(s, st, due)
 			}
 		}
 	}
 }
 
-// timeUp returns the error of a request whose time is up: ctx's error,
-// wrapped in ErrUnavailable with the signer's last trouble if the request
+// expire completes the requests in due, whose time is up, and clears
+// due, even if a callback ends the goroutine (see each).
+func (e *Engine) expire(s *server, st *stream, due []*request) {
+	each(due, func(r *request) {
+		if r.abandoned() {
+			e.finish(r, nil, nil) // released
+			return
+		}
+		e.stats.expired.Add(1)
+		e.finish(r, nil, e.timeUp(s, st, r))
+	})
+	clear(due)
+}
+
+// timeUp returns the error of a request whose time is up: ctx's error;
+// wrapped in ErrOverloaded if its signer was up but had no room for it,
+// or in ErrUnavailable with the signer's last trouble if the request
 // never reached a signer or its stream is down.
 func (e *Engine) timeUp(s *server, st *stream, r *request) error {
 	cause := r.ctx.Err()
 	if cause == nil {
 		cause = context.DeadlineExceeded
 	}
-	if cause == context.DeadlineExceeded && (r.sends == 0 || !st.live.Load()) {
+	switch {
+	case cause != context.DeadlineExceeded:
+	case r.noRoom.Load() && st.live.Load():
+		return fmt.Errorf("%w: no room before the deadline: %w", ErrOverloaded, cause)
+	case r.sends == 0 || !st.live.Load():
 		last := s.trouble()
 		if last == nil {
 			last = errors.New("not connected yet")
@@ -265,7 +332,8 @@ func timeIsUp(r *request, now int64) bool {
 }
 
 // sweep removes from the stream the requests whose time is up and appends
-// them to due; it asks the signer to drop those it was sent.
+// them to due; it asks the signer to drop those it was sent, which stay in
+// flight, against the stream's bounds, until the signer answers them.
 func (st *stream) sweep(now int64, due []*request) []*request {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -274,6 +342,9 @@ func (st *stream) sweep(now int64, due []*request) []*request {
 		if !timeIsUp(r, now) {
 			q = append(q, r)
 			continue
+		}
+		if st.live.Load() && st.atBound(int64(len(r.payload)+len(r.keyID)+32), now) {
+			r.noRoom.Store(true)
 		}
 		due = append(due, r)
 	}
@@ -284,6 +355,7 @@ func (st *stream) sweep(now int64, due []*request) []*request {
 			continue
 		}
 		delete(st.sent, id)
+		st.gone[id] = r.wire
 		st.cancels = append(st.cancels, id)
 		due = append(due, r)
 	}

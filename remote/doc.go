@@ -27,9 +27,12 @@
 // once the operation has its answer: it may resume the job itself, and a
 // late callback (after the operation returned) is a spurious wake-up. A
 // panic in it is recovered, so that the engine goes on serving, and
-// [Engine.Close] returns the first as a [*PanicError]; one that calls
-// runtime.Goexit on the receiving goroutine ends that stream, whose
-// requests go to another, the rest of its batch answered first.
+// [Engine.Close] returns the first as a [*PanicError]. One that calls
+// runtime.Goexit ends the engine's goroutine it runs on: the rest of that
+// goroutine's work is done first (the rest of a batch answered, of a
+// sweep expired, of a failover moved), the goroutine is replaced (a
+// receiver's stream is reopened, its requests going to another), and
+// Close reports the first such exit as a [*PanicError] too.
 // At the bound on requests in flight ([Config.MaxInFlight]) the engine sets
 // [async.StatusEAGAIN] and pauses, and tries again when resumed. A job
 // resumed before its answer came pauses again. See package offload for
@@ -68,20 +71,48 @@
 // CODE_UNAVAILABLE (it is shutting down) has the request sent elsewhere
 // too.
 //
+// # Overload
+//
+// A signer holds each stream to bounds it states in the stream's first
+// answer (signpb.Limits: requests in flight, their encoded bytes, and
+// requests per batch), and holds each client to bounds of its own. The
+// engine keeps each stream within its bounds: a request that does not
+// fit waits in the stream's queue, and the stream sends it when an answer
+// frees room; no batch is larger than the signer takes. (Until a signer
+// states its bounds, the engine assumes those of a signer that predates
+// them: 4,096 requests and 16 MiB in flight, 16,384 a batch.) A request
+// the signer refuses for want of room (CODE_OVERLOADED; from a signer
+// that predates it, CODE_UNAVAILABLE other than for a shutdown) is not
+// failed: it is queued again on the least loaded stream, and the stream
+// that was refused sends no more than it still has in flight until an
+// answer comes (or, with nothing in flight, waits 1ms, then 2ms, and so
+// on up to 50ms). Refusals are counted in [Stats].Overloaded. A request
+// fails for want of room only at its deadline, with [ErrOverloaded]
+// ("no room before the deadline"); [ErrUnavailable] means that no
+// signer could be reached.
+//
 // With no signer reachable, requests wait for one until their deadline:
-// the ctx's, or, without one, [Config.Timeout] (10s by default). They then
+// the ctx's, or, without one, [Config.Timeout] (10s by default; a ctx
+// deadline, even a later one, replaces it). They then
 // fail with [ErrUnavailable], wrapping context.DeadlineExceeded and the
 // last connection error. A signer that refuses this client's certificate,
 // or whose certificate this client refuses, fails requests at once with
 // [ErrRefused] and a message that says whose certificate was not
 // accepted. (With TLS 1.3 a client learns that the signer rejected its
 // certificate only when it first reads from the connection, so it is the
-// first operation, not [Dial], that reports it.)
+// first operation, not [Dial], that reports it. The engine reads the
+// signer's first words before it writes anything on a new connection, so
+// that the signer's alert, not a broken pipe, says why it closed.)
 //
 // # Deadlines and cancellation
 //
-// A ctx deadline travels with the request, and the signer drops a request
-// whose deadline has passed. One goroutine per engine sweeps the streams
+// A request carries the time it has left (timeout_nanos), computed on the
+// monotonic clock as its batch leaves, so that time spent waiting in the
+// engine for room is not granted again and the two machines' clocks need
+// not agree; the signer counts it from the request's arrival and drops a
+// request whose time has run out. Deadlines are judged on the monotonic
+// clock; one after 2262, or a Timeout of math.MaxInt64, means "never",
+// not an overflow. One goroutine per engine sweeps the streams
 // every millisecond while requests are in flight, and ends those whose
 // ctx is done or whose deadline has passed, waking their jobs: a job
 // whose ctx expires is woken by the engine, not left paused. When a job
@@ -89,6 +120,21 @@
 // caller's ctx is done, or the sweeper ends a request, the engine sends
 // its ID in the next batch's cancel list, so that the signer drops it if
 // it has not started it; its answer, if one comes, reaches no one.
+//
+// # Public keys and verification
+//
+// [Engine.PublicKey] (and [Engine.Signer]) fetch a key's public half with
+// a unary call the first time, check that it has the ID asked for, and
+// keep it: it never changes for its ID. Inside a job such a fetch pauses
+// the job as Sign does (StatusEAGAIN at MaxInFlight, the same wake-up);
+// outside one it blocks. With [Config.VerifySignatures] the engine checks
+// every signature against the key it fetched before returning it, on the
+// caller's goroutine; a signature that fails is [ErrBadSignature]. The
+// check costs one verification per operation: about 57µs for ECDSA
+// P-256 and 42µs for Ed25519 on a 2-core development machine
+// (BenchmarkVerify), ten times the engine's own CPU per operation
+// (BenchmarkSignJobs's cpu-ns/op), and more than the signer spends to
+// sign.
 //
 // # Security
 //

@@ -63,11 +63,21 @@ type Config struct {
 	// Timeout bounds an operation whose ctx has no deadline (0:
 	// DefaultTimeout): past it the engine gives up on the request and
 	// reports context.DeadlineExceeded, wrapped in ErrUnavailable when no
-	// signer was reachable.
+	// signer was reachable, or in ErrOverloaded when the signers had no
+	// room for it. A ctx deadline, sooner or later, replaces it.
+	// math.MaxInt64 means no bound.
 	Timeout time.Duration
 	// HealthInterval is the time between two health checks of a signer
 	// (0: DefaultHealthInterval).
 	HealthInterval time.Duration
+	// VerifySignatures makes the engine verify every signature a signer
+	// sends against the key's public key before it returns it: Sign then
+	// fetches the public key once per key ID (as PublicKey does, which
+	// checks that the key has the ID asked for) and keeps it. A signature
+	// that does not verify fails the operation with ErrBadSignature.
+	// The check costs the caller's goroutine one verification per
+	// operation (see the package doc for what that costs).
+	VerifySignatures bool
 }
 
 // Defaults for the zero fields of Config.
@@ -100,6 +110,8 @@ type Engine struct {
 	busy chan struct{}
 	// lost is the first panic of a WaitCtx callback (see callBack).
 	lost atomic.Pointer[PanicError]
+	// keys are the public keys fetched and checked, by key ID.
+	keys keyCache
 
 	wg sync.WaitGroup
 }
@@ -223,9 +235,12 @@ func (e *Engine) Close() error {
 // copied first, so the caller may reuse it when Sign returns.
 //
 // Errors: ErrBadInput (malformed key ID, algorithm or payload; nothing is
-// sent), ErrUnknownKey, ErrRefused, ErrUnavailable, ErrSigner, ErrClosed,
-// ctx's error (ctx done, or a deadline the signer saw pass), and inside a
-// job the error of async.PauseJob (the job canceled or its pool closed).
+// sent), ErrUnknownKey, ErrRefused, ErrUnavailable (no signer reachable
+// before the deadline), ErrOverloaded (signers up, but no room for the
+// request before its deadline), ErrSigner, ErrBadSignature (with
+// Config.VerifySignatures), ErrClosed, ctx's error (ctx done, or a
+// deadline the signer saw pass), and inside a job the error of
+// async.PauseJob (the job canceled or its pool closed).
 func (e *Engine) Sign(ctx context.Context, keyID string, alg Algorithm, payload []byte) ([]byte, error) {
 	if err := checkInput(keyID, alg, payload); err != nil {
 		return nil, err
@@ -236,16 +251,20 @@ func (e *Engine) Sign(ctx context.Context, keyID string, alg Algorithm, payload 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("remote: %w", err)
 	}
-	r := getRequest(ctx, keyID, alg, payload)
-	now := time.Now().UnixNano()
-	r.expires = now + int64(e.cfg.Timeout)
-	if d, ok := ctx.Deadline(); ok {
-		r.deadline = d.UnixNano()
-		r.expires = min(r.expires, r.deadline)
+	var pub any
+	if e.cfg.VerifySignatures {
+		k, err := e.PublicKey(ctx, keyID)
+		if err != nil {
+			return nil, err
+		}
+		pub = k
 	}
+	r := getRequest(ctx, keyID, alg, payload)
+	d, ok := ctx.Deadline()
+	r.expires = e.expiry(monoNow(), d, ok)
 	var err error
 	if job := async.CurrentJob(ctx); job != nil {
-		err = e.await(ctx, job, r)
+		err = e.await(ctx, job, r, e.dispatch)
 	} else {
 		err = e.block(ctx, r)
 	}
@@ -253,8 +272,14 @@ func (e *Engine) Sign(ctx context.Context, keyID string, alg Algorithm, payload 
 		return nil, err
 	}
 	sig, err := r.sig, r.err
+	if err == nil && pub != nil {
+		err = checkSignature(r, pub, sig)
+	}
 	r.release()
-	return sig, err
+	if err != nil {
+		return nil, err
+	}
+	return sig, nil
 }
 
 // block runs r for a caller outside a job. On success the caller owns r
@@ -284,11 +309,21 @@ func (e *Engine) block(ctx context.Context, r *request) error {
 		r.waitDone()
 		return nil
 	case <-ctx.Done():
-		if e.giveUp(r) {
-			return e.gaveUp(ctx.Err())
-		}
-		return nil // answered meanwhile: take the answer
 	}
+	if ctx.Err() == context.DeadlineExceeded {
+		// The sweeper ends r within a sweep, with the error that says
+		// why it had no answer in time (the signer down, or overloaded).
+		select {
+		case <-r.ch:
+			r.waitDone()
+			return nil
+		case <-e.ctx.Done():
+		}
+	}
+	if e.giveUp(r) {
+		return e.gaveUp(ctx.Err())
+	}
+	return nil // answered meanwhile: take the answer
 }
 
 // gaveUp is the error of a blocking call whose ctx ended before its
@@ -330,11 +365,12 @@ func (e *Engine) giveUp(r *request) bool {
 
 // await runs r from inside job, as offload's engine does: it arranges the
 // wake-up, takes a slot (pausing with StatusEAGAIN while there is none),
-// hands r to a stream and pauses until r is answered. On success the
-// caller owns r with its results; on error r is released or the engine's,
-// and the error is PauseJob's (the job was canceled or its pool closed),
-// ErrClosed, or one from setting up the wait fd.
-func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
+// hands r to start (dispatch, for a signature) and pauses until r is
+// completed. On success the caller owns r with its results; on error r is
+// released or the engine's, and the error is PauseJob's (the job was
+// canceled or its pool closed), ErrClosed, start's, or one from setting up
+// the wait fd.
+func (e *Engine) await(ctx context.Context, job *async.Job, r *request, start func(*request) error) error {
 	w := job.WaitCtx()
 	want, err := r.wake.Set(w, &e.wakeBy)
 	if err != nil {
@@ -360,7 +396,7 @@ func (e *Engine) await(ctx context.Context, job *async.Job, r *request) error {
 		break
 	}
 	wake.SetStatus(w, want)
-	if err := e.dispatch(r); err != nil {
+	if err := start(r); err != nil {
 		<-e.slots
 		r.release()
 		return err

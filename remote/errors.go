@@ -42,6 +42,18 @@ var (
 	ErrRefused = errors.New("remote: certificate not accepted")
 	// ErrSigner: the signer failed to sign (CODE_INTERNAL).
 	ErrSigner = errors.New("remote: signer failed")
+	// ErrOverloaded: the signers were up but had no room for the request
+	// before its deadline: they answered CODE_OVERLOADED (a bound of the
+	// stream or of this client was reached), or the engine held it back
+	// to keep within the bounds they set. The error wraps
+	// context.DeadlineExceeded. Overload alone never fails a request
+	// before its deadline: the engine waits, or moves the request, and
+	// sends it again.
+	ErrOverloaded = errors.New("remote: signer overloaded")
+	// ErrBadSignature: with Config.VerifySignatures, a signature the
+	// signer sent does not verify with the key's public key. It never
+	// reaches the caller as a success.
+	ErrBadSignature = errors.New("remote: signature does not verify")
 )
 
 // refusal returns an error wrapping ErrRefused if err says a TLS handshake
@@ -106,16 +118,21 @@ func unaryError(op string, err error) error {
 	return fmt.Errorf("remote: %s: %w: %w", op, ErrUnavailable, err)
 }
 
-// PanicError is what Close returns when a WaitCtx callback panicked: the
-// callback ran on the engine's goroutine after its operation had its
-// answer, so the panic was recovered there, and kept for Close.
+// PanicError is what Close returns when a WaitCtx callback panicked or
+// called runtime.Goexit: the callback ran on the engine's goroutine after
+// its operation had its answer, so the panic was recovered there (or the
+// goroutine replaced), and kept for Close.
 type PanicError struct {
-	Value any    // the value passed to panic
-	Stack []byte // the callback's stack when it panicked
+	Value  any    // the value passed to panic; nil for Goexit
+	Goexit bool   // the callback called runtime.Goexit
+	Stack  []byte // the callback's stack when it panicked or exited
 }
 
-// Error says what the callback panicked with.
+// Error says what the callback panicked with, or that it exited.
 func (e *PanicError) Error() string {
+	if e.Goexit {
+		return "remote: WaitCtx callback called runtime.Goexit"
+	}
 	return fmt.Sprintf("remote: WaitCtx callback panicked: %v", e.Value)
 }
 

@@ -23,6 +23,7 @@ func TestLateAnswerReachesNoOne(t *testing.T) {
 	send := func(r *request) uint64 {
 		e.slots <- struct{}{}
 		r.useCh = true
+		r.expires = monoNow() + int64(time.Hour)
 		if !st.enqueue(r) {
 			t.Fatal("enqueue refused")
 		}
@@ -33,7 +34,7 @@ func TestLateAnswerReachesNoOne(t *testing.T) {
 	first := getRequest(ctx, "k", Ed25519, []byte("first"))
 	id1 := send(first)
 	cancel()
-	due := st.sweep(time.Now().UnixNano(), nil)
+	due := st.sweep(monoNow(), nil)
 	if len(due) != 1 || due[0] != first {
 		t.Fatalf("sweep found %v", due)
 	}
@@ -71,17 +72,17 @@ func TestGivenUpRequestExpires(t *testing.T) {
 	e.servers[0].streams = []*stream{st}
 	e.slots <- struct{}{}
 	r := getRequest(context.Background(), "k", Ed25519, []byte("x"))
-	r.expires = time.Now().Add(time.Minute).UnixNano()
+	r.expires = monoNow() + int64(time.Minute)
 	r.useCh = true
 	st.enqueue(r)
 	st.fill()
 	if !r.abandon() {
 		t.Fatal("abandon: the request was completed")
 	}
-	for _, r := range st.sweep(time.Now().UnixNano(), nil) {
+	for _, r := range st.sweep(monoNow(), nil) {
 		t.Fatalf("swept %p before its deadline", r)
 	}
-	due := st.sweep(time.Now().Add(2*time.Minute).UnixNano(), nil)
+	due := st.sweep(monoNow()+int64(2*time.Minute), nil)
 	if len(due) != 1 || len(st.sent) != 0 || len(st.cancels) != 1 {
 		t.Fatalf("after the deadline: swept %d, %d still sent, cancels %v", len(due), len(st.sent), st.cancels)
 	}

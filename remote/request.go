@@ -44,12 +44,11 @@ type request struct {
 
 	// Inputs, set by the caller before it hands the request over and read
 	// by the engine while it holds the request.
-	ctx      context.Context
-	keyID    string
-	alg      Algorithm
-	payload  []byte // the request's own copy
-	deadline int64  // the ctx's deadline in Unix ns, 0 if none: sent
-	expires  int64  // when the engine gives up on it, in Unix ns
+	ctx     context.Context
+	keyID   string
+	alg     Algorithm
+	payload []byte // the request's own copy
+	expires int64  // when the engine gives up on it, on its clock (monoNow)
 
 	// Where it was last sent and under which ID: written by the engine,
 	// read by a caller that abandons it, to send the cancellation.
@@ -57,7 +56,17 @@ type request struct {
 	id atomic.Uint64
 
 	// Engine side only.
-	sends int // times sent
+	sends  int   // times sent
+	failed int   // times its signer failed holding it (or shut down)
+	wire   int64 // its encoded size as last sent (see Limits)
+
+	// noRoom says that a signer refused it as overloaded, or that it waited
+	// for room under a stream's bounds: an expiry is then reported as
+	// ErrOverloaded. Written by the engine, read by the sweeper.
+	noRoom atomic.Bool
+
+	// pub is a public key fetched for a caller inside a job (PublicKey).
+	pub any
 
 	// Results, written by the engine before it leaves reqPending.
 	sig []byte
@@ -97,7 +106,9 @@ func (r *request) release() {
 	r.wake.Reset()
 	r.useCh = false
 	r.ctx, r.keyID, r.alg = nil, "", 0
-	r.deadline, r.expires, r.sends = 0, 0, 0
+	r.expires, r.sends, r.failed, r.wire = 0, 0, 0, 0
+	r.noRoom.Store(false)
+	r.pub = nil
 	r.at.Store(nil)
 	r.id.Store(0)
 	r.sig, r.err = nil, nil

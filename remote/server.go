@@ -43,7 +43,7 @@ type server struct {
 
 func newServer(e *Engine, idx int, addr string, tlsCfg *tls.Config) (*server, error) {
 	conn, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
+		grpc.WithTransportCredentials(alertCreds{credentials.NewTLS(tlsCfg)}),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			// Reconnect soon after a signer comes back: the default
 			// backoff starts at 1s and grows to 2 minutes.

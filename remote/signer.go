@@ -13,21 +13,70 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
+
+	"github.com/seed-e1024768/async"
 
 	"github.com/seed-e1024768/async/internal/signpb"
 )
 
 // PublicKey returns the public key of the signer's key keyID: an
-// *ecdsa.PublicKey, ed25519.PublicKey or *rsa.PublicKey. It asks one signer
-// with a plain unary call (trying the next if one fails), blocking even
-// inside a job, and checks that the key it gets has the ID asked for.
+// *ecdsa.PublicKey, ed25519.PublicKey or *rsa.PublicKey. The first call
+// for a key ID asks one signer with a plain unary call (trying the next if
+// one fails) and checks that the key it gets has the ID asked for; the
+// engine keeps the key, which never changes for its ID (the ID is its
+// hash), so later calls need no round trip. Inside a job the job pauses
+// while the call is out, as in Sign (StatusEAGAIN at Config.MaxInFlight,
+// and the wake-up Config.Notify says); outside one PublicKey blocks.
 // Errors: ErrBadInput (malformed ID), ErrUnknownKey, ErrRefused,
-// ErrUnavailable, ErrClosed, ctx's error.
+// ErrUnavailable, ErrClosed, ctx's error, and inside a job the error of
+// async.PauseJob.
 func (e *Engine) PublicKey(ctx context.Context, keyID string) (crypto.PublicKey, error) {
 	if !validKeyID(keyID) {
 		return nil, fmt.Errorf("remote: key ID %q is not %d lowercase hex digits: %w", keyID, KeyIDLen, ErrBadInput)
 	}
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	if pub, ok := e.keys.get(keyID); ok {
+		return pub, nil
+	}
+	job := async.CurrentJob(ctx)
+	if job == nil {
+		return e.fetchKey(ctx, keyID)
+	}
+	r := getRequest(ctx, keyID, 0, nil)
+	if err := e.await(ctx, job, r, e.startFetch); err != nil {
+		return nil, err
+	}
+	pub, err := r.pub, r.err
+	r.release()
+	return pub, err
+}
+
+// startFetch fetches r's public key on a goroutine of its own, which
+// completes r, for a job that pauses meanwhile. (A fetch is rare, once per
+// key ID, and a unary call: unlike signatures, it is not worth a stream.)
+func (e *Engine) startFetch(r *request) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		pub, err := e.fetchKey(r.ctx, r.keyID)
+		r.pub = pub
+		e.finish(r, nil, err)
+	}()
+	return nil
+}
+
+// fetchKey asks the signers for keyID's public key, checks it and keeps
+// it.
+func (e *Engine) fetchKey(ctx context.Context, keyID string) (crypto.PublicKey, error) {
 	var resp *signpb.PublicKeyResponse
 	err := e.unary(ctx, "PublicKey", func(ctx context.Context, c signpb.SignerClient) (err error) {
 		resp, err = c.PublicKey(ctx, &signpb.PublicKeyRequest{KeyId: keyID})
@@ -43,6 +92,7 @@ func (e *Engine) PublicKey(ctx context.Context, keyID string) (crypto.PublicKey,
 	if err != nil {
 		return nil, fmt.Errorf("remote: PublicKey %s: %w", keyID, err)
 	}
+	e.keys.put(keyID, pub)
 	return pub, nil
 }
 
@@ -54,7 +104,7 @@ func (e *Engine) unary(ctx context.Context, op string, call func(context.Context
 	if e.closed.Load() {
 		return ErrClosed
 	}
-	if _, ok := ctx.Deadline(); !ok {
+	if _, ok := ctx.Deadline(); !ok && e.cfg.Timeout < math.MaxInt64 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, e.cfg.Timeout)
 		defer cancel()
@@ -113,8 +163,9 @@ func (e *Engine) SignOne(ctx context.Context, keyID string, alg Algorithm, paylo
 		return nil, err
 	}
 	req := &signpb.SignRequest{KeyId: keyID, Algorithm: signpb.Algorithm(alg), Payload: payload}
-	if d, ok := ctx.Deadline(); ok {
-		req.DeadlineUnixNano = d.UnixNano()
+	d, ok := ctx.Deadline()
+	if now := monoNow(); ok || e.cfg.Timeout < math.MaxInt64 {
+		req.TimeoutNanos = max(1, e.expiry(now, d, ok)-now)
 	}
 	var res *signpb.SignResult
 	err := e.unary(ctx, "SignOne", func(ctx context.Context, c signpb.SignerClient) (err error) {
@@ -131,7 +182,8 @@ func (e *Engine) SignOne(ctx context.Context, keyID string, alg Algorithm, paylo
 }
 
 // Signer returns a crypto.Signer for the signer's key keyID. It fetches
-// the public key once, now. Errors: those of PublicKey, and
+// the public key now, as PublicKey does (pausing a job its ctx belongs
+// to, unless the engine has the key already). Errors: those of PublicKey, and
 // ErrUnsupported for a key of a type other than ECDSA P-256, Ed25519 or
 // RSA.
 func (e *Engine) Signer(ctx context.Context, keyID string) (*Signer, error) {

@@ -14,10 +14,11 @@ type Stats struct {
 	CancelsSent uint64 // request IDs sent for the signer to drop
 	Expired     uint64 // requests ended by their ctx or deadline, not by an answer
 	Discarded   uint64 // answers dropped: late, for a request already ended or moved
+	Overloaded  uint64 // answers CODE_OVERLOADED (or an older signer's "full"): requests sent again once there was room
 }
 
 type counters struct {
-	sent, batches, answered, retries, failovers, cancelsSent, expired, discarded atomic.Uint64
+	sent, batches, answered, retries, failovers, cancelsSent, expired, discarded, overloaded atomic.Uint64
 }
 
 // Stats returns the engine's counters.
@@ -26,6 +27,6 @@ func (e *Engine) Stats() Stats {
 	return Stats{
 		Sent: c.sent.Load(), Batches: c.batches.Load(), Answered: c.answered.Load(),
 		Retries: c.retries.Load(), Failovers: c.failovers.Load(), CancelsSent: c.cancelsSent.Load(),
-		Expired: c.expired.Load(), Discarded: c.discarded.Load(),
+		Expired: c.expired.Load(), Discarded: c.discarded.Load(), Overloaded: c.overloaded.Load(),
 	}
 }

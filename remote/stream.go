@@ -32,6 +32,22 @@ type stream struct {
 	exited  bool                // run has returned: the engine is closed
 	abort   context.CancelFunc  // ends the current gRPC stream, if one is up
 
+	// What the signer holds the current gRPC stream to, and what is in
+	// flight against it: every request sent and not yet answered, whether
+	// or not its caller still waits (the signer holds it until it
+	// answers). gone keeps the encoded sizes of those no longer in sent
+	// (their time ran out), by ID. window is the in-flight bound learned
+	// from refusals (at most lim.inFlight); after a refusal with nothing
+	// in flight, no request is sent before holdUntil (see learn).
+	lim       limits
+	window    int
+	inFlight  int
+	inBytes   int64
+	gone      map[uint64]int64
+	hold      int64 // the last hold, in ns
+	holdUntil int64 // on the engine's clock
+
+	told atomic.Bool  // the signer said its Limits on this gRPC stream
 	live atomic.Bool  // a gRPC stream is up
 	load atomic.Int32 // requests queued or sent, unanswered
 	kick chan struct{}
@@ -44,7 +60,9 @@ type stream struct {
 }
 
 func newStream(s *server) *stream {
-	return &stream{srv: s, sent: make(map[uint64]*request), kick: make(chan struct{}, 1)}
+	st := &stream{srv: s, sent: make(map[uint64]*request), gone: make(map[uint64]int64), kick: make(chan struct{}, 1)}
+	st.resetLimits()
+	return st
 }
 
 // wake makes sure run looks at the queue soon.
@@ -95,9 +113,21 @@ func (st *stream) reset() {
 // stream, sends batches until the stream fails, fails the requests it held
 // over to other streams, waits a little, and starts again. The wait
 // doubles, from minRetry to maxRetry, while streams fail to open.
+//
+// Failing requests over, or failing them at Close, may call a WaitCtx
+// callback on this goroutine, which may end it with runtime.Goexit: each
+// then goes on with the other requests, and the deferred call here starts
+// a new run, so that the stream goes on serving.
 func (st *stream) run() {
 	e := st.srv.e
-	defer e.wg.Done()
+	exited := true
+	defer func() {
+		if exited && e.ctx.Err() == nil {
+			e.wg.Add(1) // before Done: Close's Wait cannot return between
+			go st.run()
+		}
+		e.wg.Done()
+	}()
 	retry := time.NewTimer(0)
 	<-retry.C
 	defer retry.Stop()
@@ -119,13 +149,12 @@ func (st *stream) run() {
 		case <-e.ctx.Done():
 		}
 	}
+	exited = false
 	st.mu.Lock()
 	st.exited = true
 	held := st.takeAll()
 	st.mu.Unlock()
-	for _, r := range held {
-		e.finish(r, nil, ErrClosed)
-	}
+	each(held, func(r *request) { e.finish(r, nil, ErrClosed) })
 }
 
 // The bounds of the wait between two attempts to open a stream. (gRPC
@@ -165,9 +194,15 @@ func (st *stream) session() (opened bool, err error) {
 		err = st.receive(cs)
 	}()
 
+	hold := time.NewTimer(time.Hour)
+	hold.Stop()
+	defer hold.Stop()
+	var held <-chan time.Time // hold's channel while it is set
 	for {
 		select {
 		case <-st.kick:
+		case <-held:
+			held = nil
 		case err := <-recvErr:
 			return true, fmt.Errorf("%s: %w", st.srv.addr, err)
 		case <-ctx.Done():
@@ -175,7 +210,14 @@ func (st *stream) session() (opened bool, err error) {
 			<-recvErr
 			return true, fmt.Errorf("%s: stream closed: %w", st.srv.addr, ctx.Err())
 		}
-		b := st.fill()
+		b, more, wait := st.fill()
+		if wait > 0 && held == nil {
+			hold.Reset(wait)
+			held = hold.C
+		}
+		if more {
+			st.wake() // a full batch went: send the next at once
+		}
 		if b == nil {
 			continue
 		}
@@ -190,38 +232,69 @@ func (st *stream) session() (opened bool, err error) {
 	}
 }
 
-// fill moves the whole queue to the sent table, giving each request a
-// fresh ID, and returns the batch that carries them and the pending
-// cancellations; nil if there is nothing to send.
-func (st *stream) fill() *signpb.RequestBatch {
+// fill moves the requests at the head of the queue that fit within the
+// stream's bounds (see limits) to the sent table, giving each a fresh ID,
+// and returns the batch that carries them and the pending cancellations;
+// nil if there is nothing to send. more says that the batch is full and
+// more could go at once; wait, that the stream is held back after a
+// refusal, and for how long.
+//
+// Each request carries the time it has left, taken just before the batch
+// goes out, not when it was queued: time spent waiting here for room is
+// the caller's, and the signer must not spend it again.
+func (st *stream) fill() (b *signpb.RequestBatch, more bool, wait time.Duration) {
 	e := st.srv.e
-	b := &st.batch
+	b = &st.batch
 	b.Requests = b.Requests[:0]
 	b.Cancel = b.Cancel[:0]
 	var drop []*request
+	now := monoNow()
 	st.mu.Lock()
-	for _, r := range st.queue {
+	if now < st.holdUntil {
+		wait = time.Duration(st.holdUntil - now)
+	}
+	q := st.queue[:0]
+	i := 0
+	for ; i < len(st.queue) && wait == 0; i++ {
+		r := st.queue[i]
 		if r.abandoned() {
 			drop = append(drop, r)
 			continue
 		}
-		id := e.ids.Add(1)
-		r.id.Store(id)
-		r.at.Store(st)
-		r.sends++
-		st.sent[id] = r
+		left := r.expires - now
+		if left <= 0 {
+			q = append(q, r) // the sweeper ends it
+			continue
+		}
 		n := len(b.Requests)
+		if n == st.lim.batch {
+			more = st.inFlight < st.window
+			break
+		}
 		if n == len(st.reqs) {
 			st.reqs = append(st.reqs, new(signpb.SignRequest))
 		}
 		m := st.reqs[n]
-		m.Id, m.KeyId, m.Algorithm = id, r.keyID, signpb.Algorithm(r.alg)
+		m.Id, m.KeyId, m.Algorithm = e.ids.Add(1), r.keyID, signpb.Algorithm(r.alg)
 		m.Payload = append(m.Payload[:0], r.payload...)
-		m.DeadlineUnixNano = r.deadline
+		m.TimeoutNanos = left
+		size := wireSize(m)
+		if st.atBound(size, now) {
+			r.noRoom.Store(true)
+			break
+		}
+		r.id.Store(m.Id)
+		r.at.Store(st)
+		r.sends++
+		r.wire = size
+		st.sent[m.Id] = r
+		st.inFlight++
+		st.inBytes += size
 		b.Requests = append(b.Requests, m)
 	}
-	clear(st.queue)
-	st.queue = st.queue[:0]
+	q = append(q, st.queue[i:]...) // overlapping: copy moves them forward
+	clear(st.queue[len(q):])
+	st.queue = q
 	b.Cancel = append(b.Cancel, st.cancels...)
 	st.cancels = st.cancels[:0]
 	st.mu.Unlock()
@@ -230,9 +303,9 @@ func (st *stream) fill() *signpb.RequestBatch {
 		e.finish(r, nil, nil) // abandoned: released
 	}
 	if len(b.Requests) == 0 && len(b.Cancel) == 0 {
-		return nil
+		return nil, false, wait
 	}
-	return b
+	return b, more, wait
 }
 
 // errReceiverExit ends a stream whose receiving goroutine a WaitCtx
@@ -248,6 +321,9 @@ func (st *stream) receive(cs signpb.Signer_SignClient) error {
 		if err != nil {
 			return err
 		}
+		if l := rb.GetLimits(); l != nil {
+			st.setLimits(l)
+		}
 		got = st.deliver(rb.GetResults(), got[:0])
 	}
 }
@@ -257,15 +333,35 @@ func (st *stream) receive(cs signpb.Signer_SignClient) error {
 // (late: for a request timed out, given up and answered, or failed over)
 // are dropped. got is scratch space, returned for reuse.
 func (st *stream) deliver(res []*signpb.SignResult, got []*request) []*request {
+	if len(res) == 0 {
+		return got
+	}
+	now := monoNow()
 	st.mu.Lock()
 	for _, x := range res {
-		r := st.sent[x.GetId()]
-		if r != nil {
-			delete(st.sent, x.GetId())
+		id := x.GetId()
+		r := st.sent[id]
+		switch {
+		case r != nil:
+			delete(st.sent, id)
+			st.inFlight--
+			st.inBytes -= r.wire
+			st.learn(x, now)
+		default:
+			if size, ok := st.gone[id]; ok {
+				delete(st.gone, id)
+				st.inFlight--
+				st.inBytes -= size
+				st.learn(x, now)
+			}
 		}
 		got = append(got, r)
 	}
+	room := len(st.queue) > 0 && !st.atBound(0, now)
 	st.mu.Unlock()
+	if room {
+		st.wake()
+	}
 	st.answerAll(res, got)
 	return got[:0]
 }
@@ -291,7 +387,7 @@ func (st *stream) answerAll(res []*signpb.SignResult, got []*request) {
 			continue
 		}
 		st.load.Add(-1)
-		e.answer(st.srv, r, res[i])
+		e.answer(st, r, res[i])
 	}
 }
 
@@ -307,6 +403,7 @@ func (st *stream) takeAll() []*request {
 	clear(st.queue)
 	st.queue = st.queue[:0]
 	st.cancels = st.cancels[:0]
+	st.resetLimits()
 	st.load.Add(-int32(len(held)))
 	return held
 }
@@ -321,7 +418,20 @@ func (st *stream) failover(cause error) {
 	}
 	e := st.srv.e
 	e.stats.failovers.Add(1)
-	for _, r := range held {
-		e.resend(r, st.srv, cause)
+	each(held, func(r *request) { e.resend(r, st.srv, cause) })
+}
+
+// each calls f for each request of rs, even if f ends the goroutine with
+// runtime.Goexit (a WaitCtx callback can): the deferred call goes on with
+// the rest, so that none is lost.
+func each(rs []*request, f func(*request)) {
+	i := 0
+	defer func() {
+		if i < len(rs) { // f(rs[i]) did not return
+			each(rs[i+1:], f)
+		}
+	}()
+	for ; i < len(rs); i++ {
+		f(rs[i])
 	}
 }
