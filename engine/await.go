@@ -80,7 +80,7 @@ func (k *Waker) Await(ctx context.Context, job *async.Job, r Request) error {
 			if h.state.Load() != pending {
 				break // the results are in
 			}
-			if cerr := ctx.Err(); cerr != nil {
+			if cerr := ctx.Err(); cerr != nil && !k.endsDone {
 				err = k.ctxErr(cerr)
 			}
 		}
@@ -136,22 +136,47 @@ func (h *Handoff) Block() {
 // then calls Free. If ctx is done first, r goes to the engine (after
 // Withdraw, if r is a Withdrawer) and Wait returns ctx's error, unwrapped,
 // for the engine to explain; if the results came meanwhile, they are
-// taken.
+// taken. An engine that waits on other terms builds its own Wait from
+// Ready, Take and GiveUp.
 func (k *Waker) Wait(ctx context.Context, r Request) error {
 	h := r.handoff()
 	select {
 	case <-h.ch:
+		h.Take()
+		return nil
 	case <-ctx.Done():
-		if wd, ok := r.(Withdrawer); ok {
-			wd.Withdraw()
-		}
-		if h.state.CompareAndSwap(pending, abandoned) {
-			return ctx.Err()
-		}
-		<-h.ch // answered meanwhile: take the answer
 	}
+	if k.GiveUp(r) {
+		return ctx.Err()
+	}
+	return nil // answered meanwhile: take the answer
+}
+
+// Ready returns the channel that a caller blocked on r (see Block)
+// receives from once r's results are in; it then calls Take.
+func (h *Handoff) Ready() <-chan struct{} { return h.ch }
+
+// Take waits, after a receive from Ready, for the engine to be done
+// waking the caller (a store away); then the caller owns r.
+func (h *Handoff) Take() {
 	for h.state.Load() != done {
-		runtime.Gosched() // the engine is a store away from done
+		runtime.Gosched()
 	}
-	return nil
+}
+
+// GiveUp lets go of r, prepared with Block and submitted, for a caller
+// that stops waiting for it: after Withdraw, if r is a Withdrawer, it
+// reports true if r is the engine's now. It reports false if the results
+// came meanwhile: it has taken the wake-up, and the caller owns r.
+func (k *Waker) GiveUp(r Request) bool {
+	h := r.handoff()
+	if wd, ok := r.(Withdrawer); ok {
+		wd.Withdraw()
+	}
+	if h.state.CompareAndSwap(pending, abandoned) {
+		return true
+	}
+	<-h.ch
+	h.Take()
+	return false
 }

@@ -71,8 +71,10 @@
 // error wrapping ctx.Err() and submits nothing. One whose ctx is done
 // while its job is paused returns such an error when the job is next
 // resumed, unless its results came first. An engine whose operations can
-// outlast a deadline (anything remote) also wakes the job when its ctx is
-// done; one whose work always completes soon (offload's) wakes it then.
+// outlast a deadline (anything remote) also ends the request and wakes the
+// job itself when its ctx is done, with an error that wraps ctx's and
+// says more ([Config.EndsDone]); one whose work always completes soon
+// (offload's) wakes the job when it completes.
 //
 // Callbacks. A WaitCtx's callback is the application's code, run on the
 // engine's goroutine after the results are in. It must be small and not

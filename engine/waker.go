@@ -34,6 +34,12 @@ type Config struct {
 	// all matters when pausing is blocked (async.BlockPause): PauseJob
 	// then returns at once, and the job waits without pausing.
 	YieldEvery int
+	// EndsDone says that the engine itself ends, at once, every request
+	// it holds whose ctx is done (remote's sweeper does, with an error
+	// that says why no answer came in time): a job resumed with its ctx
+	// done then pauses again until the engine has, rather than return
+	// ctx's bare error.
+	EndsDone bool
 }
 
 // A Waker keeps the contract for one engine: it pauses the jobs that
@@ -47,6 +53,7 @@ type Waker struct {
 	policy     wake.Policy
 	appParks   bool
 	yieldEvery int
+	endsDone   bool
 	lost       atomic.Pointer[PanicError]
 }
 
@@ -71,6 +78,7 @@ func New(c Config) (*Waker, error) {
 		},
 		appParks:   c.AppParks,
 		yieldEvery: max(c.YieldEvery, 1),
+		endsDone:   c.EndsDone,
 	}, nil
 }
 

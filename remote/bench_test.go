@@ -160,8 +160,8 @@ func BenchmarkVerify(b *testing.B) {
 				b.Fatal(err)
 			}
 			pub := certOf(b, dir, k.name).PublicKey
-			r := getRequest(context.Background(), kid, k.alg, msg)
-			defer r.release()
+			r := e.getRequest(context.Background(), kid, k.alg, msg)
+			defer r.Release()
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := checkSignature(r, pub, sig); err != nil {

@@ -6,10 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"time"
 
-	"github.com/seed-e1024768/async"
 	"github.com/seed-e1024768/async/internal/signpb"
 )
 
@@ -84,33 +82,15 @@ func (e *Engine) pick(not *server) (*stream, error) {
 }
 
 // finish ends the engine's hold on r: it frees r's slot and completes r
-// with sig or err (or releases it, if its caller gave it up).
+// with sig or err (or releases it, if its caller gave it up). A WaitCtx
+// callback is called here, on the calling goroutine, as package engine
+// says; if it calls runtime.Goexit, finish does not return, and the
+// goroutine's own deferred calls (see stream.answerAll and
+// Engine.sweeper) finish its work and replace it if need be.
 func (e *Engine) finish(r *request, sig []byte, err error) {
 	<-e.slots
-	if cb, arg := r.complete(sig, err); cb != nil {
-		e.callBack(cb, arg)
-	}
-}
-
-// callBack calls a job's WaitCtx callback, on the engine's goroutine that
-// completed the request. A panic in it is the application's: it is
-// recovered, so that the goroutine goes on serving every other request,
-// and the first one is kept for Close to return, since the operation it
-// was for has its answer already. A call of runtime.Goexit cannot be
-// stopped: it is kept the same way, and the goroutine's own deferred calls
-// (see stream.answerAll and Engine.sweeper) finish its work and replace it
-// if need be.
-func (e *Engine) callBack(cb async.CallbackFunc, arg any) {
-	returned := false
-	defer func() {
-		if v := recover(); v != nil {
-			e.lost.CompareAndSwap(nil, &PanicError{Value: v, Stack: debug.Stack()})
-		} else if !returned {
-			e.lost.CompareAndSwap(nil, &PanicError{Goexit: true, Stack: debug.Stack()})
-		}
-	}()
-	cb(arg)
-	returned = true
+	r.sig, r.err = sig, err
+	e.k.Complete(r)
 }
 
 // resend sends r, which the engine holds, to another signer than from

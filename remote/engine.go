@@ -7,33 +7,32 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/seed-e1024768/async"
-	"github.com/seed-e1024768/async/internal/wake"
-	"github.com/seed-e1024768/async/offload"
+	"github.com/seed-e1024768/async/engine"
 )
 
 // Notify says how the engine tells the application that a paused job can
-// be resumed. It is offload's: the same choice, with the same meaning,
+// be resumed: package engine's, the same for every engine of this module,
 // paired with the same modes of package loop (ModeFD with NotifyFD,
 // ModeCallback with NotifyAuto, ModePoll with NotifyPoll).
-type Notify = offload.Notify
+type Notify = engine.Notify
 
 const (
 	// NotifyAuto calls the WaitCtx's callback if it has one (after setting
 	// the status to async.StatusOK), else makes the engine's wait fd
-	// readable.
-	NotifyAuto = offload.NotifyAuto
-	// NotifyFD always uses the wait fd and never calls a callback.
-	NotifyFD = offload.NotifyFD
+	// readable (on Linux; elsewhere the application polls).
+	NotifyAuto = engine.NotifyAuto
+	// NotifyFD always uses the wait fd and never calls a callback. It
+	// needs Linux.
+	NotifyFD = engine.NotifyFD
 	// NotifyPoll sets no fd and calls no callback: the application polls
 	// by resuming the job, which pauses again until its answer is in.
-	NotifyPoll = offload.NotifyPoll
+	NotifyPoll = engine.NotifyPoll
 )
 
 // Config configures an Engine. Addrs and TLS are required; the other
@@ -93,7 +92,7 @@ const (
 // at once. Its key in a WaitCtx is the *Engine itself.
 type Engine struct {
 	cfg     Config
-	wakeBy  wake.Policy // cfg.Notify, as the jobs' wake-ups follow it
+	k       *engine.Waker // the contract with the jobs: pausing, waking, callbacks
 	servers []*server
 	ids     atomic.Uint64 // the last request ID used
 	slots   chan struct{} // one token per request in flight
@@ -108,8 +107,6 @@ type Engine struct {
 
 	// busy wakes the sweeper when requests go in flight.
 	busy chan struct{}
-	// lost is the first panic of a WaitCtx callback (see callBack).
-	lost atomic.Pointer[PanicError]
 	// keys are the public keys fetched and checked, by key ID.
 	keys keyCache
 
@@ -135,12 +132,25 @@ func Dial(cfg Config) (*Engine, error) {
 		stop:  stop,
 		busy:  make(chan struct{}, 1),
 	}
-	e.wakeBy = wake.Policy{
+	k, err := engine.New(engine.Config{
 		Key:      e,
-		Callback: cfg.Notify == NotifyAuto,
-		FD:       cfg.Notify != NotifyPoll,
-		Pkg:      "remote",
+		Name:     "remote",
+		Notify:   cfg.Notify,
+		AppParks: cfg.AppParks,
+		// An application that polls resumes every job each round, and a
+		// goroutine that yields that often keeps Go's scheduler from
+		// polling the network, where the answers wait (it polls only when
+		// it finds nothing to run): yield now and then only.
+		YieldEvery: 64,
+		// The sweeper ends the requests whose ctx is done, saying why no
+		// answer came in time.
+		EndsDone: true,
+	})
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("remote: Dial: %w: %w", ErrBadConfig, err)
 	}
+	e.k = k
 	tlsCfg := cfg.TLS.Clone()
 	if tlsCfg.MinVersion < tls.VersionTLS13 {
 		tlsCfg.MinVersion = tls.VersionTLS13
@@ -221,9 +231,7 @@ func (e *Engine) Close() error {
 		for _, s := range e.servers {
 			s.conn.Close()
 		}
-		if pe := e.lost.Load(); pe != nil {
-			return pe
-		}
+		return e.k.Lost()
 	}
 	return nil
 }
@@ -259,12 +267,12 @@ func (e *Engine) Sign(ctx context.Context, keyID string, alg Algorithm, payload 
 		}
 		pub = k
 	}
-	r := getRequest(ctx, keyID, alg, payload)
+	r := e.getRequest(ctx, keyID, alg, payload)
 	d, ok := ctx.Deadline()
 	r.expires = e.expiry(monoNow(), d, ok)
 	var err error
 	if job := async.CurrentJob(ctx); job != nil {
-		err = e.await(ctx, job, r, e.dispatch)
+		err = e.k.Await(ctx, job, r)
 	} else {
 		err = e.block(ctx, r)
 	}
@@ -275,7 +283,7 @@ func (e *Engine) Sign(ctx context.Context, keyID string, alg Algorithm, payload 
 	if err == nil && pub != nil {
 		err = checkSignature(r, pub, sig)
 	}
-	r.release()
+	engine.Free(r)
 	if err != nil {
 		return nil, err
 	}
@@ -291,22 +299,22 @@ func (e *Engine) block(ctx context.Context, r *request) error {
 		select {
 		case e.slots <- struct{}{}:
 		case <-ctx.Done():
-			r.release()
+			r.Release()
 			return fmt.Errorf("remote: waiting for room to send: %w", ctx.Err())
 		case <-e.ctx.Done():
-			r.release()
+			r.Release()
 			return ErrClosed
 		}
 	}
-	r.useCh = true
+	r.Block()
 	if err := e.dispatch(r); err != nil {
 		<-e.slots
-		r.release()
+		r.Release()
 		return err
 	}
 	select {
-	case <-r.ch:
-		r.waitDone()
+	case <-r.Ready():
+		r.Take()
 		return nil
 	case <-ctx.Done():
 	}
@@ -314,13 +322,13 @@ func (e *Engine) block(ctx context.Context, r *request) error {
 		// The sweeper ends r within a sweep, with the error that says
 		// why it had no answer in time (the signer down, or overloaded).
 		select {
-		case <-r.ch:
-			r.waitDone()
+		case <-r.Ready():
+			r.Take()
 			return nil
 		case <-e.ctx.Done():
 		}
 	}
-	if e.giveUp(r) {
+	if e.k.GiveUp(r) {
 		return e.gaveUp(ctx.Err())
 	}
 	return nil // answered meanwhile: take the answer
@@ -347,97 +355,4 @@ func (e *Engine) gaveUp(cause error) error {
 		last = errors.New("not connected yet")
 	}
 	return fmt.Errorf("%w: no answer in time: %w (last error: %w)", ErrUnavailable, cause, last)
-}
-
-// giveUp abandons r for a caller that stops waiting for it, and tells the
-// signer that had it to drop it. It reports false if r was answered
-// meanwhile (the caller owns it again).
-func (e *Engine) giveUp(r *request) bool {
-	s, id := r.at.Load(), r.id.Load()
-	if !r.abandon() {
-		return false
-	}
-	if s != nil {
-		s.cancel(id)
-	}
-	return true
-}
-
-// await runs r from inside job, as offload's engine does: it arranges the
-// wake-up, takes a slot (pausing with StatusEAGAIN while there is none),
-// hands r to start (dispatch, for a signature) and pauses until r is
-// completed. On success the caller owns r with its results; on error r is
-// released or the engine's, and the error is PauseJob's (the job was
-// canceled or its pool closed), ErrClosed, start's, or one from setting up
-// the wait fd.
-func (e *Engine) await(ctx context.Context, job *async.Job, r *request, start func(*request) error) error {
-	w := job.WaitCtx()
-	want, err := r.wake.Set(w, &e.wakeBy)
-	if err != nil {
-		r.release()
-		return err
-	}
-
-	for {
-		select {
-		case e.slots <- struct{}{}:
-		default:
-			// At the bound: ask to be resumed soon, and retry then.
-			if err := r.wake.PauseRetry(ctx, w); err != nil {
-				r.release()
-				return err
-			}
-			if e.closed.Load() {
-				r.release()
-				return ErrClosed
-			}
-			continue
-		}
-		break
-	}
-	wake.SetStatus(w, want)
-	if err := start(r); err != nil {
-		<-e.slots
-		r.release()
-		return err
-	}
-	if r.wake.FD != nil && !e.cfg.AppParks {
-		// As in offload: let the stream's sender run before the
-		// application blocks its thread in poll(2).
-		runtime.Gosched()
-	}
-
-	for spurious := 0; ; spurious++ {
-		// Say again what to wait for: the application may have reset the
-		// status before resuming (package loop does).
-		wake.SetStatus(w, want)
-		if err := async.PauseJob(ctx); err != nil {
-			if e.giveUp(r) {
-				return err
-			}
-			r.release()
-			return err
-		}
-		s := r.state.Load()
-		if s == reqDone {
-			break
-		}
-		if s == reqCompleting {
-			r.waitDone()
-			break
-		}
-		// Resumed before the answer came: pause again. Now and then yield
-		// first, in case pausing is blocked (BlockPause) and PauseJob
-		// returns at once. Not each time: an application that polls
-		// resumes every job each round, and a goroutine that yields that
-		// often keeps Go's scheduler from polling the network, where the
-		// answers wait (it polls only when it finds nothing to run).
-		if spurious%64 == 63 {
-			runtime.Gosched()
-		}
-	}
-	if r.wake.FD != nil {
-		r.wake.FD.Drain()
-	}
-	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/engine"
 
 	"github.com/seed-e1024768/async/internal/signpb"
 )
@@ -46,12 +47,13 @@ func (e *Engine) PublicKey(ctx context.Context, keyID string) (crypto.PublicKey,
 	if job == nil {
 		return e.fetchKey(ctx, keyID)
 	}
-	r := getRequest(ctx, keyID, 0, nil)
-	if err := e.await(ctx, job, r, e.startFetch); err != nil {
+	r := e.getRequest(ctx, keyID, 0, nil)
+	r.fetch = true
+	if err := e.k.Await(ctx, job, r); err != nil {
 		return nil, err
 	}
 	pub, err := r.pub, r.err
-	r.release()
+	engine.Free(r)
 	return pub, err
 }
 
