@@ -99,7 +99,7 @@ func BenchmarkCancelReachesSigner(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e, err := Dial(Config{Addrs: []string{lis.Addr().String()}, TLS: tlsCfg, Notify: NotifyPoll})
+	e, err := New(Config{Addrs: []string{lis.Addr().String()}, TLS: tlsCfg, Notify: NotifyPoll})
 	if err != nil {
 		b.Fatal(err)
 	}

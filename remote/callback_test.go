@@ -57,7 +57,7 @@ func TestCallbackResumesOwnJob(t *testing.T) {
 	// Nothing deferred closes the engine or the pool: if the job
 	// livelocks on the engine's goroutine, neither Close could return,
 	// and the test must fail rather than hang.
-	e, err := Dial(Config{Addrs: []string{s.Addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
+	e, err := New(Config{Addrs: []string{s.Addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestCallbackResumesOwnJob(t *testing.T) {
 func TestCallbackPanics(t *testing.T) {
 	_, dir, _ := testSignd(t)
 	s := startSigner(t, dir)
-	e, err := Dial(Config{Addrs: []string{s.Addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
+	e, err := New(Config{Addrs: []string{s.Addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestSweeperSurvivesGoexit(t *testing.T) {
 	f := startFake(t, &fakeSigner{delay: time.Hour})
 	kid, _ := fakeKey(Ed25519)
 	_, dir, _ := testSignd(t)
-	e, err := Dial(Config{Addrs: []string{f.addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
+	e, err := New(Config{Addrs: []string{f.addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestSenderSurvivesGoexit(t *testing.T) {
 	f.drop.Store(true)
 	kid, _ := fakeKey(Ed25519)
 	_, dir, _ := testSignd(t)
-	e, err := Dial(Config{Addrs: []string{f.addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto, StreamsPerServer: 1})
+	e, err := New(Config{Addrs: []string{f.addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto, StreamsPerServer: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func TestConformance(t *testing.T) {
 		gate := new(enginetest.Gate)
 		f := startFake(t, &fakeSigner{gate: gate})
 		_, dir, _ := testSignd(t)
-		e, err := Dial(Config{Addrs: []string{f.addr}, TLS: clientTLS(t, dir), MaxInFlight: cfg.Bound, Notify: cfg.Notify})
+		e, err := New(Config{Addrs: []string{f.addr}, TLS: clientTLS(t, dir), MaxInFlight: cfg.Bound, Notify: cfg.Notify})
 		if err != nil {
 			t.Fatal(err)
 		}

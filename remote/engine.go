@@ -1,11 +1,8 @@
-//go:build linux
-
 package remote
 
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -93,7 +90,7 @@ const (
 type Engine struct {
 	cfg     Config
 	k       *engine.Waker // the contract with the jobs: pausing, waking, callbacks
-	servers []*server
+	signers []*signerConn
 	ids     atomic.Uint64 // the last request ID used
 	slots   chan struct{} // one token per request in flight
 	stats   counters
@@ -113,14 +110,15 @@ type Engine struct {
 	wg sync.WaitGroup
 }
 
-// Dial makes an engine for the signers at cfg.Addrs. It does not wait for
-// connections: they are made in the background, and operations started
+// New makes an engine for the signers at cfg.Addrs. It does not connect:
+// connections are made in the background (which is why it is not called
+// Dial, as gRPC renamed its Dial to NewClient), and operations started
 // meanwhile wait for them (up to their deadline). A signer that refuses
 // this client's certificate is reported by the first operation, with an
-// error wrapping ErrRefused. Dial returns an error wrapping ErrBadConfig
+// error wrapping ErrRefused. New returns an error wrapping ErrBadConfig
 // for a bad cfg. Close the engine to release its connections and
 // goroutines.
-func Dial(cfg Config) (*Engine, error) {
+func New(cfg Config) (*Engine, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
@@ -148,7 +146,7 @@ func Dial(cfg Config) (*Engine, error) {
 	})
 	if err != nil {
 		stop()
-		return nil, fmt.Errorf("remote: Dial: %w: %w", ErrBadConfig, err)
+		return nil, fmt.Errorf("remote: New: %w: %w", ErrBadConfig, err)
 	}
 	e.k = k
 	tlsCfg := cfg.TLS.Clone()
@@ -156,17 +154,17 @@ func Dial(cfg Config) (*Engine, error) {
 		tlsCfg.MinVersion = tls.VersionTLS13
 	}
 	for i, addr := range cfg.Addrs {
-		s, err := newServer(e, i, addr, tlsCfg)
+		s, err := newSignerConn(e, i, addr, tlsCfg)
 		if err != nil {
-			for _, s := range e.servers {
+			for _, s := range e.signers {
 				s.conn.Close()
 			}
 			stop()
-			return nil, fmt.Errorf("remote: Dial %s: %w: %w", addr, ErrBadConfig, err)
+			return nil, fmt.Errorf("remote: New %s: %w: %w", addr, ErrBadConfig, err)
 		}
-		e.servers = append(e.servers, s)
+		e.signers = append(e.signers, s)
 	}
-	for _, s := range e.servers {
+	for _, s := range e.signers {
 		s.start()
 	}
 	e.wg.Add(1)
@@ -175,7 +173,7 @@ func Dial(cfg Config) (*Engine, error) {
 }
 
 func (c *Config) fill() error {
-	bad := func(why string) error { return fmt.Errorf("remote: Dial: %s: %w", why, ErrBadConfig) }
+	bad := func(why string) error { return fmt.Errorf("remote: New: %s: %w", why, ErrBadConfig) }
 	switch {
 	case len(c.Addrs) == 0:
 		return bad("no address")
@@ -228,7 +226,7 @@ func (e *Engine) Close() error {
 	e.stop()
 	e.wg.Wait()
 	if first {
-		for _, s := range e.servers {
+		for _, s := range e.signers {
 			s.conn.Close()
 		}
 		return e.k.Lost()
@@ -293,22 +291,13 @@ func (e *Engine) Sign(ctx context.Context, keyID string, alg Algorithm, payload 
 // block runs r for a caller outside a job. On success the caller owns r
 // and its results; on error r is released or the engine's.
 func (e *Engine) block(ctx context.Context, r *request) error {
-	select {
-	case e.slots <- struct{}{}:
-	default:
-		select {
-		case e.slots <- struct{}{}:
-		case <-ctx.Done():
-			r.Release()
-			return fmt.Errorf("remote: waiting for room to send: %w", ctx.Err())
-		case <-e.ctx.Done():
-			r.Release()
-			return ErrClosed
-		}
+	if err := e.waitSlot(ctx); err != nil {
+		r.Release()
+		return err
 	}
 	r.Block()
 	if err := e.dispatch(r); err != nil {
-		<-e.slots
+		e.freeSlot()
 		r.Release()
 		return err
 	}
@@ -329,21 +318,21 @@ func (e *Engine) block(ctx context.Context, r *request) error {
 		}
 	}
 	if e.k.GiveUp(r) {
-		return e.gaveUp(ctx.Err())
+		return e.unansweredError(ctx.Err())
 	}
 	return nil // answered meanwhile: take the answer
 }
 
-// gaveUp is the error of a blocking call whose ctx ended before its
+// unansweredError is the error of a blocking call whose ctx ended before its
 // answer came: ctx's error, and, if it was the deadline and no signer is
 // up, ErrUnavailable with a signer's last trouble, as the sweeper reports
 // for a request whose own deadline passes.
-func (e *Engine) gaveUp(cause error) error {
+func (e *Engine) unansweredError(cause error) error {
 	if cause != context.DeadlineExceeded {
 		return cause
 	}
 	var last error
-	for _, s := range e.servers {
+	for _, s := range e.signers {
 		if s.up() {
 			return fmt.Errorf("remote: %w", cause)
 		}
@@ -351,8 +340,5 @@ func (e *Engine) gaveUp(cause error) error {
 			last = s.trouble()
 		}
 	}
-	if last == nil {
-		last = errors.New("not connected yet")
-	}
-	return fmt.Errorf("%w: no answer in time: %w (last error: %w)", ErrUnavailable, cause, last)
+	return noAnswer(cause, last)
 }

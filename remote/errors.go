@@ -1,5 +1,3 @@
-//go:build linux
-
 package remote
 
 import (
@@ -20,7 +18,7 @@ var (
 	// ErrClosed: the engine was closed. Operations started after Close
 	// return it, and so do those still in flight when Close was called.
 	ErrClosed = errors.New("remote: engine closed")
-	// ErrBadConfig: Dial was given no address, an empty address, no TLS
+	// ErrBadConfig: New was given no address, an empty address, no TLS
 	// config, a negative size or timeout, or an unknown Notify.
 	ErrBadConfig = errors.New("remote: bad config")
 	// ErrBadInput: an operation was given a malformed key ID, an unknown

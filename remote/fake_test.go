@@ -266,7 +266,7 @@ func fakeEngine(t testing.TB, f *fakeSigner, cfg Config) *Engine {
 	_, dir, _ := testSignd(t)
 	cfg.Addrs = []string{f.addr}
 	cfg.TLS = clientTLS(t, dir)
-	e, err := Dial(cfg)
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,9 @@ import (
 func TestLateAnswerReachesNoOne(t *testing.T) {
 	e := &Engine{cfg: Config{Timeout: time.Hour}, slots: make(chan struct{}, 2)}
 	e.k = newWaker(t, e)
-	e.servers = []*server{{e: e, addr: "test"}}
-	st := newStream(e.servers[0])
-	e.servers[0].streams = []*stream{st}
+	e.signers = []*signerConn{{e: e, addr: "test"}}
+	st := newStream(e.signers[0])
+	e.signers[0].streams = []*stream{st}
 
 	send := func(r *request) uint64 {
 		e.slots <- struct{}{}
@@ -75,9 +75,9 @@ func TestLateAnswerReachesNoOne(t *testing.T) {
 func TestGivenUpRequestExpires(t *testing.T) {
 	e := &Engine{cfg: Config{Timeout: time.Hour}, slots: make(chan struct{}, 1)}
 	e.k = newWaker(t, e)
-	e.servers = []*server{{e: e, addr: "test"}}
-	st := newStream(e.servers[0])
-	e.servers[0].streams = []*stream{st}
+	e.signers = []*signerConn{{e: e, addr: "test"}}
+	st := newStream(e.signers[0])
+	e.signers[0].streams = []*stream{st}
 	e.slots <- struct{}{}
 	r := e.getRequest(context.Background(), "k", Ed25519, []byte("x"))
 	r.expires = monoNow() + int64(time.Minute)

@@ -1,5 +1,3 @@
-//go:build linux
-
 package remote
 
 import (
@@ -119,7 +117,7 @@ func (st *stream) setLimits(l *signpb.Limits) {
 	more := len(st.queue) > 0
 	st.mu.Unlock()
 	if more {
-		st.wake()
+		st.wakeSender()
 	}
 }
 

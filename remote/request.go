@@ -1,5 +1,3 @@
-//go:build linux
-
 package remote
 
 import (
@@ -100,9 +98,7 @@ func (r *request) Release() {
 // (Config.MaxInFlight), and ErrClosed once the engine is closed.
 func (r *request) Submit() (bool, error) {
 	e := r.e
-	select {
-	case e.slots <- struct{}{}:
-	default:
+	if !e.trySlot() {
 		if e.closed.Load() {
 			return false, ErrClosed
 		}
@@ -115,7 +111,7 @@ func (r *request) Submit() (bool, error) {
 		err = e.dispatch(r)
 	}
 	if err != nil {
-		<-e.slots
+		e.freeSlot()
 		return false, err
 	}
 	return true, nil

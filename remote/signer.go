@@ -1,5 +1,3 @@
-//go:build linux
-
 package remote
 
 import (
@@ -129,7 +127,7 @@ func (e *Engine) unary(ctx context.Context, op string, call func(context.Context
 			if errors.Is(last, ErrRefused) {
 				refused++
 			}
-			if isRequestError(last) || refused == len(e.servers) || ctx.Err() != nil {
+			if isRequestError(last) || refused == len(e.signers) || ctx.Err() != nil {
 				return last
 			}
 		}
@@ -141,15 +139,15 @@ func (e *Engine) unary(ctx context.Context, op string, call func(context.Context
 	}
 }
 
-// order returns the servers, those up first.
-func (e *Engine) order() []*server {
-	out := make([]*server, 0, len(e.servers))
-	for _, s := range e.servers {
+// order returns the signers, those up first.
+func (e *Engine) order() []*signerConn {
+	out := make([]*signerConn, 0, len(e.signers))
+	for _, s := range e.signers {
 		if s.up() {
 			out = append(out, s)
 		}
 	}
-	for _, s := range e.servers {
+	for _, s := range e.signers {
 		if !s.up() {
 			out = append(out, s)
 		}
