@@ -94,6 +94,15 @@ func (s *suite) engine(t *testing.T) *Engine {
 	return e
 }
 
+// hold holds e's operations back until the returned release is called,
+// or the test ends: a test that fails while it holds them must not leave
+// the engine's Close waiting for them.
+func hold(t *testing.T, e *Engine) (release func()) {
+	release = e.Hold()
+	t.Cleanup(release) // runs before the engine's Close, registered earlier
+	return release
+}
+
 // testBlocking: outside a job, an operation blocks and succeeds.
 func (s *suite) testBlocking(t *testing.T) {
 	e := s.engine(t)
@@ -108,7 +117,7 @@ func (s *suite) testWake(t *testing.T) {
 	e := s.engine(t)
 	d := s.newDriver(t)
 	for i := range 3 {
-		release := e.Hold()
+		release := hold(t, e)
 		var opErr error
 		d.start(func(ctx context.Context) { opErr = e.Op(ctx) })
 		d.checkPaused("held operation")
@@ -134,7 +143,7 @@ func (s *suite) testWake(t *testing.T) {
 func (s *suite) testSpurious(t *testing.T) {
 	e := s.engine(t)
 	d := s.newDriver(t)
-	release := e.Hold()
+	release := hold(t, e)
 	defer release()
 	var opErr error
 	d.start(func(ctx context.Context) { opErr = e.Op(ctx) })
@@ -157,7 +166,7 @@ func (s *suite) testSpurious(t *testing.T) {
 // (and no callback), and takes the request once there is room.
 func (s *suite) testEAGAIN(t *testing.T) {
 	e := s.engine(t)
-	release := e.Hold()
+	release := hold(t, e)
 	defer release()
 	var drivers []*driver
 	errs := make([]error, 4*bound+64)
@@ -198,7 +207,7 @@ func (s *suite) testEAGAIN(t *testing.T) {
 func (s *suite) testCancel(t *testing.T) {
 	e := s.engine(t)
 	d := s.newDriver(t)
-	release := e.Hold()
+	release := hold(t, e)
 	var opErr error
 	d.start(func(ctx context.Context) { opErr = e.Op(ctx) })
 	if _, err := d.pool.CancelJob(&d.job); err != nil {
@@ -221,7 +230,7 @@ func (s *suite) testCancel(t *testing.T) {
 // operations return async.ErrClosed.
 func (s *suite) testPoolClose(t *testing.T) {
 	e := s.engine(t)
-	release := e.Hold()
+	release := hold(t, e)
 	defer release()
 	pool, err := async.NewPool(0, 0)
 	if err != nil {
@@ -268,7 +277,7 @@ func (s *suite) testCtxDone(t *testing.T) {
 // wake it; the suite resumes it after the deadline anyway).
 func (s *suite) testDeadline(t *testing.T) {
 	e := s.engine(t)
-	release := e.Hold()
+	release := hold(t, e)
 	defer release()
 	d := s.newDriver(t)
 	d.ctx, d.cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
