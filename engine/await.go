@@ -69,7 +69,9 @@ func (k *Waker) Await(ctx context.Context, job *async.Job, r Request) error {
 		runtime.Gosched()
 	}
 
-	// Submitted: from here on r is shared with the engine.
+	// Submitted: from here on r is shared with the engine. (Done, not
+	// Err, on every resume: Err may take a lock; Done is a load once made.)
+	ctxDone := ctx.Done()
 	for spurious := 1; ; spurious++ {
 		// Say again what to wait for: the application may have reset the
 		// status before resuming (package loop does) and, after a spurious
@@ -80,8 +82,12 @@ func (k *Waker) Await(ctx context.Context, job *async.Job, r Request) error {
 			if h.state.Load() != pending {
 				break // the results are in
 			}
-			if cerr := ctx.Err(); cerr != nil && !k.endsDone {
-				err = k.ctxErr(cerr)
+			if ctxDone != nil && !k.endsDone {
+				select {
+				case <-ctxDone:
+					err = k.ctxErr(ctx.Err())
+				default:
+				}
 			}
 		}
 		if err != nil {
