@@ -1,6 +1,6 @@
 // Package wake is how an async-aware engine wakes a paused job: a wait fd
-// or the WaitCtx's callback. The engines of packages offload and remote
-// share it, so that both keep the same promises to the application:
+// or the WaitCtx's callback. Package engine, on which every engine of this
+// module is built, uses it to keep these promises to the application:
 //
 //   - The choice follows the man page: with the callback allowed and set
 //     on the job's WaitCtx, the engine calls it, and the job pauses with
