@@ -34,4 +34,7 @@
 // transport, or a server the test controls (the tests of offload and
 // remote show both). [Gate] is a ready-made one for a transport that can
 // call a function before it completes an operation.
+//
+// The smallest engine that passes, built on package engine with a queue
+// and one goroutine for its transport, is in this package's toy_test.go.
 package enginetest
