@@ -2,7 +2,9 @@ package enginetest_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/seed-e1024768/async"
@@ -21,6 +23,10 @@ type toy struct {
 	shut bool
 	q    chan *toyRequest
 	wg   sync.WaitGroup
+
+	// made and released count requests, for close to check that package
+	// engine released each exactly once, whatever became of it.
+	made, released atomic.Int64
 }
 
 type toyRequest struct {
@@ -43,7 +49,14 @@ func (r *toyRequest) Submit() (bool, error) {
 	}
 }
 
-func (r *toyRequest) Release() { r.Reset(); r.t = nil }
+func (r *toyRequest) Release() {
+	if r.t == nil {
+		panic("toy request released twice")
+	}
+	r.t.released.Add(1)
+	r.Reset()
+	r.t = nil
+}
 
 func newToy(cfg enginetest.Config) (*toy, error) {
 	t := &toy{q: make(chan *toyRequest, cfg.Bound)}
@@ -78,18 +91,21 @@ func (t *toy) serve() {
 
 func (t *toy) op(ctx context.Context) error {
 	r := &toyRequest{t: t}
+	t.made.Add(1)
 	if job := async.CurrentJob(ctx); job != nil {
 		if err := t.k.Await(ctx, job, r); err != nil {
 			return err
 		}
 	} else {
 		if err := ctx.Err(); err != nil {
+			r.Release()
 			return err
 		}
 		r.Block()
 		for {
 			ok, err := r.Submit()
 			if err != nil {
+				r.Release()
 				return err
 			}
 			if ok {
@@ -112,6 +128,9 @@ func (t *toy) close() error {
 	}
 	t.mu.Unlock()
 	t.wg.Wait()
+	if made, released := t.made.Load(), t.released.Load(); made != released {
+		return fmt.Errorf("toy: %d requests made, %d released", made, released)
+	}
 	return t.k.Lost()
 }
 
