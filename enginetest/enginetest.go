@@ -300,9 +300,10 @@ func (s *suite) testDeadline(t *testing.T) {
 
 // testCallbackFails: a callback that panics, or calls runtime.Goexit, on
 // the engine's goroutine costs neither the process nor the engine: the
-// operation returns a *engine.PanicError with Callback set (or, if the job
-// took its result before the failure was in, the engine's Close does),
-// and the engine serves the next operations.
+// operation it was called for returns a *engine.PanicError with Callback
+// set (the job is resumed well after the failure, so the operation has
+// not returned yet and must report it; the engine's Close must not), and
+// the engine serves the next operations.
 func (s *suite) testCallbackFails(t *testing.T, goexit bool) {
 	leaktest.Check(t)
 	e := s.mk(t, Config{Notify: s.m.notify, Bound: bound})
@@ -324,6 +325,7 @@ func (s *suite) testCallbackFails(t *testing.T, goexit bool) {
 	case <-time.After(patience):
 		t.Fatal("callback never called")
 	}
+	time.Sleep(100 * time.Millisecond) // for the failure to reach the engine
 	deadline := time.Now().Add(patience)
 	for d.job != nil { // its callback failed: poll
 		if d.resume(); time.Now().After(deadline) {
@@ -340,16 +342,13 @@ func (s *suite) testCallbackFails(t *testing.T, goexit bool) {
 			t.Fatalf("operation %d after the failed callback: %v", i, opErr)
 		}
 	}
-	closeErr := e.Close()
-	if failure == nil {
-		failure = closeErr // too late for the operation
-	} else if closeErr != nil {
-		t.Errorf("engine's Close: %v; the operation reported the failure already", closeErr)
+	if closeErr := e.Close(); closeErr != nil {
+		t.Errorf("engine's Close: %v; the operation was there to report the failure", closeErr)
 	}
 	var pe *engine.PanicError
 	switch {
 	case !errors.As(failure, &pe) || !pe.Callback || len(pe.Stack) == 0:
-		t.Errorf("operation whose callback failed: %v, engine's Close: %v; want a *engine.PanicError with Callback set", opErr, closeErr)
+		t.Errorf("operation whose callback failed: %v; want a *engine.PanicError with Callback set", failure)
 	case goexit && !errors.Is(failure, engine.ErrGoexit):
 		t.Errorf("callback's Goexit: %v; want engine.ErrGoexit", failure)
 	case !goexit && pe.Value != "callback boom":
