@@ -15,7 +15,7 @@ import "slices"
 // added once and stays.
 type fdEntry struct {
 	armed bool
-	slots []int32 // slots whose WaitCtx lists the fd; usually one
+	slots []int32 // slots whose WaitCtx lists the fd: one, or all of an engine's that shares one
 }
 
 // syncFDs applies the fds the slot's job added and deleted in the run that

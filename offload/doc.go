@@ -1,5 +1,3 @@
-//go:build linux
-
 // Package offload is an async-aware "engine": it runs cryptographic
 // operations on worker goroutines and, when called from inside an
 // [async.Job], pauses the job while they run, so that the goroutine driving
@@ -8,7 +6,15 @@
 // ASYNC_WAIT_CTX_new(3), and it shows how async-aware code is meant to use
 // an [async.WaitCtx].
 //
-// This package is Linux-only (eventfd, epoll).
+// It builds and works on every OS with callbacks and polling; the wait fd
+// is an eventfd, so NotifyFD needs Linux (elsewhere New refuses it, and
+// NotifyAuto without a callback leaves the job to be polled).
+//
+// The engine keeps the contract of package engine, on which it is built
+// and whose documentation says the rules every engine of this module
+// follows (waking, spurious resumes, the bound, cancellation, the ctx,
+// callbacks); package enginetest checks them (TestConformance). This
+// documentation says how this engine applies them.
 //
 // # Two ways to call it
 //
@@ -31,18 +37,22 @@
 //
 //   - Wait fd ([NotifyFD], and [NotifyAuto] when the WaitCtx has no
 //     callback). Immediately before its first pause for a WaitCtx the engine
-//     creates an eventfd and registers it with [async.WaitCtx.SetWaitFD]
-//     under a key unique to the engine (the *Engine itself), with a cleanup
-//     that closes it when the application calls [async.WaitCtx.Free]. The
-//     same fd is used for every later operation on that WaitCtx, as the man
-//     page encourages, so the application sees it once in
-//     [async.WaitCtx.ChangedFDs] and can keep it in its poll set. A worker
-//     makes the fd readable when the operation completes; the application
-//     waits for that with poll, select or epoll and resumes the job, and the
-//     resumed engine code clears the wake signal (reads the eventfd) before
-//     returning. The fd never stays readable once the operation that made
-//     it so has returned, so an application may keep polling it for the
-//     next operation.
+//     registers its eventfd with [async.WaitCtx.SetWaitFD] under a key
+//     unique to the engine (the *Engine itself), with a cleanup that lets
+//     go of it when the application calls [async.WaitCtx.Free]. The engine
+//     has one eventfd, shared by all its WaitCtxs (as QAT_Engine's is), and
+//     closed when the last of them is freed. The WaitCtx keeps it for
+//     every later operation, as the man page encourages, so the
+//     application sees it once in [async.WaitCtx.ChangedFDs] and can keep
+//     it in its poll set. A worker makes the fd readable when an operation
+//     completes; the application waits for that with poll, select or epoll
+//     and resumes the jobs waiting on it (those whose operation is not
+//     done pause again), and the resumed engine code takes back its wake
+//     signal before returning. The fd is readable exactly while an
+//     operation that completed has not returned, so an application may
+//     keep polling it for the next operation; and since only the first
+//     completion of a bunch writes it and only the last return reads it,
+//     most operations cost no system call.
 //
 //   - Callback ([NotifyAuto] when the WaitCtx has a callback, set with
 //     [async.WaitCtx.SetCallback]). The engine sets the status to
@@ -91,7 +101,10 @@
 //
 // If [async.PauseJob] reports that the job was canceled
 // ([async.Pool.CancelJob]) or its pool closed, the operation returns that
-// error at once. The request it left behind may still be in the ring or
+// error at once; if its ctx is done, when the job is next resumed, it
+// returns an error wrapping ctx.Err() (a worker's completion wakes the job
+// as usual; the engine sets no timer of its own). An operation called
+// with a done ctx, in a job or not, returns that error and does nothing. The request it left behind may still be in the ring or
 // running on a worker; its late completion is discarded: it does not make
 // the wait fd readable, does not call the callback, and never touches a
 // later operation's state. Inputs are copied into the request when an
@@ -112,17 +125,13 @@
 //     [async.Pool] reports it as an [*async.PanicError].
 //   - runtime.Goexit in Do's func (testing.T.FailNow, a log.Fatal-style
 //     helper) makes Do return a [*PanicError] whose Value is [ErrGoexit].
-//   - A panic or runtime.Goexit in a callback makes the operation return a
-//     *PanicError with Callback set and Value the panic's value (or
-//     ErrGoexit). The job is not woken, since its callback failed; the
-//     application sees the error when it resumes the job some other way.
-//     Other jobs are not disturbed.
+//   - A panic or runtime.Goexit in a callback is handled as package engine
+//     says for every engine: the operation returns a *PanicError with
+//     Callback set, or, if the job had taken its result already,
+//     [Engine.Close] does.
 //
 // Goexit cannot be stopped: the worker it ends is replaced by a new one,
-// so the engine keeps Config.Workers workers. A callback that fails after
-// its job was resumed and took its result (a callback that resumes the
-// job itself, say) has no operation left to report to: [Engine.Close]
-// returns the first such failure.
+// so the engine keeps Config.Workers workers.
 //
 // # Limits
 //

@@ -1,5 +1,3 @@
-//go:build linux
-
 package offload
 
 import (
@@ -14,43 +12,32 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/seed-e1024768/async"
-	"github.com/seed-e1024768/async/internal/wake"
+	"github.com/seed-e1024768/async/engine"
 )
 
 // Notify says how the engine tells the application that a paused job can
-// be resumed. The event loop of package loop pairs its ModeFD with
-// NotifyFD, ModeCallback with NotifyAuto and ModePoll with NotifyPoll.
-type Notify int
+// be resumed: package engine's, shared by every engine of this module. The
+// event loop of package loop pairs its ModeFD with NotifyFD, ModeCallback
+// with NotifyAuto and ModePoll with NotifyPoll.
+type Notify = engine.Notify
 
 const (
 	// NotifyAuto follows the man page's rule: call the WaitCtx's callback
 	// if it has one (after setting the status to async.StatusOK), else make
-	// the engine's wait fd readable.
-	NotifyAuto Notify = iota
-	// NotifyFD always uses the wait fd and never calls a callback.
-	NotifyFD
+	// the engine's wait fd readable (on Linux; elsewhere the application
+	// polls).
+	NotifyAuto = engine.NotifyAuto
+	// NotifyFD always uses the wait fd and never calls a callback. It
+	// needs Linux.
+	NotifyFD = engine.NotifyFD
 	// NotifyPoll sets no fd and calls no callback: the application polls by
 	// resuming the job, which pauses again until its operation is done.
-	NotifyPoll
+	NotifyPoll = engine.NotifyPoll
 )
-
-// String returns the constant's name, such as "NotifyAuto".
-func (n Notify) String() string {
-	switch n {
-	case NotifyAuto:
-		return "NotifyAuto"
-	case NotifyFD:
-		return "NotifyFD"
-	case NotifyPoll:
-		return "NotifyPoll"
-	}
-	return "Notify(" + strconv.Itoa(int(n)) + ")"
-}
 
 // Config configures an Engine. The zero Config is valid. The workers are
 // goroutines: they share the processors (GOMAXPROCS) with the application,
@@ -90,7 +77,7 @@ const (
 // FD(e) on a WaitCtx returns the engine's wait fd once one was set.
 type Engine struct {
 	notify   Notify
-	wakeBy   wake.Policy // notify, as the jobs' wake-ups follow it
+	k        *engine.Waker // the contract with the jobs: pausing, waking, callbacks
 	appParks bool
 	depth    int
 	workers  int
@@ -109,16 +96,13 @@ type Engine struct {
 
 	wg   sync.WaitGroup
 	done chan struct{} // closed once Close has waited for the workers
-
-	// lost is the first failure of a callback that came after its job had
-	// let go of the request, for Close to report.
-	lost atomic.Pointer[PanicError]
 }
 
 // New starts an engine with cfg.Workers worker goroutines serving a ring of
 // cfg.Depth requests. It returns an error wrapping ErrBadConfig for sizes
-// that are negative or past MaxDepth or MaxWorkers, or an unknown Notify.
-// Close the engine to stop its workers.
+// that are negative or past MaxDepth or MaxWorkers, or an unknown Notify,
+// and for NotifyFD on an OS without wait fds (wrapping
+// engine.ErrNoWaitFD too). Close the engine to stop its workers.
 func New(cfg Config) (*Engine, error) {
 	if cfg.Depth < 0 || cfg.Depth > MaxDepth || cfg.Workers < 0 || cfg.Workers > MaxWorkers ||
 		cfg.Notify < NotifyAuto || cfg.Notify > NotifyPoll {
@@ -140,12 +124,19 @@ func New(cfg Config) (*Engine, error) {
 		wake:     make(chan struct{}, cfg.Workers),
 		done:     make(chan struct{}),
 	}
-	e.wakeBy = wake.Policy{
+	k, err := engine.New(engine.Config{
 		Key:      e,
-		Callback: cfg.Notify == NotifyAuto,
-		FD:       cfg.Notify != NotifyPoll,
-		Pkg:      "offload",
+		Name:     "offload",
+		Notify:   cfg.Notify,
+		AppParks: cfg.AppParks,
+		// The results come from workers that need the processor: yield
+		// to them on every spurious resume.
+		YieldEvery: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("offload: New: %w: %w", ErrBadConfig, err)
 	}
+	e.k = k
 	for range cfg.Workers {
 		e.startWorker(nil)
 	}
@@ -185,10 +176,7 @@ func (e *Engine) Close() error {
 	}
 	e.wg.Wait()
 	close(e.done)
-	if pe := e.lost.Load(); pe != nil {
-		return pe
-	}
-	return nil
+	return e.k.Lost()
 }
 
 // SignECDSAP256 signs digest (normally a SHA-256 hash) with the P-256 key
@@ -201,12 +189,12 @@ func (e *Engine) SignECDSAP256(ctx context.Context, key *ecdsa.PrivateKey, diges
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if err := e.open(); err != nil {
+		if err := e.open(ctx); err != nil {
 			return nil, err
 		}
 		return signECDSA(key, digest)
 	}
-	r := getRequest(opECDSA)
+	r := e.getRequest(opECDSA)
 	r.ecKey = key
 	r.in = append(r.in[:0], digest...)
 	return e.output(ctx, job, r)
@@ -222,12 +210,12 @@ func (e *Engine) SignEd25519(ctx context.Context, key ed25519.PrivateKey, msg []
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if err := e.open(); err != nil {
+		if err := e.open(ctx); err != nil {
 			return nil, err
 		}
 		return ed25519.Sign(key, msg), nil
 	}
-	r := getRequest(opEd25519)
+	r := e.getRequest(opEd25519)
 	copy(r.edKey[:], key)
 	r.in = append(r.in[:0], msg...)
 	return e.output(ctx, job, r)
@@ -246,12 +234,12 @@ func (e *Engine) SignRSA2048(ctx context.Context, key *rsa.PrivateKey, digest []
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if err := e.open(); err != nil {
+		if err := e.open(ctx); err != nil {
 			return nil, err
 		}
 		return signRSA(key, digest)
 	}
-	r := getRequest(opRSA)
+	r := e.getRequest(opRSA)
 	r.rsaKey = key
 	r.in = append(r.in[:0], digest...)
 	return e.output(ctx, job, r)
@@ -262,12 +250,12 @@ func (e *Engine) SignRSA2048(ctx context.Context, key *rsa.PrivateKey, digest []
 func (e *Engine) SHA256(ctx context.Context, data []byte) ([32]byte, error) {
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if err := e.open(); err != nil {
+		if err := e.open(ctx); err != nil {
 			return [32]byte{}, err
 		}
 		return sha256.Sum256(data), nil
 	}
-	r := getRequest(opSHA256)
+	r := e.getRequest(opSHA256)
 	r.in = append(r.in[:0], data...)
 	if err := e.await(ctx, job, r); err != nil {
 		return [32]byte{}, err
@@ -292,12 +280,12 @@ func (e *Engine) SealAESGCM(ctx context.Context, aead cipher.AEAD, dst, nonce, p
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if err := e.open(); err != nil {
+		if err := e.open(ctx); err != nil {
 			return nil, err
 		}
 		return aead.Seal(dst, nonce, plaintext, ad), nil
 	}
-	r := getRequest(opSeal)
+	r := e.getRequest(opSeal)
 	r.aead = aead
 	r.in = append(r.in[:0], plaintext...)
 	r.nonce = append(r.nonce[:0], nonce...)
@@ -335,13 +323,13 @@ func (e *Engine) Do(ctx context.Context, fn func()) error {
 	}
 	job := async.CurrentJob(ctx)
 	if job == nil {
-		if err := e.open(); err != nil {
+		if err := e.open(ctx); err != nil {
 			return err
 		}
 		fn()
 		return nil
 	}
-	r := getRequest(opDo)
+	r := e.getRequest(opDo)
 	r.fn = fn
 	if err := e.await(ctx, job, r); err != nil {
 		return err
@@ -351,11 +339,18 @@ func (e *Engine) Do(ctx context.Context, fn func()) error {
 	return err
 }
 
-// open reports ErrClosed once the engine is closed: operations outside a
-// job, which run on the caller, refuse then too.
-func (e *Engine) open() error {
+// open reports ErrClosed once the engine is closed, and ctx's error once
+// ctx is done: operations outside a job, which run on the caller, refuse
+// then too, as the contract (package engine) says.
+func (e *Engine) open(ctx context.Context) error {
 	if e.closed.Load() {
 		return ErrClosed
+	}
+	if ctx == nil { // allowed outside a job, where it was never used
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("offload: %w", err)
 	}
 	return nil
 }

@@ -1,10 +1,9 @@
-//go:build linux
-
 package offload
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/seed-e1024768/async/engine"
 )
 
 // Errors reported by the engine. Test for them with errors.Is: the errors
@@ -15,7 +14,8 @@ var (
 	// was still in the ring when Close was called.
 	ErrClosed = errors.New("offload: engine closed")
 	// ErrBadConfig: New was given a Depth outside 0 to MaxDepth, Workers
-	// outside 0 to MaxWorkers, or an unknown Notify.
+	// outside 0 to MaxWorkers, or an unknown Notify; or NotifyFD where
+	// there are no wait fds (see engine.ErrNoWaitFD).
 	ErrBadConfig = errors.New("offload: bad config")
 	// ErrBadInput: an operation was given a nil or wrong-sized key, a nil
 	// AEAD or function, a nonce of the wrong size, or a digest of the wrong
@@ -23,43 +23,15 @@ var (
 	ErrBadInput = errors.New("offload: bad input")
 	// ErrGoexit is the Value of the *PanicError reported when Do's func or
 	// a WaitCtx's callback called runtime.Goexit on a worker, as
-	// testing.T.FailNow and log.Fatal-style helpers do.
-	ErrGoexit = errors.New("offload: runtime.Goexit called on a worker")
+	// testing.T.FailNow and log.Fatal-style helpers do: package engine's.
+	ErrGoexit = engine.ErrGoexit
 )
 
 // PanicError reports application code that the engine ran on a worker and
 // that did not return: a WaitCtx's callback that panicked or called
-// runtime.Goexit, or a func given to Do that called runtime.Goexit. (A
-// panic in Do's func is raised again in the caller instead, as if the func
-// had run there.) The operation the code ran for returns it, joined with
-// async.ErrCanceled or async.ErrClosed if the job was canceled or its pool
-// closed meanwhile. The engine keeps its workers, a worker ended by Goexit
-// being replaced by a new one.
-//
-// When a callback fails after its job has been resumed and has taken its
-// result (the callback resumed the job itself, say), no operation is left
-// to report to, and Engine.Close returns the first such error instead.
-type PanicError struct {
-	Callback bool   // the WaitCtx's callback failed, not Do's func
-	Value    any    // the value passed to panic, or ErrGoexit
-	Stack    []byte // the worker's stack when it panicked or exited
-}
-
-// Error says which code failed and how.
-func (e *PanicError) Error() string {
-	who := "Do func"
-	if e.Callback {
-		who = "WaitCtx callback"
-	}
-	if e.Value == ErrGoexit {
-		return "offload: " + who + " called runtime.Goexit"
-	}
-	return fmt.Sprintf("offload: %s panicked: %v", who, e.Value)
-}
-
-// Unwrap returns Value when it is an error, so that errors.Is and
-// errors.As see through the panic (errors.Is(err, ErrGoexit), say).
-func (e *PanicError) Unwrap() error {
-	err, _ := e.Value.(error)
-	return err
-}
+// runtime.Goexit (Callback set), or a func given to Do that called
+// runtime.Goexit (Func "Do func"). A panic in Do's func is raised again in
+// the caller instead, as if the func had run there. It is package
+// engine's, the same for every engine: see there when the operation
+// returns it and when Close does.
+type PanicError = engine.PanicError

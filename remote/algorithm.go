@@ -1,5 +1,3 @@
-//go:build linux
-
 package remote
 
 import (
@@ -36,8 +34,9 @@ func (a Algorithm) String() string {
 }
 
 // MaxPayload is the longest payload (an Ed25519 message) an operation
-// takes. Larger ones fail with ErrBadInput before anything is sent.
-const MaxPayload = 64 << 10
+// takes: the protocol's bound. Larger ones fail with ErrBadInput before
+// anything is sent.
+const MaxPayload = signpb.MaxMessage
 
 // KeyIDLen is the length of a key ID: the lowercase hex SHA-256 of the
 // key's DER SubjectPublicKeyInfo.

@@ -99,7 +99,7 @@ func BenchmarkCancelReachesSigner(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e, err := Dial(Config{Addrs: []string{lis.Addr().String()}, TLS: tlsCfg, Notify: NotifyPoll})
+	e, err := New(Config{Addrs: []string{lis.Addr().String()}, TLS: tlsCfg, Notify: NotifyPoll})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -160,8 +160,8 @@ func BenchmarkVerify(b *testing.B) {
 				b.Fatal(err)
 			}
 			pub := certOf(b, dir, k.name).PublicKey
-			r := getRequest(context.Background(), kid, k.alg, msg)
-			defer r.release()
+			r := e.getRequest(context.Background(), kid, k.alg, msg)
+			defer r.Release()
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := checkSignature(r, pub, sig); err != nil {

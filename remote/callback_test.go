@@ -57,7 +57,7 @@ func TestCallbackResumesOwnJob(t *testing.T) {
 	// Nothing deferred closes the engine or the pool: if the job
 	// livelocks on the engine's goroutine, neither Close could return,
 	// and the test must fail rather than hang.
-	e, err := Dial(Config{Addrs: []string{s.Addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
+	e, err := New(Config{Addrs: []string{s.Addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,11 +86,13 @@ func TestCallbackResumesOwnJob(t *testing.T) {
 }
 
 // Fault: a callback that panicked killed the process from the engine's
-// goroutine. Now the engine goes on serving, and Close reports the panic.
+// goroutine. Now the engine goes on serving, and the panic is reported as
+// package engine says for every engine: by the operation it was called
+// for, or, if that had its answer first, by Close.
 func TestCallbackPanics(t *testing.T) {
 	_, dir, _ := testSignd(t)
 	s := startSigner(t, dir)
-	e, err := Dial(Config{Addrs: []string{s.Addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
+	e, err := New(Config{Addrs: []string{s.Addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,16 +113,20 @@ func TestCallbackPanics(t *testing.T) {
 	if st != async.Finish || err != nil {
 		t.Fatalf("resume = %v, %v; want Finish", st, err)
 	}
-	if err := <-signed; err != nil {
-		t.Errorf("Sign = %v", err)
-	}
+	failure := <-signed
 	// Still serving.
 	if _, err := e.Sign(context.Background(), kid, Ed25519, []byte("after")); err != nil {
 		t.Errorf("Sign after the panic = %v", err)
 	}
+	closeErr := e.Close()
+	if failure == nil {
+		failure = closeErr // the job had its answer before the panic
+	} else if closeErr != nil {
+		t.Errorf("Close = %v; Sign reported the panic already", closeErr)
+	}
 	var pe *PanicError
-	if err := e.Close(); !errors.As(err, &pe) || pe.Value != "callback boom" {
-		t.Errorf("Close = %v; want the callback's *PanicError", err)
+	if !errors.As(failure, &pe) || pe.Value != "callback boom" || !pe.Callback {
+		t.Errorf("Sign and Close = %v; want the callback's *PanicError", failure)
 	}
 }
 
@@ -164,17 +170,19 @@ func TestCallbackGoexits(t *testing.T) {
 // TestSweeperSurvivesGoexit guards item 9 of the signer audit: a WaitCtx
 // callback that calls runtime.Goexit on the sweeper (the goroutine that
 // wakes jobs whose deadline passed) no longer ends it: a later job whose
-// deadline passes is still woken, and Close reports the Goexit as it
-// reports a panic. (Before, the later job stayed paused for ever.)
+// deadline passes is still woken, and the Goexit is reported as a panic
+// is, by the operation (or Close). (Before, the later job stayed paused
+// for ever.)
 func TestSweeperSurvivesGoexit(t *testing.T) {
 	f := startFake(t, &fakeSigner{delay: time.Hour})
 	kid, _ := fakeKey(Ed25519)
 	_, dir, _ := testSignd(t)
-	e, err := Dial(Config{Addrs: []string{f.addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
+	e, err := New(Config{Addrs: []string{f.addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// start starts a job whose Sign has 50ms; its callback does cb.
+	var firstErr error
 	start := func(cb func()) (*async.Pool, *async.WaitCtx) {
 		pool, err := async.NewPool(0, 0)
 		if err != nil {
@@ -188,7 +196,9 @@ func TestSweeperSurvivesGoexit(t *testing.T) {
 		t.Cleanup(cancel)
 		var job *async.Job
 		fn := func(ctx context.Context, _ []byte) int {
-			e.Sign(ctx, kid, Ed25519, []byte("too late"))
+			if _, err := e.Sign(ctx, kid, Ed25519, []byte("too late")); firstErr == nil {
+				firstErr = err
+			}
 			return 0
 		}
 		if st, _, err := pool.StartJob(ctx, &job, w, fn, nil); st != async.Pause {
@@ -214,9 +224,14 @@ func TestSweeperSurvivesGoexit(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("after a callback's Goexit on the sweeper, a job whose deadline passed is never woken")
 	}
+	closeErr := e.Close()
+	p1.Close() // the first job, never resumed, unwinds: its Sign returns
 	var pe *PanicError
-	if err := e.Close(); !errors.As(err, &pe) || !pe.Goexit {
-		t.Errorf("Close = %v; want a *PanicError for the Goexit", err)
+	if !errors.As(firstErr, &pe) {
+		firstErr = closeErr
+	}
+	if !errors.As(firstErr, &pe) || !errors.Is(firstErr, ErrGoexit) || !pe.Callback {
+		t.Errorf("first Sign = %v, Close = %v; want a *PanicError for the Goexit", firstErr, closeErr)
 	}
 }
 
@@ -230,7 +245,7 @@ func TestSenderSurvivesGoexit(t *testing.T) {
 	f.drop.Store(true)
 	kid, _ := fakeKey(Ed25519)
 	_, dir, _ := testSignd(t)
-	e, err := Dial(Config{Addrs: []string{f.addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto, StreamsPerServer: 1})
+	e, err := New(Config{Addrs: []string{f.addr}, TLS: clientTLS(t, dir), Notify: NotifyAuto, StreamsPerServer: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,3 @@
-//go:build linux
-
 // Package remote is an async-aware engine that signs with keys held by
 // remote signers (cmd/asyncsignd), over gRPC with mutual TLS. It is to a
 // network signing service what package offload is to local worker
@@ -18,26 +16,24 @@
 // calls [async.PauseJob]; [async.Pool.StartJob] returns [async.Pause].
 // Either way the results are the same.
 //
-// The engine uses the job's WaitCtx exactly as offload's does, by
-// [Config.Notify]: a wait fd (an eventfd, one per WaitCtx, set under the
-// *Engine as key and made readable when the answer comes); the WaitCtx's
-// callback, called from the engine's receiving goroutine after the status
-// was set to [async.StatusOK]; or nothing, for an application that polls.
-// The callback is the application's code, run on the engine's goroutine
-// once the operation has its answer: it may resume the job itself, and a
-// late callback (after the operation returned) is a spurious wake-up. A
-// panic in it is recovered, so that the engine goes on serving, and
-// [Engine.Close] returns the first as a [*PanicError]. One that calls
-// runtime.Goexit ends the engine's goroutine it runs on: the rest of that
-// goroutine's work is done first (the rest of a batch answered, of a
-// sweep expired, of a failover moved), the goroutine is replaced (a
-// receiver's stream is reopened, its requests going to another), and
-// Close reports the first such exit as a [*PanicError] too.
-// At the bound on requests in flight ([Config.MaxInFlight]) the engine sets
-// [async.StatusEAGAIN] and pauses, and tries again when resumed. A job
-// resumed before its answer came pauses again. See package offload for
-// the details, and package loop for an event loop that pairs ModeFD with
-// NotifyFD, ModeCallback with NotifyAuto and ModePoll with NotifyPoll.
+// The engine is built on package engine, as offload is, and keeps the
+// same contract with the application, written once there: how a paused
+// job is woken ([Config.Notify]: the engine's wait fd, an eventfd shared by
+// its WaitCtxs and made readable when an answer comes; the WaitCtx's
+// callback, called from the engine's goroutine that got the answer, after
+// the status was set to [async.StatusOK]; or nothing, for an application
+// that polls), spurious resumes, [async.StatusEAGAIN] at the bound on
+// requests in flight ([Config.MaxInFlight]), cancellation, the ctx, and
+// what a callback that panics or calls runtime.Goexit leads to: the
+// operation it was called for returns a [*PanicError] (or, if that had its
+// answer already, [Engine.Close] does). Package enginetest checks it
+// (TestConformance). A callback's Goexit ends the engine's goroutine it
+// runs on: the rest of that goroutine's work is done first (the rest of a
+// batch answered, of a sweep expired, of a failover moved), and the
+// goroutine is replaced (a receiver's stream is reopened, its requests
+// going to another). See package loop for an event loop that pairs
+// ModeFD with NotifyFD, ModeCallback with NotifyAuto and ModePoll with
+// NotifyPoll.
 //
 // # The wire
 //
@@ -100,7 +96,7 @@
 // [ErrRefused] and a message that says whose certificate was not
 // accepted. (With TLS 1.3 a client learns that the signer rejected its
 // certificate only when it first reads from the connection, so it is the
-// first operation, not [Dial], that reports it. The engine reads the
+// first operation, not [New], that reports it. The engine reads the
 // signer's first words before it writes anything on a new connection, so
 // that the signer's alert, not a broken pipe, says why it closed.)
 //
@@ -144,6 +140,7 @@
 // asked for. Key IDs are the lowercase hex SHA-256 of a key's DER
 // SubjectPublicKeyInfo ([KeyID]).
 //
-// The package is Linux-only, as offload and loop are: its wait fds are
-// eventfds.
+// The package builds and works on every OS with callbacks and polling; its
+// wait fd is an eventfd, so NotifyFD needs Linux (elsewhere New refuses
+// it, and NotifyAuto without a callback leaves the job to be polled).
 package remote

@@ -1,39 +1,35 @@
-//go:build linux
-
 package remote
 
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/seed-e1024768/async"
-	"github.com/seed-e1024768/async/internal/wake"
-	"github.com/seed-e1024768/async/offload"
+	"github.com/seed-e1024768/async/engine"
 )
 
 // Notify says how the engine tells the application that a paused job can
-// be resumed. It is offload's: the same choice, with the same meaning,
+// be resumed: package engine's, the same for every engine of this module,
 // paired with the same modes of package loop (ModeFD with NotifyFD,
 // ModeCallback with NotifyAuto, ModePoll with NotifyPoll).
-type Notify = offload.Notify
+type Notify = engine.Notify
 
 const (
 	// NotifyAuto calls the WaitCtx's callback if it has one (after setting
 	// the status to async.StatusOK), else makes the engine's wait fd
-	// readable.
-	NotifyAuto = offload.NotifyAuto
-	// NotifyFD always uses the wait fd and never calls a callback.
-	NotifyFD = offload.NotifyFD
+	// readable (on Linux; elsewhere the application polls).
+	NotifyAuto = engine.NotifyAuto
+	// NotifyFD always uses the wait fd and never calls a callback. It
+	// needs Linux.
+	NotifyFD = engine.NotifyFD
 	// NotifyPoll sets no fd and calls no callback: the application polls
 	// by resuming the job, which pauses again until its answer is in.
-	NotifyPoll = offload.NotifyPoll
+	NotifyPoll = engine.NotifyPoll
 )
 
 // Config configures an Engine. Addrs and TLS are required; the other
@@ -93,8 +89,8 @@ const (
 // at once. Its key in a WaitCtx is the *Engine itself.
 type Engine struct {
 	cfg     Config
-	wakeBy  wake.Policy // cfg.Notify, as the jobs' wake-ups follow it
-	servers []*server
+	k       *engine.Waker // the contract with the jobs: pausing, waking, callbacks
+	signers []*signerConn
 	ids     atomic.Uint64 // the last request ID used
 	slots   chan struct{} // one token per request in flight
 	stats   counters
@@ -108,22 +104,21 @@ type Engine struct {
 
 	// busy wakes the sweeper when requests go in flight.
 	busy chan struct{}
-	// lost is the first panic of a WaitCtx callback (see callBack).
-	lost atomic.Pointer[PanicError]
 	// keys are the public keys fetched and checked, by key ID.
 	keys keyCache
 
 	wg sync.WaitGroup
 }
 
-// Dial makes an engine for the signers at cfg.Addrs. It does not wait for
-// connections: they are made in the background, and operations started
+// New makes an engine for the signers at cfg.Addrs. It does not connect:
+// connections are made in the background (which is why it is not called
+// Dial, as gRPC renamed its Dial to NewClient), and operations started
 // meanwhile wait for them (up to their deadline). A signer that refuses
 // this client's certificate is reported by the first operation, with an
-// error wrapping ErrRefused. Dial returns an error wrapping ErrBadConfig
+// error wrapping ErrRefused. New returns an error wrapping ErrBadConfig
 // for a bad cfg. Close the engine to release its connections and
 // goroutines.
-func Dial(cfg Config) (*Engine, error) {
+func New(cfg Config) (*Engine, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
@@ -135,28 +130,41 @@ func Dial(cfg Config) (*Engine, error) {
 		stop:  stop,
 		busy:  make(chan struct{}, 1),
 	}
-	e.wakeBy = wake.Policy{
+	k, err := engine.New(engine.Config{
 		Key:      e,
-		Callback: cfg.Notify == NotifyAuto,
-		FD:       cfg.Notify != NotifyPoll,
-		Pkg:      "remote",
+		Name:     "remote",
+		Notify:   cfg.Notify,
+		AppParks: cfg.AppParks,
+		// An application that polls resumes every job each round, and a
+		// goroutine that yields that often keeps Go's scheduler from
+		// polling the network, where the answers wait (it polls only when
+		// it finds nothing to run): yield now and then only.
+		YieldEvery: 64,
+		// The sweeper ends the requests whose ctx is done, saying why no
+		// answer came in time.
+		EndsDone: true,
+	})
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("remote: New: %w: %w", ErrBadConfig, err)
 	}
+	e.k = k
 	tlsCfg := cfg.TLS.Clone()
 	if tlsCfg.MinVersion < tls.VersionTLS13 {
 		tlsCfg.MinVersion = tls.VersionTLS13
 	}
 	for i, addr := range cfg.Addrs {
-		s, err := newServer(e, i, addr, tlsCfg)
+		s, err := newSignerConn(e, i, addr, tlsCfg)
 		if err != nil {
-			for _, s := range e.servers {
+			for _, s := range e.signers {
 				s.conn.Close()
 			}
 			stop()
-			return nil, fmt.Errorf("remote: Dial %s: %w: %w", addr, ErrBadConfig, err)
+			return nil, fmt.Errorf("remote: New %s: %w: %w", addr, ErrBadConfig, err)
 		}
-		e.servers = append(e.servers, s)
+		e.signers = append(e.signers, s)
 	}
-	for _, s := range e.servers {
+	for _, s := range e.signers {
 		s.start()
 	}
 	e.wg.Add(1)
@@ -165,7 +173,7 @@ func Dial(cfg Config) (*Engine, error) {
 }
 
 func (c *Config) fill() error {
-	bad := func(why string) error { return fmt.Errorf("remote: Dial: %s: %w", why, ErrBadConfig) }
+	bad := func(why string) error { return fmt.Errorf("remote: New: %s: %w", why, ErrBadConfig) }
 	switch {
 	case len(c.Addrs) == 0:
 		return bad("no address")
@@ -218,12 +226,10 @@ func (e *Engine) Close() error {
 	e.stop()
 	e.wg.Wait()
 	if first {
-		for _, s := range e.servers {
+		for _, s := range e.signers {
 			s.conn.Close()
 		}
-		if pe := e.lost.Load(); pe != nil {
-			return pe
-		}
+		return e.k.Lost()
 	}
 	return nil
 }
@@ -259,12 +265,12 @@ func (e *Engine) Sign(ctx context.Context, keyID string, alg Algorithm, payload 
 		}
 		pub = k
 	}
-	r := getRequest(ctx, keyID, alg, payload)
+	r := e.getRequest(ctx, keyID, alg, payload)
 	d, ok := ctx.Deadline()
 	r.expires = e.expiry(monoNow(), d, ok)
 	var err error
 	if job := async.CurrentJob(ctx); job != nil {
-		err = e.await(ctx, job, r, e.dispatch)
+		err = e.k.Await(ctx, job, r)
 	} else {
 		err = e.block(ctx, r)
 	}
@@ -275,7 +281,7 @@ func (e *Engine) Sign(ctx context.Context, keyID string, alg Algorithm, payload 
 	if err == nil && pub != nil {
 		err = checkSignature(r, pub, sig)
 	}
-	r.release()
+	engine.Free(r)
 	if err != nil {
 		return nil, err
 	}
@@ -285,28 +291,19 @@ func (e *Engine) Sign(ctx context.Context, keyID string, alg Algorithm, payload 
 // block runs r for a caller outside a job. On success the caller owns r
 // and its results; on error r is released or the engine's.
 func (e *Engine) block(ctx context.Context, r *request) error {
-	select {
-	case e.slots <- struct{}{}:
-	default:
-		select {
-		case e.slots <- struct{}{}:
-		case <-ctx.Done():
-			r.release()
-			return fmt.Errorf("remote: waiting for room to send: %w", ctx.Err())
-		case <-e.ctx.Done():
-			r.release()
-			return ErrClosed
-		}
+	if err := e.waitSlot(ctx); err != nil {
+		r.Release()
+		return err
 	}
-	r.useCh = true
+	r.Block()
 	if err := e.dispatch(r); err != nil {
-		<-e.slots
-		r.release()
+		e.freeSlot()
+		r.Release()
 		return err
 	}
 	select {
-	case <-r.ch:
-		r.waitDone()
+	case <-r.Ready():
+		r.Take()
 		return nil
 	case <-ctx.Done():
 	}
@@ -314,28 +311,28 @@ func (e *Engine) block(ctx context.Context, r *request) error {
 		// The sweeper ends r within a sweep, with the error that says
 		// why it had no answer in time (the signer down, or overloaded).
 		select {
-		case <-r.ch:
-			r.waitDone()
+		case <-r.Ready():
+			r.Take()
 			return nil
 		case <-e.ctx.Done():
 		}
 	}
-	if e.giveUp(r) {
-		return e.gaveUp(ctx.Err())
+	if e.k.GiveUp(r) {
+		return e.unansweredError(ctx.Err())
 	}
 	return nil // answered meanwhile: take the answer
 }
 
-// gaveUp is the error of a blocking call whose ctx ended before its
+// unansweredError is the error of a blocking call whose ctx ended before its
 // answer came: ctx's error, and, if it was the deadline and no signer is
 // up, ErrUnavailable with a signer's last trouble, as the sweeper reports
 // for a request whose own deadline passes.
-func (e *Engine) gaveUp(cause error) error {
+func (e *Engine) unansweredError(cause error) error {
 	if cause != context.DeadlineExceeded {
 		return cause
 	}
 	var last error
-	for _, s := range e.servers {
+	for _, s := range e.signers {
 		if s.up() {
 			return fmt.Errorf("remote: %w", cause)
 		}
@@ -343,101 +340,5 @@ func (e *Engine) gaveUp(cause error) error {
 			last = s.trouble()
 		}
 	}
-	if last == nil {
-		last = errors.New("not connected yet")
-	}
-	return fmt.Errorf("%w: no answer in time: %w (last error: %w)", ErrUnavailable, cause, last)
-}
-
-// giveUp abandons r for a caller that stops waiting for it, and tells the
-// signer that had it to drop it. It reports false if r was answered
-// meanwhile (the caller owns it again).
-func (e *Engine) giveUp(r *request) bool {
-	s, id := r.at.Load(), r.id.Load()
-	if !r.abandon() {
-		return false
-	}
-	if s != nil {
-		s.cancel(id)
-	}
-	return true
-}
-
-// await runs r from inside job, as offload's engine does: it arranges the
-// wake-up, takes a slot (pausing with StatusEAGAIN while there is none),
-// hands r to start (dispatch, for a signature) and pauses until r is
-// completed. On success the caller owns r with its results; on error r is
-// released or the engine's, and the error is PauseJob's (the job was
-// canceled or its pool closed), ErrClosed, start's, or one from setting up
-// the wait fd.
-func (e *Engine) await(ctx context.Context, job *async.Job, r *request, start func(*request) error) error {
-	w := job.WaitCtx()
-	want, err := r.wake.Set(w, &e.wakeBy)
-	if err != nil {
-		r.release()
-		return err
-	}
-
-	for {
-		select {
-		case e.slots <- struct{}{}:
-		default:
-			// At the bound: ask to be resumed soon, and retry then.
-			if err := r.wake.PauseRetry(ctx, w); err != nil {
-				r.release()
-				return err
-			}
-			if e.closed.Load() {
-				r.release()
-				return ErrClosed
-			}
-			continue
-		}
-		break
-	}
-	wake.SetStatus(w, want)
-	if err := start(r); err != nil {
-		<-e.slots
-		r.release()
-		return err
-	}
-	if r.wake.FD != nil && !e.cfg.AppParks {
-		// As in offload: let the stream's sender run before the
-		// application blocks its thread in poll(2).
-		runtime.Gosched()
-	}
-
-	for spurious := 0; ; spurious++ {
-		// Say again what to wait for: the application may have reset the
-		// status before resuming (package loop does).
-		wake.SetStatus(w, want)
-		if err := async.PauseJob(ctx); err != nil {
-			if e.giveUp(r) {
-				return err
-			}
-			r.release()
-			return err
-		}
-		s := r.state.Load()
-		if s == reqDone {
-			break
-		}
-		if s == reqCompleting {
-			r.waitDone()
-			break
-		}
-		// Resumed before the answer came: pause again. Now and then yield
-		// first, in case pausing is blocked (BlockPause) and PauseJob
-		// returns at once. Not each time: an application that polls
-		// resumes every job each round, and a goroutine that yields that
-		// often keeps Go's scheduler from polling the network, where the
-		// answers wait (it polls only when it finds nothing to run).
-		if spurious%64 == 63 {
-			runtime.Gosched()
-		}
-	}
-	if r.wake.FD != nil {
-		r.wake.FD.Drain()
-	}
-	return nil
+	return noAnswer(cause, last)
 }

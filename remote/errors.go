@@ -1,5 +1,3 @@
-//go:build linux
-
 package remote
 
 import (
@@ -10,6 +8,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/seed-e1024768/async/engine"
 )
 
 // Errors reported by the engine. Test for them with errors.Is: the errors
@@ -18,7 +18,7 @@ var (
 	// ErrClosed: the engine was closed. Operations started after Close
 	// return it, and so do those still in flight when Close was called.
 	ErrClosed = errors.New("remote: engine closed")
-	// ErrBadConfig: Dial was given no address, an empty address, no TLS
+	// ErrBadConfig: New was given no address, an empty address, no TLS
 	// config, a negative size or timeout, or an unknown Notify.
 	ErrBadConfig = errors.New("remote: bad config")
 	// ErrBadInput: an operation was given a malformed key ID, an unknown
@@ -118,26 +118,13 @@ func unaryError(op string, err error) error {
 	return fmt.Errorf("remote: %s: %w: %w", op, ErrUnavailable, err)
 }
 
-// PanicError is what Close returns when a WaitCtx callback panicked or
-// called runtime.Goexit: the callback ran on the engine's goroutine after
-// its operation had its answer, so the panic was recovered there (or the
-// goroutine replaced), and kept for Close.
-type PanicError struct {
-	Value  any    // the value passed to panic; nil for Goexit
-	Goexit bool   // the callback called runtime.Goexit
-	Stack  []byte // the callback's stack when it panicked or exited
-}
+// PanicError reports a WaitCtx callback that panicked or called
+// runtime.Goexit on one of the engine's goroutines (its Value is then
+// ErrGoexit). It is package engine's, the same for every engine: the
+// operation the callback was called for returns it or, when that had
+// returned already (the callback resumed its job itself, say), Close does.
+type PanicError = engine.PanicError
 
-// Error says what the callback panicked with, or that it exited.
-func (e *PanicError) Error() string {
-	if e.Goexit {
-		return "remote: WaitCtx callback called runtime.Goexit"
-	}
-	return fmt.Sprintf("remote: WaitCtx callback panicked: %v", e.Value)
-}
-
-// Unwrap returns Value when it is an error.
-func (e *PanicError) Unwrap() error {
-	err, _ := e.Value.(error)
-	return err
-}
+// ErrGoexit is the Value of a *PanicError for a callback that called
+// runtime.Goexit: package engine's.
+var ErrGoexit = engine.ErrGoexit

@@ -63,7 +63,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	e, err := remote.Dial(remote.Config{Addrs: []string{addr}, TLS: tlsCfg, Notify: remote.NotifyAuto})
+	e, err := remote.New(remote.Config{Addrs: []string{addr}, TLS: tlsCfg, Notify: remote.NotifyAuto})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func ExampleEngine_Signer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	e, err := remote.Dial(remote.Config{Addrs: []string{addr}, TLS: tlsCfg})
+	e, err := remote.New(remote.Config{Addrs: []string{addr}, TLS: tlsCfg})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/seed-e1024768/async/enginetest"
 	"github.com/seed-e1024768/async/internal/signpb"
 )
 
@@ -41,11 +42,12 @@ type fakeSigner struct {
 	lim     *signpb.Limits // said first on each stream; nil: none
 	full    signpb.Code    // the code past a bound: OVERLOADED, or UNAVAILABLE as older signers do
 	refuse  func(n int64) bool
-	delay   time.Duration // before each answer
-	keyWait time.Duration // before answering PublicKey
-	corrupt bool          // sign, then spoil the signature
-	wrongID bool          // PublicKey sends another key than asked for
-	drop    atomic.Bool   // end each stream once it has sent a batch
+	delay   time.Duration    // before each answer
+	keyWait time.Duration    // before answering PublicKey
+	corrupt bool             // sign, then spoil the signature
+	wrongID bool             // PublicKey sends another key than asked for
+	drop    atomic.Bool      // end each stream once it has sent a batch
+	gate    *enginetest.Gate // if set, each answer waits at it
 
 	strict  atomic.Bool // count violations of lim from now on
 	n       atomic.Int64
@@ -256,6 +258,9 @@ func (f *fakeSigner) Sign(ss grpc.BidiStreamingServer[signpb.RequestBatch, signp
 			bytes += size
 			mu.Unlock()
 			time.AfterFunc(f.delay, func() {
+				if f.gate != nil {
+					f.gate.Wait()
+				}
 				res := f.sign(req)
 				mu.Lock()
 				inFlight--
@@ -273,7 +278,7 @@ func fakeEngine(t testing.TB, f *fakeSigner, cfg Config) *Engine {
 	_, dir, _ := testSignd(t)
 	cfg.Addrs = []string{f.addr}
 	cfg.TLS = clientTLS(t, dir)
-	e, err := Dial(cfg)
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

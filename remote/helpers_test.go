@@ -122,7 +122,7 @@ func dial(t testing.TB, cfg Config, signers ...*signtest.Proc) *Engine {
 	if cfg.TLS == nil {
 		cfg.TLS = clientTLS(t, dir)
 	}
-	e, err := Dial(cfg)
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-e1024768/async/engine"
 	"github.com/seed-e1024768/async/internal/signpb"
 )
 
@@ -16,13 +17,14 @@ import (
 // and is dropped, and the second operation gets its own answer.
 func TestLateAnswerReachesNoOne(t *testing.T) {
 	e := &Engine{cfg: Config{Timeout: time.Hour}, slots: make(chan struct{}, 2)}
-	e.servers = []*server{{e: e, addr: "test"}}
-	st := newStream(e.servers[0])
-	e.servers[0].streams = []*stream{st}
+	e.k = newWaker(t, e)
+	e.signers = []*signerConn{{e: e, addr: "test"}}
+	st := newStream(e.signers[0])
+	e.signers[0].streams = []*stream{st}
 
 	send := func(r *request) uint64 {
 		e.slots <- struct{}{}
-		r.useCh = true
+		r.Block()
 		r.expires = monoNow() + int64(time.Hour)
 		if !st.enqueue(r) {
 			t.Fatal("enqueue refused")
@@ -31,7 +33,7 @@ func TestLateAnswerReachesNoOne(t *testing.T) {
 		return r.id.Load()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	first := getRequest(ctx, "k", Ed25519, []byte("first"))
+	first := e.getRequest(ctx, "k", Ed25519, []byte("first"))
 	id1 := send(first)
 	cancel()
 	due := st.sweep(monoNow(), nil)
@@ -39,11 +41,11 @@ func TestLateAnswerReachesNoOne(t *testing.T) {
 		t.Fatalf("sweep found %v", due)
 	}
 	e.finish(first, nil, context.Canceled)
-	<-first.ch
-	first.waitDone()
-	first.release()
+	<-first.Ready()
+	first.Take()
+	first.Release()
 
-	second := getRequest(context.Background(), "k", Ed25519, []byte("second"))
+	second := e.getRequest(context.Background(), "k", Ed25519, []byte("second"))
 	id2 := send(second)
 	if id1 == id2 {
 		t.Fatal("a request sent twice under one ID")
@@ -52,12 +54,17 @@ func TestLateAnswerReachesNoOne(t *testing.T) {
 		t.Errorf("the batch cancels %v; want the timed-out ID %d", c, id1)
 	}
 	st.deliver([]*signpb.SignResult{{Id: id1, Signature: []byte("late, for first")}}, nil)
-	if second.state.Load() != reqPending || e.stats.discarded.Load() != 1 {
-		t.Fatalf("the late answer reached the reused request (state %d)", second.state.Load())
+	select {
+	case <-second.Ready():
+		t.Fatal("the late answer reached the reused request")
+	default:
+	}
+	if e.stats.discarded.Load() != 1 {
+		t.Fatalf("%d answers discarded; want the late one", e.stats.discarded.Load())
 	}
 	st.deliver([]*signpb.SignResult{{Id: id2, Signature: []byte("for second")}}, nil)
-	<-second.ch
-	second.waitDone()
+	<-second.Ready()
+	second.Take()
 	if string(second.sig) != "for second" || second.err != nil {
 		t.Fatalf("second got %q, %v", second.sig, second.err)
 	}
@@ -67,27 +74,38 @@ func TestLateAnswerReachesNoOne(t *testing.T) {
 // signer never answers, is dropped at its deadline, freeing its slot.
 func TestGivenUpRequestExpires(t *testing.T) {
 	e := &Engine{cfg: Config{Timeout: time.Hour}, slots: make(chan struct{}, 1)}
-	e.servers = []*server{{e: e, addr: "test"}}
-	st := newStream(e.servers[0])
-	e.servers[0].streams = []*stream{st}
+	e.k = newWaker(t, e)
+	e.signers = []*signerConn{{e: e, addr: "test"}}
+	st := newStream(e.signers[0])
+	e.signers[0].streams = []*stream{st}
 	e.slots <- struct{}{}
-	r := getRequest(context.Background(), "k", Ed25519, []byte("x"))
+	r := e.getRequest(context.Background(), "k", Ed25519, []byte("x"))
 	r.expires = monoNow() + int64(time.Minute)
-	r.useCh = true
+	r.Block()
 	st.enqueue(r)
 	st.fill()
-	if !r.abandon() {
-		t.Fatal("abandon: the request was completed")
+	if !e.k.GiveUp(r) {
+		t.Fatal("GiveUp: the request was completed")
 	}
 	for _, r := range st.sweep(monoNow(), nil) {
 		t.Fatalf("swept %p before its deadline", r)
 	}
 	due := st.sweep(monoNow()+int64(2*time.Minute), nil)
-	if len(due) != 1 || len(st.sent) != 0 || len(st.cancels) != 1 {
+	if len(due) != 1 || len(st.sent) != 0 || len(st.cancels) == 0 {
 		t.Fatalf("after the deadline: swept %d, %d still sent, cancels %v", len(due), len(st.sent), st.cancels)
 	}
 	e.finish(due[0], nil, nil)
 	if len(e.slots) != 0 {
 		t.Error("the slot is still taken")
 	}
+}
+
+// newWaker makes the engine.Waker of an Engine a test builds by hand.
+func newWaker(t *testing.T, e *Engine) *engine.Waker {
+	t.Helper()
+	k, err := engine.New(engine.Config{Key: e, Name: "remote", EndsDone: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

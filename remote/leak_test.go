@@ -22,7 +22,7 @@ func TestNoLeaks(t *testing.T) {
 	kid := keyID(t, dir, "ed25519")
 	leaktest.Check(t) // from here on: the signers' watchers are older
 	for _, m := range modes {
-		e, err := Dial(Config{Addrs: []string{a.Addr, b.Addr}, TLS: clientTLS(t, dir), Notify: m.notify})
+		e, err := New(Config{Addrs: []string{a.Addr, b.Addr}, TLS: clientTLS(t, dir), Notify: m.notify})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +39,7 @@ func TestNoLeaks(t *testing.T) {
 		e.Close()
 	}
 	b.Kill()
-	e, err := Dial(Config{Addrs: []string{a.Addr, b.Addr}, TLS: clientTLS(t, dir), Timeout: 50 * time.Millisecond})
+	e, err := New(Config{Addrs: []string{a.Addr, b.Addr}, TLS: clientTLS(t, dir), Timeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,9 +113,9 @@ func TestCloseInFlight(t *testing.T) {
 	}
 }
 
-// TestDialBadConfig: Dial refuses a config it cannot use, with
+// TestNewBadConfig: New refuses a config it cannot use, with
 // ErrBadConfig, and starts nothing.
-func TestDialBadConfig(t *testing.T) {
+func TestNewBadConfig(t *testing.T) {
 	leaktest.Check(t)
 	_, dir, _ := testSignd(t)
 	tlsCfg := clientTLS(t, dir)
@@ -129,8 +129,8 @@ func TestDialBadConfig(t *testing.T) {
 		{Addrs: []string{"127.0.0.1:1"}, TLS: tlsCfg, Timeout: -1},
 		{Addrs: []string{"127.0.0.1:1"}, TLS: tlsCfg, Notify: 7},
 	} {
-		if e, err := Dial(c); !errors.Is(err, ErrBadConfig) {
-			t.Errorf("Dial(%+v): %v; want ErrBadConfig", c, err)
+		if e, err := New(c); !errors.Is(err, ErrBadConfig) {
+			t.Errorf("New(%+v): %v; want ErrBadConfig", c, err)
 			if e != nil {
 				e.Close()
 			}

@@ -1,5 +1,3 @@
-//go:build linux
-
 package remote
 
 import (
@@ -127,7 +125,7 @@ func (st *stream) setLimits(l *signpb.Limits) {
 	more := len(st.queue) > 0
 	st.mu.Unlock()
 	if more {
-		st.wake()
+		st.wakeSender()
 	}
 }
 

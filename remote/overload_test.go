@@ -166,9 +166,9 @@ func TestOverloadUntilDeadline(t *testing.T) {
 	e := fakeEngine(t, f, Config{StreamsPerServer: 1})
 	kid, _ := fakeKey(Ed25519)
 	const wait = 300 * time.Millisecond
+	start := time.Now() // before the deadline is set, which it then cannot precede
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	start := time.Now()
 	_, err := e.Sign(ctx, kid, Ed25519, []byte("no room"))
 	took := time.Since(start)
 	if !errors.Is(err, ErrOverloaded) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnavailable) ||

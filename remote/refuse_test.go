@@ -72,7 +72,7 @@ func TestOneRefuses(t *testing.T) {
 			t.Fatalf("task %d: %v", i, err)
 		}
 	}
-	if err := e.servers[0].trouble(); !errors.Is(err, ErrRefused) {
+	if err := e.signers[0].trouble(); !errors.Is(err, ErrRefused) {
 		t.Errorf("the refusing signer's trouble: %v", err)
 	}
 }
@@ -96,7 +96,7 @@ func TestRefusedEveryTime(t *testing.T) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			e, err := Dial(Config{Addrs: []string{s.Addr}, TLS: bad, Timeout: 20 * time.Second})
+			e, err := New(Config{Addrs: []string{s.Addr}, TLS: bad, Timeout: 20 * time.Second})
 			if err != nil {
 				errs <- err
 				return

@@ -1,5 +1,3 @@
-//go:build linux
-
 package remote
 
 import (
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/seed-e1024768/async"
+	"github.com/seed-e1024768/async/engine"
 
 	"github.com/seed-e1024768/async/internal/signpb"
 )
@@ -46,12 +45,13 @@ func (e *Engine) PublicKey(ctx context.Context, keyID string) (crypto.PublicKey,
 	if job == nil {
 		return e.fetchKey(ctx, keyID)
 	}
-	r := getRequest(ctx, keyID, 0, nil)
-	if err := e.await(ctx, job, r, e.startFetch); err != nil {
+	r := e.getRequest(ctx, keyID, 0, nil)
+	r.fetch = true
+	if err := e.k.Await(ctx, job, r); err != nil {
 		return nil, err
 	}
 	pub, err := r.pub, r.err
-	r.release()
+	engine.Free(r)
 	return pub, err
 }
 
@@ -127,7 +127,7 @@ func (e *Engine) unary(ctx context.Context, op string, call func(context.Context
 			if errors.Is(last, ErrRefused) {
 				refused++
 			}
-			if isRequestError(last) || refused == len(e.servers) || ctx.Err() != nil {
+			if isRequestError(last) || refused == len(e.signers) || ctx.Err() != nil {
 				return last
 			}
 		}
@@ -139,15 +139,15 @@ func (e *Engine) unary(ctx context.Context, op string, call func(context.Context
 	}
 }
 
-// order returns the servers, those up first.
-func (e *Engine) order() []*server {
-	out := make([]*server, 0, len(e.servers))
-	for _, s := range e.servers {
+// order returns the signers, those up first.
+func (e *Engine) order() []*signerConn {
+	out := make([]*signerConn, 0, len(e.signers))
+	for _, s := range e.signers {
 		if s.up() {
 			out = append(out, s)
 		}
 	}
-	for _, s := range e.servers {
+	for _, s := range e.signers {
 		if !s.up() {
 			out = append(out, s)
 		}

@@ -1,10 +1,8 @@
-//go:build linux
-
 package remote
 
 import "sync/atomic"
 
-// Stats are the engine's counters since Dial.
+// Stats are the engine's counters since New.
 type Stats struct {
 	Sent        uint64 // requests sent (a request failed over is counted again)
 	Batches     uint64 // request batches sent

@@ -1,5 +1,3 @@
-//go:build linux
-
 package remote
 
 import (
@@ -15,7 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// A stream is one of a server's long-lived bidirectional Sign streams, and
+// A stream is one of a signer's long-lived bidirectional Sign streams, and
 // the two goroutines that serve it: run, which (re)opens the gRPC stream
 // and sends, and receive. Requests from any number of callers share it,
 // told apart by ID.
@@ -25,7 +23,7 @@ import (
 // next one: batching costs no waiting, and a request never waits for a
 // burst to fill.
 type stream struct {
-	srv *server
+	srv *signerConn
 
 	mu      sync.Mutex
 	queue   []*request          // to send; never sent on this stream yet
@@ -51,7 +49,7 @@ type stream struct {
 
 	told atomic.Bool  // the signer said its Limits on this gRPC stream
 	live atomic.Bool  // a gRPC stream is up
-	load atomic.Int32 // requests queued or sent, unanswered
+	load atomic.Int32 // len(queue)+len(sent), for pick to read without mu: see recount
 	kick chan struct{}
 
 	// The sender's reusable batch: its SignRequests and their payload
@@ -61,14 +59,18 @@ type stream struct {
 	reqs  []*signpb.SignRequest
 }
 
-func newStream(s *server) *stream {
+func newStream(s *signerConn) *stream {
 	st := &stream{srv: s, sent: make(map[uint64]*request), gone: make(map[uint64]int64), kick: make(chan struct{}, 1)}
 	st.resetLimits()
 	return st
 }
 
-// wake makes sure run looks at the queue soon.
-func (st *stream) wake() {
+// recount sets load from what the stream holds, after every change of
+// queue or sent, under mu: the one place the count is kept.
+func (st *stream) recount() { st.load.Store(int32(len(st.queue) + len(st.sent))) }
+
+// wakeSender makes sure the sender (run) looks at the queue soon.
+func (st *stream) wakeSender() {
 	select {
 	case st.kick <- struct{}{}:
 	default:
@@ -84,9 +86,9 @@ func (st *stream) enqueue(r *request) bool {
 		return false
 	}
 	st.queue = append(st.queue, r)
+	st.recount()
 	st.mu.Unlock()
-	st.load.Add(1)
-	st.wake()
+	st.wakeSender()
 	return true
 }
 
@@ -98,7 +100,7 @@ func (st *stream) cancel(id uint64) {
 		st.cancels = append(st.cancels, id)
 	}
 	st.mu.Unlock()
-	st.wake()
+	st.wakeSender()
 }
 
 // reset ends the current gRPC stream, if any: run then fails its requests
@@ -218,7 +220,7 @@ func (st *stream) session() (opened bool, err error) {
 			held = hold.C
 		}
 		if more {
-			st.wake() // a full batch went: send the next at once
+			st.wakeSender() // a full batch went: send the next at once
 		}
 		if b == nil {
 			continue
@@ -307,11 +309,11 @@ func (st *stream) fill() (b *signpb.RequestBatch, more bool, wait time.Duration)
 	q = append(q, st.queue[i:]...) // overlapping: copy moves them forward
 	clear(st.queue[len(q):])
 	st.queue = q
+	st.recount()
 	b.Cancel = append(b.Cancel, st.cancels...)
 	st.cancels = st.cancels[:0]
 	st.mu.Unlock()
 	for _, r := range drop {
-		st.load.Add(-1)
 		e.finish(r, nil, nil) // abandoned: released
 	}
 	if len(b.Requests) == 0 && len(b.Cancel) == 0 {
@@ -370,9 +372,10 @@ func (st *stream) deliver(res []*signpb.SignResult, got []*request) []*request {
 		got = append(got, r)
 	}
 	room := len(st.queue) > 0 && !st.atBound(0, now)
+	st.recount()
 	st.mu.Unlock()
 	if room {
-		st.wake()
+		st.wakeSender()
 	}
 	st.answerAll(res, got)
 	return got[:0]
@@ -398,7 +401,6 @@ func (st *stream) answerAll(res []*signpb.SignResult, got []*request) {
 			e.stats.discarded.Add(1)
 			continue
 		}
-		st.load.Add(-1)
 		e.answer(st, r, res[i])
 	}
 }
@@ -416,7 +418,7 @@ func (st *stream) takeAll() []*request {
 	st.queue = st.queue[:0]
 	st.cancels = st.cancels[:0]
 	st.resetLimits()
-	st.load.Add(-int32(len(held)))
+	st.recount()
 	return held
 }
 

@@ -92,7 +92,7 @@ func openFleet(ctx context.Context, cfg config) (f *fleet, err error) {
 		return f, fmt.Errorf("%s: %w", f.desc, err)
 	}
 	for _, n := range []remote.Notify{remote.NotifyAuto, remote.NotifyFD, remote.NotifyPoll} {
-		e, err := remote.Dial(remote.Config{
+		e, err := remote.New(remote.Config{
 			Addrs: addrs, TLS: tlsCfg, Notify: n, AppParks: true, // package loop parks
 			// A signer takes 4096 requests per stream; past that, jobs wait.
 			MaxInFlight: min(max(cfg.asyncJobs, remote.DefaultMaxInFlight), 4096),

@@ -84,7 +84,7 @@ func newServer(cfg config) (*server, error) {
 	// The engine's timeout bounds each signature, as the handshake's
 	// context has no deadline: when it passes, the engine says why (no
 	// signer reachable, and the last error from them).
-	e, err := remote.Dial(remote.Config{Addrs: cfg.signers, TLS: clientTLS, Timeout: signTimeout})
+	e, err := remote.New(remote.Config{Addrs: cfg.signers, TLS: clientTLS, Timeout: signTimeout})
 	if err != nil {
 		return nil, err
 	}

@@ -16,8 +16,9 @@ import (
 	pb "github.com/seed-e1024768/async/internal/signpb"
 )
 
-// MaxMessage is the longest Ed25519 message the signer signs, in bytes.
-const MaxMessage = 64 << 10
+// MaxMessage is the longest Ed25519 message the signer signs, in bytes:
+// the protocol's bound.
+const MaxMessage = pb.MaxMessage
 
 // digestLen is the payload length of the digest algorithms (SHA-256).
 const digestLen = 32

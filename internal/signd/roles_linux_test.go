@@ -101,7 +101,7 @@ func TestFakeSignerRefusedUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := remote.Dial(remote.Config{
+	e, err := remote.New(remote.Config{
 		Addrs: []string{frontEnd.lis.Addr().String(), client.lis.Addr().String(), lis.Addr().String()},
 		TLS:   tc, Timeout: 20 * time.Second, HealthInterval: 100 * time.Millisecond,
 	})

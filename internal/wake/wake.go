@@ -1,12 +1,18 @@
-//go:build linux
-
 package wake
 
 import (
 	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/seed-e1024768/async"
 )
+
+// ErrNoWaitFD says that this OS has no wait fds (they are eventfds, which
+// only Linux has), so an engine cannot be told to use one.
+var ErrNoWaitFD = errors.New("wait fds need eventfd(2), which " + runtime.GOOS + " lacks: use a callback or poll")
 
 // A Policy is how one engine wakes the jobs it pauses. The engine makes it
 // once, when it is made, and passes it to Wake.Set for each operation.
@@ -22,6 +28,9 @@ type Policy struct {
 	// Pkg is the engine's package name, which starts the messages of the
 	// errors it reports ("offload").
 	Pkg string
+
+	mu sync.Mutex         // makes fd
+	fd atomic.Pointer[FD] // the engine's wait fd, shared by its WaitCtxs; nil until first used
 }
 
 // Wake is how to wake the job of one operation: at most one of FD and
@@ -50,8 +59,8 @@ func (k *Wake) Set(w *async.WaitCtx, p *Policy) (async.EngineStatus, error) {
 			return async.StatusOK, nil
 		}
 	}
-	if p.FD {
-		f, err := waitFD(w, p.Key, p.Pkg) // with k's reference, dropped by Reset
+	if p.FD && Available {
+		f, err := waitFD(w, p) // with k's reference, dropped by Reset
 		if err != nil {
 			return async.StatusUnsupported, err
 		}

@@ -1,5 +1,3 @@
-//go:build linux
-
 package remote
 
 import (
@@ -21,9 +19,9 @@ import (
 	"github.com/seed-e1024768/async/internal/signpb"
 )
 
-// A server is one signer: a gRPC connection, the streams multiplexed over
+// A signerConn is the engine's side of one signer: a gRPC connection, the streams multiplexed over
 // it, and what the engine knows of its health.
-type server struct {
+type signerConn struct {
 	e       *Engine
 	idx     int
 	addr    string
@@ -31,7 +29,7 @@ type server struct {
 	client  signpb.SignerClient
 	streams []*stream
 
-	// sick is set while the health check fails; the server then gets no
+	// sick is set while the health check fails; the signer then gets no
 	// new requests while another is up.
 	sick atomic.Bool
 
@@ -41,7 +39,7 @@ type server struct {
 	lastErr error // the last connection, stream or health error
 }
 
-func newServer(e *Engine, idx int, addr string, tlsCfg *tls.Config) (*server, error) {
+func newSignerConn(e *Engine, idx int, addr string, tlsCfg *tls.Config) (*signerConn, error) {
 	conn, err := grpc.NewClient("passthrough:///"+addr,
 		grpc.WithTransportCredentials(alertCreds{credentials.NewTLS(tlsCfg)}),
 		grpc.WithConnectParams(grpc.ConnectParams{
@@ -56,15 +54,15 @@ func newServer(e *Engine, idx int, addr string, tlsCfg *tls.Config) (*server, er
 	if err != nil {
 		return nil, err
 	}
-	s := &server{e: e, idx: idx, addr: addr, conn: conn, client: signpb.NewSignerClient(conn)}
+	s := &signerConn{e: e, idx: idx, addr: addr, conn: conn, client: signpb.NewSignerClient(conn)}
 	for range e.cfg.StreamsPerServer {
 		s.streams = append(s.streams, newStream(s))
 	}
 	return s, nil
 }
 
-// start starts the server's stream goroutines and its health checker.
-func (s *server) start() {
+// start starts the signer's stream goroutines and its health checker.
+func (s *signerConn) start() {
 	for _, st := range s.streams {
 		s.e.wg.Add(1)
 		go st.run()
@@ -73,8 +71,8 @@ func (s *server) start() {
 	go s.healthLoop()
 }
 
-// note records err as the server's latest trouble.
-func (s *server) note(err error) {
+// note records err as the signer's latest trouble.
+func (s *signerConn) note(err error) {
 	r := refusal(err)
 	s.mu.Lock()
 	if r != nil {
@@ -88,20 +86,20 @@ func (s *server) note(err error) {
 
 // opened notes that a stream opened: whatever refusal was noted before
 // is over.
-func (s *server) opened() {
+func (s *signerConn) opened() {
 	s.refused.Store(false)
 }
 
-// trouble returns the server's latest error.
-func (s *server) trouble() error {
+// trouble returns the signer's latest error.
+func (s *signerConn) trouble() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lastErr
 }
 
-// up reports whether the server can take requests now: a stream is open
+// up reports whether the signer can take requests now: a stream is open
 // and the health check passes.
-func (s *server) up() bool {
+func (s *signerConn) up() bool {
 	if s.sick.Load() {
 		return false
 	}
@@ -118,7 +116,7 @@ func (s *server) up() bool {
 // the interval) gets no new requests, and its streams are closed, so that
 // the requests it holds go to another signer; a signer without the health
 // service is taken as healthy.
-func (s *server) healthLoop() {
+func (s *signerConn) healthLoop() {
 	defer s.e.wg.Done()
 	hc := healthpb.NewHealthClient(s.conn)
 	t := time.NewTimer(s.e.cfg.HealthInterval)
@@ -148,9 +146,9 @@ func (s *server) healthLoop() {
 	}
 }
 
-// sickened marks the server unhealthy and, the first time, closes its
+// sickened marks the signer unhealthy and, the first time, closes its
 // streams so that their requests fail over.
-func (s *server) sickened(err error) {
+func (s *signerConn) sickened(err error) {
 	s.note(fmt.Errorf("%s: %w", s.addr, err))
 	if s.sick.Swap(true) {
 		return
