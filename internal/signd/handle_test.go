@@ -11,12 +11,18 @@ import (
 func TestHandleBadInputs(t *testing.T) {
 	keys, byName := loadTestKeys(t)
 	ec, ed, rsa := byName["ecdsap256"].id, byName["ed25519"].id, byName["rsa2048"].id
+	// A key ID no key has: ec's with its first digit changed (writing
+	// "00" over it was ec itself, now and then).
+	unknown := "0" + ec[1:]
+	if ec[0] == '0' {
+		unknown = "1" + ec[1:]
+	}
 	for _, c := range []struct {
 		name string
 		req  *pb.SignRequest
 		code pb.Code
 	}{
-		{"unknown key", &pb.SignRequest{KeyId: "00" + ec[2:], Algorithm: pb.Algorithm_ECDSA_P256_SHA256, Payload: digest("x")}, pb.Code_CODE_UNKNOWN_KEY},
+		{"unknown key", &pb.SignRequest{KeyId: unknown, Algorithm: pb.Algorithm_ECDSA_P256_SHA256, Payload: digest("x")}, pb.Code_CODE_UNKNOWN_KEY},
 		{"no key", &pb.SignRequest{Algorithm: pb.Algorithm_ED25519}, pb.Code_CODE_UNKNOWN_KEY},
 		{"unspecified algorithm", &pb.SignRequest{KeyId: ec, Payload: digest("x")}, pb.Code_CODE_BAD_REQUEST},
 		{"unknown algorithm", &pb.SignRequest{KeyId: ec, Algorithm: 99, Payload: digest("x")}, pb.Code_CODE_BAD_REQUEST},
