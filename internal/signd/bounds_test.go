@@ -35,58 +35,57 @@ func bigRequest(id uint64, n int, secret string) *pb.SignRequest {
 }
 
 // TestBoundsCountWholeRequests guards item 2 of the signer audit: a
-// stream's, a client's and the server's bounds count each request's
-// whole encoded size, key ID and unknown fields included, not only its
-// payload; a request past one is answered CODE_OVERLOADED at once, with
-// a message that names the bound and holds nothing of the request; and
-// another client is served meanwhile.
+// client's and the server's bounds count each request's whole encoded
+// size, key ID and unknown fields included, not only its payload, and
+// what the client's streams have reserved to read their next message; a
+// request past one is answered CODE_OVERLOADED at once, with a message
+// that names the bound and holds nothing of the request; and another
+// client is served meanwhile.
 func TestBoundsCountWholeRequests(t *testing.T) {
 	_, byName := loadTestKeys(t)
-	const key = 3 << 18 // bytes of key ID
-	sv := serve(t, Config{Delay: time.Minute, ClientMemory: 4*key + key/2, MaxMemory: 6 * key})
+	const key = MaxRecvMsgSize - 2<<10 // bytes of key ID
+	sv := serve(t, Config{Delay: time.Minute, ClientMemory: 6 << 20, MaxMemory: 8 << 20})
 	const secret = "SECRET-KEY-ID-BYTES"
-	check := func(r *pb.SignResult, bound string) {
+	check := func(r *pb.SignResult, err error, bound string) {
 		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if r.Code != pb.Code_CODE_OVERLOADED || !strings.Contains(r.Error, bound) || strings.Contains(r.Error, secret) {
 			t.Errorf("request %d: %v %q; want CODE_OVERLOADED naming %q", r.Id, r.Code, r.Error, bound)
 		}
 	}
-	// Each on a stream of its own (a stream that holds requests is read
-	// no more once its client is near its bound: flow control), four
-	// requests of 768 KiB are queued; the client's bound (4.5 × 768 KiB)
-	// refuses the fifth.
-	received := uint64(0)
-	alone := func(c pb.SignerClient, r *pb.SignRequest) pb.Signer_SignClient {
+	held := func(want int64) {
 		t.Helper()
-		st, err := c.Sign(testContext(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Send(&pb.RequestBatch{Requests: []*pb.SignRequest{r}}); err != nil {
-			t.Fatal(err)
-		}
-		received++
-		waitFor(t, func() bool { return sv.s.Stats().Received == received })
-		return st
+		waitFor(t, func() bool { return sv.s.budget.total.Load() >= want })
 	}
-	for i := range 4 {
-		alone(sv.client, bigRequest(uint64(i), key, secret))
-	}
-	check(recvN(t, alone(sv.client, bigRequest(4, key, secret)), 1)[4], "client")
-	// Unknown fields count too: a small request carrying 768 KiB of them.
-	r := ecdsaRequests(byName, 5, 1)[0]
-	r.ProtoReflect().SetUnknown(protowire.AppendBytes(protowire.AppendTag(nil, 99, protowire.BytesType), make([]byte, key)))
-	check(recvN(t, alone(sv.client, r), 1)[5], "client")
-	// Another client is served; its own large requests reach the
-	// server's bound (6 × 768 KiB).
-	other := dialAs(t, sv, "other")
-	alone(other, bigRequest(0, key, secret))
-	check(recvN(t, alone(other, bigRequest(1, key, secret)), 1)[1], "signer")
-	r1, err := other.SignOne(testContext(t), bigRequest(9, key, secret))
-	if err != nil {
+	// A stream queues a request of 1 MiB, then reserves what its next
+	// message may cost; a second stream reserves as much: the client
+	// holds about 5 MiB of its 6.
+	a := signStream(t, sv)
+	if err := a.Send(&pb.RequestBatch{Requests: []*pb.SignRequest{bigRequest(0, key, secret)}}); err != nil {
 		t.Fatal(err)
 	}
-	check(r1, "signer")
+	held(key + recvReserve)
+	signStream(t, sv)
+	held(key + 2*recvReserve)
+	ctx := testContext(t)
+	r, err := sv.client.SignOne(ctx, bigRequest(1, key, secret))
+	check(r, err, "client")
+	// Unknown fields count too: a small request carrying 1 MiB of them.
+	u := ecdsaRequests(byName, 2, 1)[0]
+	u.ProtoReflect().SetUnknown(protowire.AppendBytes(protowire.AppendTag(nil, 99, protowire.BytesType), make([]byte, key)))
+	r, err = sv.client.SignOne(ctx, u)
+	check(r, err, "client")
+	// Another client is served; its own stream's reservation and a
+	// large request reach the server's bound (8 MiB).
+	other := dialAs(t, sv, "other")
+	if _, err := other.Sign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	held(key + 3*recvReserve)
+	r, err = other.SignOne(ctx, bigRequest(9, key, secret))
+	check(r, err, "signer")
 	sv.s.Stop(0)
 }
 

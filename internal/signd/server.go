@@ -167,6 +167,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ClientMemory == 0 {
 		cfg.ClientMemory = DefaultClientMemory
 	}
+	if cfg.ClientMemory < MinClientMemory || cfg.MaxMemory < cfg.ClientMemory {
+		return nil, fmt.Errorf("%w: client memory %d, max memory %d; want %d <= client memory <= max memory",
+			ErrMemoryBounds, cfg.ClientMemory, cfg.MaxMemory, MinClientMemory)
+	}
 	base := time.Now()
 	s := &Server{
 		keys:     keys,
@@ -190,6 +194,7 @@ func New(cfg Config) (*Server, error) {
 		grpc.ConnectionTimeout(cc.HandshakeTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: cc.IdleTimeout}),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		grpc.ForceServerCodecV2(newCodec()),
 		grpc.MaxConcurrentStreams(MaxStreams),
 		grpc.InitialWindowSize(StreamWindow),
 		grpc.InitialConnWindowSize(ConnWindow),
@@ -207,6 +212,15 @@ func New(cfg Config) (*Server, error) {
 	s.health.SetServingStatus(pb.Signer_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return s, nil
 }
+
+// ErrMemoryBounds is returned (wrapped) by New for a ClientMemory below
+// MinClientMemory or above MaxMemory.
+var ErrMemoryBounds = errors.New("signd: memory bounds do not fit")
+
+// MinClientMemory is the least Config.ClientMemory: room for two of a
+// client's streams or calls to read a message of MaxRecvMsgSize at once
+// (see recvReserve), so that a client alone always makes progress.
+const MinClientMemory = 2 * recvReserve
 
 // ErrServing is returned by a second call of Serve.
 var ErrServing = errors.New("signd: already serving")
