@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/seed-e1024768/async/internal/signpb"
 )
@@ -37,56 +38,87 @@ func bigRequest(id uint64, n int, secret string) *pb.SignRequest {
 // TestBoundsCountWholeRequests guards item 2 of the signer audit: a
 // client's and the server's bounds count each request's whole encoded
 // size, key ID and unknown fields included, not only its payload, and
-// what the client's streams have reserved to read their next message; a
-// request past one is answered CODE_OVERLOADED at once, with a message
-// that names the bound and holds nothing of the request; and another
-// client is served meanwhile.
+// what its streams have reserved to read their next message; a request
+// past one is answered CODE_OVERLOADED at once, with a message that
+// names the bound and holds nothing of the request; and another client
+// is served meanwhile.
 func TestBoundsCountWholeRequests(t *testing.T) {
-	_, byName := loadTestKeys(t)
-	const key = MaxRecvMsgSize - 2<<10 // bytes of key ID
-	sv := serve(t, Config{Delay: time.Minute, ClientMemory: 6 << 20, MaxMemory: 8 << 20})
+	const (
+		clientMem = 9 << 19 // 4.5 MiB
+		n         = 4000    // requests in a batch
+		key       = 200     // bytes of key ID
+	)
+	sv := serve(t, Config{Delay: time.Minute, ClientMemory: clientMem, MaxMemory: 7 << 20})
 	const secret = "SECRET-KEY-ID-BYTES"
-	check := func(r *pb.SignResult, err error, bound string) {
+	batch := func() *pb.RequestBatch {
+		var b pb.RequestBatch
+		for i := range n {
+			b.Requests = append(b.Requests, bigRequest(uint64(i), key, secret))
+		}
+		return &b
+	}
+	// A batch of 4,000 small requests: each holds its size and a fixed
+	// overhead; those past the client's bound are refused, and the
+	// client then holds, with what its stream reserves to read on, no
+	// more than its bound.
+	check := func(st pb.Signer_SignClient, bound string) int {
 		t.Helper()
-		if err != nil {
+		before := sv.s.Stats()
+		if err := st.Send(batch()); err != nil {
 			t.Fatal(err)
 		}
-		if r.Code != pb.Code_CODE_OVERLOADED || !strings.Contains(r.Error, bound) || strings.Contains(r.Error, secret) {
-			t.Errorf("request %d: %v %q; want CODE_OVERLOADED naming %q", r.Id, r.Code, r.Error, bound)
+		waitFor(t, func() bool { return sv.s.Stats().Received == before.Received+n })
+		want := int(sv.s.Stats().Failed - before.Failed)
+		if want == 0 {
+			t.Fatalf("none refused for the %s's bound", bound)
 		}
+		for _, r := range recvN(t, st, want) {
+			if r.Code != pb.Code_CODE_OVERLOADED || !strings.Contains(r.Error, bound) || strings.Contains(r.Error, secret) {
+				t.Fatalf("request %d: %v %q; want CODE_OVERLOADED naming %q", r.Id, r.Code, r.Error, bound)
+			}
+		}
+		return want
 	}
-	held := func(want int64) {
-		t.Helper()
-		waitFor(t, func() bool { return sv.s.budget.total.Load() >= want })
-	}
-	// A stream queues a request of 1 MiB, then reserves what its next
-	// message may cost; a second stream reserves as much: the client
-	// holds about 5 MiB of its 6.
 	a := signStream(t, sv)
-	if err := a.Send(&pb.RequestBatch{Requests: []*pb.SignRequest{bigRequest(0, key, secret)}}); err != nil {
-		t.Fatal(err)
+	refused := check(a, "client")
+	size := int64(proto.Size(bigRequest(0, key, secret)))
+	t.Logf("%d of %d refused for the client's bound", refused, n)
+	var cl *client
+	sv.s.budget.mu.Lock()
+	for _, c := range sv.s.budget.clients {
+		cl = c
 	}
-	held(key + recvReserve)
-	signStream(t, sv)
-	held(key + 2*recvReserve)
-	ctx := testContext(t)
-	r, err := sv.client.SignOne(ctx, bigRequest(1, key, secret))
-	check(r, err, "client")
-	// Unknown fields count too: a small request carrying 1 MiB of them.
-	u := ecdsaRequests(byName, 2, 1)[0]
-	u.ProtoReflect().SetUnknown(protowire.AppendBytes(protowire.AppendTag(nil, 99, protowire.BytesType), make([]byte, key)))
-	r, err = sv.client.SignOne(ctx, u)
-	check(r, err, "client")
-	// Another client is served; its own stream's reservation and a
-	// large request reach the server's bound (8 MiB).
+	sv.s.budget.mu.Unlock()
+	if got, want := cl.bytes.Load(), int64(n-refused)*(size+opOverhead); got < want || got > clientMem {
+		t.Errorf("the client holds %d bytes; want at least %d for its requests, at most its bound %d", got, want, clientMem)
+	}
+	// Another client is served, until the server's bound (7 MiB).
 	other := dialAs(t, sv, "other")
-	if _, err := other.Sign(ctx); err != nil {
+	st, err := other.Sign(testContext(t))
+	if err != nil {
 		t.Fatal(err)
 	}
-	held(key + 3*recvReserve)
-	r, err = other.SignOne(ctx, bigRequest(9, key, secret))
-	check(r, err, "signer")
+	if _, err := st.Recv(); err != nil { // the limits
+		t.Fatal(err)
+	}
+	t.Logf("%d of %d of the other client's refused for the server's bound", check(st, "signer"), n)
 	sv.s.Stop(0)
+}
+
+// TestBoundsCountUnknownFields: a request is charged its whole encoded
+// size, unknown fields included (item 2 of the signer audit).
+func TestBoundsCountUnknownFields(t *testing.T) {
+	keys, byName := loadTestKeys(t)
+	s := testServer(keys)
+	st := s.newStream(s.budget.join("u"))
+	r := ecdsaRequests(byName, 0, 1)[0]
+	r.ProtoReflect().SetUnknown(protowire.AppendBytes(protowire.AppendTag(nil, 99, protowire.BytesType), make([]byte, 100<<10)))
+	if ops := st.take(&pb.RequestBatch{Requests: []*pb.SignRequest{r}}, nil); len(ops) != 1 {
+		t.Fatalf("took %d", len(ops))
+	}
+	if got, want := st.cl.bytes.Load(), int64(proto.Size(r))+opOverhead; got != want || want < 100<<10 {
+		t.Errorf("charged %d; want %d", got, want)
+	}
 }
 
 // TestStreamBytesBound: past MaxQueuedBytes of requests in flight on one

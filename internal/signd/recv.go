@@ -98,50 +98,50 @@ func (b *budget) reserve(ctx context.Context, stop <-chan struct{}, c *client, n
 	}
 }
 
-// recvBatch reserves what the next message may cost, receives it and
-// shrinks the reservation (st.resv) to what it may still cost; io.EOF or
-// the stream's error, with nothing reserved, otherwise.
-func (st *stream) recvBatch(ctx context.Context, recv func(any) error, m *rawMsg) error {
-	b := st.s.budget
-	if !b.reserve(ctx, st.s.draining, st.cl, recvReserve) {
+// recv reserves for c what the next message may cost, receives it into
+// m and shrinks the reservation (*resv) to what it may still cost:
+// twice its size (see recvReserve). Otherwise it returns io.EOF or the
+// call's error, with nothing reserved.
+func (b *budget) recv(ctx context.Context, stop <-chan struct{}, c *client, resv *int64, recvMsg func(any) error, m *rawMsg) error {
+	if !b.reserve(ctx, stop, c, recvReserve) {
 		if err := ctx.Err(); err != nil {
 			return status.FromContextError(err).Err()
 		}
 		return errDraining
 	}
-	st.resv = recvReserve
-	if err := recv(m); err != nil {
-		st.unreserve()
+	*resv = recvReserve
+	if err := recvMsg(m); err != nil {
+		b.unreserve(c, resv)
 		return err
 	}
-	if need := 2*int64(m.data.Len()) + recvSlack; need < st.resv {
-		b.uncharge(st.cl, st.resv-need)
-		st.resv = need
+	if need := 2*int64(m.data.Len()) + recvSlack; need < *resv {
+		b.uncharge(c, *resv-need)
+		*resv = need
 	}
 	return nil
 }
 
-// unreserve lets go of what is left of the stream's reservation.
-func (st *stream) unreserve() {
-	if st.resv > 0 {
-		st.s.budget.uncharge(st.cl, st.resv)
-		st.resv = 0
+// unreserve lets go of what is left of a reservation.
+func (b *budget) unreserve(c *client, resv *int64) {
+	if *resv > 0 {
+		b.uncharge(c, *resv)
+		*resv = 0
 	}
 }
 
-// charge counts a request of size encoded bytes against its client's
-// and the server's bounds, and returns "" or which bound it would pass:
-// its decoded bytes (size) come out of the stream's reservation, which
-// counted them as the message's decoded form, and its opOverhead from
-// the budgets (or all of it from the budgets, without a reservation).
-func (st *stream) charge(size int64) string {
-	if st.resv < size {
-		return st.s.budget.charge(st.cl, size+opOverhead)
+// chargeFrom counts a request of size encoded bytes against c's and the
+// server's bounds, and returns "" or which bound it would pass: its
+// decoded bytes (size) come out of the reservation *resv, which counted
+// them as the message's decoded form, and opOverhead from the budgets
+// (all of it from the budgets if *resv holds less than size).
+func (b *budget) chargeFrom(c *client, resv *int64, size int64) string {
+	if *resv < size {
+		return b.charge(c, size+opOverhead)
 	}
-	if msg := st.s.budget.charge(st.cl, opOverhead); msg != "" {
+	if msg := b.charge(c, opOverhead); msg != "" {
 		return msg
 	}
-	st.resv -= size
+	*resv -= size
 	return ""
 }
 

@@ -207,7 +207,7 @@ func New(cfg Config) (*Server, error) {
 		// often as every few seconds, rather than be cut off.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
-	pb.RegisterSignerServer(s.grpc, service{s: s})
+	s.grpc.RegisterService(&signerDesc, service{s: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.health.SetServingStatus(pb.Signer_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return s, nil

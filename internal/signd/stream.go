@@ -111,7 +111,7 @@ func (st *stream) receive(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.Result
 	)
 	ctx := ss.Context()
 	for {
-		if err := st.recvBatch(ctx, ss.RecvMsg, &m); err != nil {
+		if err := st.s.budget.recv(ctx, st.s.draining, st.cl, &st.resv, ss.RecvMsg, &m); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = nil
 			}
@@ -121,7 +121,7 @@ func (st *stream) receive(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.Result
 		st.s.counters.batchesIn.Add(1)
 		n, err := st.takeRaw(m.bytes(), &b, &ops)
 		m.free()
-		st.unreserve()
+		st.s.budget.unreserve(st.cl, &st.resv)
 		if err != nil {
 			if errors.Is(err, errBatchTooLarge) {
 				st.s.counters.received.Add(uint64(n))
@@ -200,7 +200,7 @@ func (st *stream) take(b *pb.RequestBatch, ops []*op) []*op {
 		case st.heldBytes.Load()+size > MaxQueuedBytes:
 			msg = errStreamBytes
 		default:
-			if msg = st.charge(size); msg != "" {
+			if msg = s.budget.chargeFrom(st.cl, &st.resv, size); msg != "" {
 				st.refused = true
 				break
 			}
