@@ -43,7 +43,7 @@ const (
 // before the fix.
 func TestMemoryUnreadAnswers(t *testing.T) {
 	id, _ := certKey(t, "ed25519")
-	memoryAttack(t, func(ctx context.Context, cc *grpc.ClientConn) {
+	memoryAttack(t, 1, func(ctx context.Context, cc *grpc.ClientConn) {
 		st, err := pb.NewSignerClient(cc).Sign(ctx)
 		if err != nil {
 			return
@@ -67,7 +67,7 @@ func TestMemoryUnreadAnswers(t *testing.T) {
 // message the signer takes and empty payloads, and reads its answers.
 func TestMemoryLargeKeyIDs(t *testing.T) {
 	keyID := strings.Repeat("k", signd.MaxRecvMsgSize-1024)
-	memoryAttack(t, func(ctx context.Context, cc *grpc.ClientConn) {
+	memoryAttack(t, 1, func(ctx context.Context, cc *grpc.ClientConn) {
 		st, err := pb.NewSignerClient(cc).Sign(ctx)
 		if err != nil {
 			return
@@ -89,15 +89,47 @@ func TestMemoryLargeKeyIDs(t *testing.T) {
 	})
 }
 
-// memoryAttack runs a signer, and attack on each of the streams one
-// connection may have, for a few seconds, while a client of another
+// TestMemoryMessagesBeingRead is the load test of the bytes being read:
+// a client opens attackConns connections and on each of their streams
+// sends messages of the largest size the signer takes (one request with
+// a key ID of nearly 1 MiB), as fast as it can, never reading an answer.
+// Every stream's receiver would hold a message being read and its
+// decoded form, outside the bounds in bytes; each now pays for it first
+// from its client's budget, and waits, with flow control holding the
+// client back, while that does not fit. The signer's RSS stays under its
+// bound, plus what the connections cost outside it
+// (signd.ConnectionBytes each) and a fixed baseline, and another client
+// keeps being served.
+func TestMemoryMessagesBeingRead(t *testing.T) {
+	keyID := strings.Repeat("k", signd.MaxRecvMsgSize-64)
+	memoryAttack(t, attackConns, func(ctx context.Context, cc *grpc.ClientConn) {
+		st, err := pb.NewSignerClient(cc).Sign(ctx)
+		if err != nil {
+			return
+		}
+		b := &pb.RequestBatch{Requests: []*pb.SignRequest{{KeyId: keyID, Algorithm: pb.Algorithm_ED25519}}}
+		for n := uint64(0); ctx.Err() == nil; n++ {
+			b.Requests[0].Id = n
+			if st.Send(b) != nil {
+				return
+			}
+		}
+	})
+}
+
+// attackConns is how many connections TestMemoryMessagesBeingRead's
+// client opens: the signer's bound per client, as the test sets it.
+const attackConns = 8
+
+// memoryAttack runs a signer, and attack on each of the streams conns
+// connections may have, for a few seconds, while a client of another
 // identity signs an ECDSA digest every 20 ms; it samples the signer's
-// RSS and checks it (against the bound, what one connection may cost
-// on top, signd.ConnectionBytes, and a fixed allowance), and that every
-// one of the other client's requests was signed.
-func memoryAttack(t *testing.T, attack func(context.Context, *grpc.ClientConn)) {
+// RSS and checks it (against the bound, what conns connections may cost
+// on top, signd.ConnectionBytes each, and a fixed allowance), and that
+// every one of the other client's requests was signed.
+func memoryAttack(t *testing.T, conns int, attack func(context.Context, *grpc.ClientConn)) {
 	bin := bin
-	extra := []string{"-max-memory", strconv.Itoa(testMaxMemory), "-client-memory", strconv.Itoa(testClientMemory)}
+	extra := []string{"-max-memory", strconv.Itoa(testMaxMemory), "-client-memory", strconv.Itoa(testClientMemory), "-max-conns-per-client", strconv.Itoa(attackConns)}
 	before := os.Getenv("ASYNCSIGND_MEMTEST_BIN")
 	if before != "" {
 		bin, extra = before, nil
@@ -117,10 +149,12 @@ func memoryAttack(t *testing.T, attack func(context.Context, *grpc.ClientConn)) 
 	const span = 6 * time.Second
 	actx, stop := context.WithTimeout(ctx, span)
 	defer stop()
-	cc := dial(t, s.Addr)
 	var wg sync.WaitGroup
-	for range signd.MaxStreams {
-		wg.Go(func() { attack(actx, cc) })
+	for range conns {
+		cc := dial(t, s.Addr)
+		for range signd.MaxStreams {
+			wg.Go(func() { attack(actx, cc) })
+		}
 	}
 	var peak atomic.Int64
 	wg.Go(func() {
@@ -153,7 +187,7 @@ func memoryAttack(t *testing.T, attack func(context.Context, *grpc.ClientConn)) 
 	}
 	// The bound, what reading takes, and room for the runtime's garbage
 	// collector, which lets the heap grow past what is live.
-	if bound := int64(testMaxMemory + signd.ConnectionBytes + 96<<20); grew > bound {
+	if bound := int64(testMaxMemory + conns*signd.ConnectionBytes + 96<<20); grew > bound {
 		t.Errorf("the signer's RSS grew by %d MiB under the attack; want at most %d MiB", grew>>20, bound>>20)
 	}
 }
