@@ -43,7 +43,7 @@ const (
 // before the fix.
 func TestMemoryUnreadAnswers(t *testing.T) {
 	id, _ := certKey(t, "ed25519")
-	memoryAttack(t, 1, func(ctx context.Context, cc *grpc.ClientConn) {
+	memoryAttack(t, 1, perStream(func(ctx context.Context, cc *grpc.ClientConn) {
 		st, err := pb.NewSignerClient(cc).Sign(ctx)
 		if err != nil {
 			return
@@ -59,7 +59,7 @@ func TestMemoryUnreadAnswers(t *testing.T) {
 				return
 			}
 		}
-	})
+	}))
 }
 
 // TestMemoryLargeKeyIDs is the second load test of item 2 of the signer
@@ -67,7 +67,7 @@ func TestMemoryUnreadAnswers(t *testing.T) {
 // message the signer takes and empty payloads, and reads its answers.
 func TestMemoryLargeKeyIDs(t *testing.T) {
 	keyID := strings.Repeat("k", signd.MaxRecvMsgSize-1024)
-	memoryAttack(t, 1, func(ctx context.Context, cc *grpc.ClientConn) {
+	memoryAttack(t, 1, perStream(func(ctx context.Context, cc *grpc.ClientConn) {
 		st, err := pb.NewSignerClient(cc).Sign(ctx)
 		if err != nil {
 			return
@@ -86,7 +86,7 @@ func TestMemoryLargeKeyIDs(t *testing.T) {
 				return
 			}
 		}
-	})
+	}))
 }
 
 // TestMemoryMessagesBeingRead is the load test of the bytes being read:
@@ -102,7 +102,7 @@ func TestMemoryLargeKeyIDs(t *testing.T) {
 // keeps being served.
 func TestMemoryMessagesBeingRead(t *testing.T) {
 	keyID := strings.Repeat("k", signd.MaxRecvMsgSize-64)
-	memoryAttack(t, attackConns, func(ctx context.Context, cc *grpc.ClientConn) {
+	memoryAttack(t, attackConns, perStream(func(ctx context.Context, cc *grpc.ClientConn) {
 		st, err := pb.NewSignerClient(cc).Sign(ctx)
 		if err != nil {
 			return
@@ -114,7 +114,20 @@ func TestMemoryMessagesBeingRead(t *testing.T) {
 				return
 			}
 		}
-	})
+	}))
+}
+
+// TestMemorySlowMessages is the load test of the bytes being read, sent
+// slowly: a client opens attackConns connections and on each of their
+// streams sends all of a message of the largest size the signer takes
+// but its last byte, and holds it. Each stream's receiver would hold
+// what came of its message, outside the bounds in bytes; each now pays
+// for it before it reads, and the others wait, their client held back
+// by flow control. The signer's RSS stays under its bound, plus what
+// the connections cost outside it and a fixed baseline, and another
+// client keeps being served.
+func TestMemorySlowMessages(t *testing.T) {
+	memoryAttack(t, attackConns, slowMessages)
 }
 
 // attackConns is how many connections TestMemoryMessagesBeingRead's
@@ -127,7 +140,7 @@ const attackConns = 8
 // RSS and checks it (against the bound, what conns connections may cost
 // on top, signd.ConnectionBytes each, and a fixed allowance), and that
 // every one of the other client's requests was signed.
-func memoryAttack(t *testing.T, conns int, attack func(context.Context, *grpc.ClientConn)) {
+func memoryAttack(t *testing.T, conns int, attack func(ctx context.Context, t *testing.T, addr string)) {
 	bin := bin
 	extra := []string{"-max-memory", strconv.Itoa(testMaxMemory), "-client-memory", strconv.Itoa(testClientMemory), "-max-conns-per-client", strconv.Itoa(attackConns)}
 	before := os.Getenv("ASYNCSIGND_MEMTEST_BIN")
@@ -151,10 +164,7 @@ func memoryAttack(t *testing.T, conns int, attack func(context.Context, *grpc.Cl
 	defer stop()
 	var wg sync.WaitGroup
 	for range conns {
-		cc := dial(t, s.Addr)
-		for range signd.MaxStreams {
-			wg.Go(func() { attack(actx, cc) })
-		}
+		wg.Go(func() { attack(actx, t, s.Addr) })
 	}
 	var peak atomic.Int64
 	wg.Go(func() {
@@ -189,6 +199,19 @@ func memoryAttack(t *testing.T, conns int, attack func(context.Context, *grpc.Cl
 	// collector, which lets the heap grow past what is live.
 	if bound := int64(testMaxMemory + conns*signd.ConnectionBytes + 96<<20); grew > bound {
 		t.Errorf("the signer's RSS grew by %d MiB under the attack; want at most %d MiB", grew>>20, bound>>20)
+	}
+}
+
+// perStream makes an attack on one connection of attack on each of the
+// streams it may have.
+func perStream(attack func(context.Context, *grpc.ClientConn)) func(context.Context, *testing.T, string) {
+	return func(ctx context.Context, t *testing.T, addr string) {
+		cc := dial(t, addr)
+		var wg sync.WaitGroup
+		for range signd.MaxStreams {
+			wg.Go(func() { attack(ctx, cc) })
+		}
+		wg.Wait()
 	}
 }
 
