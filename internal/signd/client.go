@@ -123,7 +123,8 @@ func (b *budget) force(c *client, n int64) {
 // uncharge lets go of n bytes held for c.
 func (b *budget) uncharge(c *client, n int64) {
 	cb, tb := c.bytes.Add(-n), b.total.Add(-n)
-	if b.waiting.Load() > 0 {
+	if b.waiting.Load() > 0 && b.maxTotal-tb >= recvReserve {
+		// A receiver waits for room, and the server has some.
 		b.free()
 	} else if high := b.maxClient - b.maxClient/4; cb < high && cb+n >= high {
 		b.free()

@@ -46,13 +46,17 @@ func (m *rawMsg) free() {
 	m.data = nil
 }
 
-// bytes returns the message in one slice, and whether it was copied
-// into one (a message that came in more than one buffer).
-func (m *rawMsg) bytes() []byte {
+// flat returns the message in one slice. One that came in more than one
+// buffer (a message larger than an HTTP/2 frame) is copied into one and
+// its buffers let go at once, so that it is held once, as the
+// reservation counts it.
+func (m *rawMsg) flat() []byte {
 	if len(m.data) == 1 {
 		return m.data[0].ReadOnlyData()
 	}
-	return m.data.Materialize()
+	b := m.data.Materialize()
+	m.free()
+	return b
 }
 
 // codec is the server's: the proto codec, except that a rawMsg keeps

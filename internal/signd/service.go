@@ -117,7 +117,7 @@ func signOneStream(srv any, ss grpc.ServerStream) error {
 		return err
 	}
 	req := new(pb.SignRequest)
-	err := proto.Unmarshal(m.bytes(), req)
+	err := proto.Unmarshal(m.flat(), req)
 	m.free()
 	if err != nil {
 		s.budget.unreserve(cl, &resv)

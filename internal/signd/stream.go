@@ -119,7 +119,7 @@ func (st *stream) receive(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.Result
 			return
 		}
 		st.s.counters.batchesIn.Add(1)
-		n, err := st.takeRaw(m.bytes(), &b, &ops)
+		n, err := st.takeRaw(m.flat(), &b, &ops)
 		m.free()
 		st.s.budget.unreserve(st.cl, &st.resv)
 		if err != nil {
