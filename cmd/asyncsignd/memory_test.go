@@ -89,34 +89,6 @@ func TestMemoryLargeKeyIDs(t *testing.T) {
 	}))
 }
 
-// TestMemoryMessagesBeingRead is the load test of the bytes being read:
-// a client opens attackConns connections and on each of their streams
-// sends messages of the largest size the signer takes (one request with
-// a key ID of nearly 1 MiB), as fast as it can, never reading an answer.
-// Every stream's receiver would hold a message being read and its
-// decoded form, outside the bounds in bytes; each now pays for it first
-// from its client's budget, and waits, with flow control holding the
-// client back, while that does not fit. The signer's RSS stays under its
-// bound, plus what the connections cost outside it
-// (signd.ConnectionBytes each) and a fixed baseline, and another client
-// keeps being served.
-func TestMemoryMessagesBeingRead(t *testing.T) {
-	keyID := strings.Repeat("k", signd.MaxRecvMsgSize-64)
-	memoryAttack(t, attackConns, perStream(func(ctx context.Context, cc *grpc.ClientConn) {
-		st, err := pb.NewSignerClient(cc).Sign(ctx)
-		if err != nil {
-			return
-		}
-		b := &pb.RequestBatch{Requests: []*pb.SignRequest{{KeyId: keyID, Algorithm: pb.Algorithm_ED25519}}}
-		for n := uint64(0); ctx.Err() == nil; n++ {
-			b.Requests[0].Id = n
-			if st.Send(b) != nil {
-				return
-			}
-		}
-	}))
-}
-
 // TestMemorySlowMessages is the load test of the bytes being read, sent
 // slowly: a client opens attackConns connections and on each of their
 // streams sends all of a message of the largest size the signer takes
@@ -130,8 +102,8 @@ func TestMemorySlowMessages(t *testing.T) {
 	memoryAttack(t, attackConns, slowMessages)
 }
 
-// attackConns is how many connections TestMemoryMessagesBeingRead's
-// client opens: the signer's bound per client, as the test sets it.
+// attackConns is how many connections TestMemorySlowMessages's client
+// opens: the signer's bound per client, as the test sets it.
 const attackConns = 8
 
 // memoryAttack runs a signer, and attack on each of the streams conns
