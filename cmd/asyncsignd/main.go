@@ -58,7 +58,7 @@
 // handshake; -max-conns (default 512, or half the open-file limit if
 // less) bounds the connections open; -max-handshakes (default 64) those
 // not yet authenticated, a new one closing the oldest; -max-conns-per-client
-// (default 32) those of one client identity; -idle-timeout (default 5m)
+// (default 8) those of one client identity; -idle-timeout (default 5m)
 // closes a connection with no RPC for that long.
 //
 // -max-memory bounds the bytes the signer holds for every client's
@@ -67,8 +67,11 @@
 // certificate (default 64MiB); sizes are in bytes, or with a suffix
 // KiB, MiB or GiB. A request beyond a bound is answered CODE_OVERLOADED
 // at once, and a client near its bound is read no more until its
-// answers are taken. Each connection may cost up to
-// signd.ConnectionBytes (about 132 MiB) on top.
+// answers are taken. A message being read is paid for from the bounds
+// before it is read (twice its largest size, 1 MiB): -client-memory is
+// at least about 4 MiB, -max-memory at least -client-memory. Each
+// connection may cost up to signd.ConnectionBytes (about 4.25 MiB) on top:
+// -max-conns and -max-conns-per-client times that.
 //
 // Bad arguments: a message and the usage on standard error, exit status
 // 2. Any other failure: a message on standard error, exit status 1.

@@ -43,7 +43,7 @@ const (
 // before the fix.
 func TestMemoryUnreadAnswers(t *testing.T) {
 	id, _ := certKey(t, "ed25519")
-	memoryAttack(t, func(ctx context.Context, cc *grpc.ClientConn) {
+	memoryAttack(t, 1, perStream(func(ctx context.Context, cc *grpc.ClientConn) {
 		st, err := pb.NewSignerClient(cc).Sign(ctx)
 		if err != nil {
 			return
@@ -59,7 +59,7 @@ func TestMemoryUnreadAnswers(t *testing.T) {
 				return
 			}
 		}
-	})
+	}))
 }
 
 // TestMemoryLargeKeyIDs is the second load test of item 2 of the signer
@@ -67,7 +67,7 @@ func TestMemoryUnreadAnswers(t *testing.T) {
 // message the signer takes and empty payloads, and reads its answers.
 func TestMemoryLargeKeyIDs(t *testing.T) {
 	keyID := strings.Repeat("k", signd.MaxRecvMsgSize-1024)
-	memoryAttack(t, func(ctx context.Context, cc *grpc.ClientConn) {
+	memoryAttack(t, 1, perStream(func(ctx context.Context, cc *grpc.ClientConn) {
 		st, err := pb.NewSignerClient(cc).Sign(ctx)
 		if err != nil {
 			return
@@ -86,18 +86,35 @@ func TestMemoryLargeKeyIDs(t *testing.T) {
 				return
 			}
 		}
-	})
+	}))
 }
 
-// memoryAttack runs a signer, and attack on each of the streams one
-// connection may have, for a few seconds, while a client of another
+// TestMemorySlowMessages is the load test of the bytes being read, sent
+// slowly: a client opens attackConns connections and on each of their
+// streams sends all of a message of the largest size the signer takes
+// but its last byte, and holds it. Each stream's receiver would hold
+// what came of its message, outside the bounds in bytes; each now pays
+// for it before it reads, and the others wait, their client held back
+// by flow control. The signer's RSS stays under its bound, plus what
+// the connections cost outside it and a fixed baseline, and another
+// client keeps being served.
+func TestMemorySlowMessages(t *testing.T) {
+	memoryAttack(t, attackConns, slowMessages)
+}
+
+// attackConns is how many connections TestMemorySlowMessages's client
+// opens: the signer's bound per client, as the test sets it.
+const attackConns = 8
+
+// memoryAttack runs a signer, and attack on each of the streams conns
+// connections may have, for a few seconds, while a client of another
 // identity signs an ECDSA digest every 20 ms; it samples the signer's
-// RSS and checks it (against the bound, what one connection may cost
-// on top, signd.ConnectionBytes, and a fixed allowance), and that every
-// one of the other client's requests was signed.
-func memoryAttack(t *testing.T, attack func(context.Context, *grpc.ClientConn)) {
+// RSS and checks it (against the bound, what conns connections may cost
+// on top, signd.ConnectionBytes each, and a fixed allowance), and that
+// every one of the other client's requests was signed.
+func memoryAttack(t *testing.T, conns int, attack func(ctx context.Context, t *testing.T, addr string)) {
 	bin := bin
-	extra := []string{"-max-memory", strconv.Itoa(testMaxMemory), "-client-memory", strconv.Itoa(testClientMemory)}
+	extra := []string{"-max-memory", strconv.Itoa(testMaxMemory), "-client-memory", strconv.Itoa(testClientMemory), "-max-conns-per-client", strconv.Itoa(attackConns)}
 	before := os.Getenv("ASYNCSIGND_MEMTEST_BIN")
 	if before != "" {
 		bin, extra = before, nil
@@ -117,10 +134,9 @@ func memoryAttack(t *testing.T, attack func(context.Context, *grpc.ClientConn)) 
 	const span = 6 * time.Second
 	actx, stop := context.WithTimeout(ctx, span)
 	defer stop()
-	cc := dial(t, s.Addr)
 	var wg sync.WaitGroup
-	for range signd.MaxStreams {
-		wg.Go(func() { attack(actx, cc) })
+	for range conns {
+		wg.Go(func() { attack(actx, t, s.Addr) })
 	}
 	var peak atomic.Int64
 	wg.Go(func() {
@@ -153,8 +169,21 @@ func memoryAttack(t *testing.T, attack func(context.Context, *grpc.ClientConn)) 
 	}
 	// The bound, what reading takes, and room for the runtime's garbage
 	// collector, which lets the heap grow past what is live.
-	if bound := int64(testMaxMemory + signd.ConnectionBytes + 96<<20); grew > bound {
+	if bound := int64(testMaxMemory + conns*signd.ConnectionBytes + 96<<20); grew > bound {
 		t.Errorf("the signer's RSS grew by %d MiB under the attack; want at most %d MiB", grew>>20, bound>>20)
+	}
+}
+
+// perStream makes an attack on one connection of attack on each of the
+// streams it may have.
+func perStream(attack func(context.Context, *grpc.ClientConn)) func(context.Context, *testing.T, string) {
+	return func(ctx context.Context, t *testing.T, addr string) {
+		cc := dial(t, addr)
+		var wg sync.WaitGroup
+		for range signd.MaxStreams {
+			wg.Go(func() { attack(ctx, cc) })
+		}
+		wg.Wait()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/seed-e1024768/async/internal/signpb"
 )
@@ -35,59 +36,89 @@ func bigRequest(id uint64, n int, secret string) *pb.SignRequest {
 }
 
 // TestBoundsCountWholeRequests guards item 2 of the signer audit: a
-// stream's, a client's and the server's bounds count each request's
-// whole encoded size, key ID and unknown fields included, not only its
-// payload; a request past one is answered CODE_OVERLOADED at once, with
-// a message that names the bound and holds nothing of the request; and
-// another client is served meanwhile.
+// client's and the server's bounds count each request's whole encoded
+// size, key ID and unknown fields included, not only its payload, and
+// what its streams have reserved to read their next message; a request
+// past one is answered CODE_OVERLOADED at once, with a message that
+// names the bound and holds nothing of the request; and another client
+// is served meanwhile.
 func TestBoundsCountWholeRequests(t *testing.T) {
-	_, byName := loadTestKeys(t)
-	const key = 3 << 18 // bytes of key ID
-	sv := serve(t, Config{Delay: time.Minute, ClientMemory: 4*key + key/2, MaxMemory: 6 * key})
+	const (
+		clientMem = 9 << 19 // 4.5 MiB
+		n         = 4000    // requests in a batch
+		key       = 200     // bytes of key ID
+	)
+	sv := serve(t, Config{Delay: time.Minute, ClientMemory: clientMem, MaxMemory: 7 << 20})
 	const secret = "SECRET-KEY-ID-BYTES"
-	check := func(r *pb.SignResult, bound string) {
-		t.Helper()
-		if r.Code != pb.Code_CODE_OVERLOADED || !strings.Contains(r.Error, bound) || strings.Contains(r.Error, secret) {
-			t.Errorf("request %d: %v %q; want CODE_OVERLOADED naming %q", r.Id, r.Code, r.Error, bound)
+	batch := func() *pb.RequestBatch {
+		var b pb.RequestBatch
+		for i := range n {
+			b.Requests = append(b.Requests, bigRequest(uint64(i), key, secret))
 		}
+		return &b
 	}
-	// Each on a stream of its own (a stream that holds requests is read
-	// no more once its client is near its bound: flow control), four
-	// requests of 768 KiB are queued; the client's bound (4.5 × 768 KiB)
-	// refuses the fifth.
-	received := uint64(0)
-	alone := func(c pb.SignerClient, r *pb.SignRequest) pb.Signer_SignClient {
+	// A batch of 4,000 small requests: each holds its size and a fixed
+	// overhead; those past the client's bound are refused, and the
+	// client then holds, with what its stream reserves to read on, no
+	// more than its bound.
+	check := func(st pb.Signer_SignClient, bound string) int {
 		t.Helper()
-		st, err := c.Sign(testContext(t))
-		if err != nil {
+		before := sv.s.Stats()
+		if err := st.Send(batch()); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.Send(&pb.RequestBatch{Requests: []*pb.SignRequest{r}}); err != nil {
-			t.Fatal(err)
+		waitFor(t, func() bool { return sv.s.Stats().Received == before.Received+n })
+		want := int(sv.s.Stats().Failed - before.Failed)
+		if want == 0 {
+			t.Fatalf("none refused for the %s's bound", bound)
 		}
-		received++
-		waitFor(t, func() bool { return sv.s.Stats().Received == received })
-		return st
+		for _, r := range recvN(t, st, want) {
+			if r.Code != pb.Code_CODE_OVERLOADED || !strings.Contains(r.Error, bound) || strings.Contains(r.Error, secret) {
+				t.Fatalf("request %d: %v %q; want CODE_OVERLOADED naming %q", r.Id, r.Code, r.Error, bound)
+			}
+		}
+		return want
 	}
-	for i := range 4 {
-		alone(sv.client, bigRequest(uint64(i), key, secret))
+	a := signStream(t, sv)
+	refused := check(a, "client")
+	size := int64(proto.Size(bigRequest(0, key, secret)))
+	t.Logf("%d of %d refused for the client's bound", refused, n)
+	var cl *client
+	sv.s.budget.mu.Lock()
+	for _, c := range sv.s.budget.clients {
+		cl = c
 	}
-	check(recvN(t, alone(sv.client, bigRequest(4, key, secret)), 1)[4], "client")
-	// Unknown fields count too: a small request carrying 768 KiB of them.
-	r := ecdsaRequests(byName, 5, 1)[0]
-	r.ProtoReflect().SetUnknown(protowire.AppendBytes(protowire.AppendTag(nil, 99, protowire.BytesType), make([]byte, key)))
-	check(recvN(t, alone(sv.client, r), 1)[5], "client")
-	// Another client is served; its own large requests reach the
-	// server's bound (6 × 768 KiB).
+	sv.s.budget.mu.Unlock()
+	if got, want := cl.bytes.Load(), int64(n-refused)*(size+opOverhead); got < want || got > clientMem {
+		t.Errorf("the client holds %d bytes; want at least %d for its requests, at most its bound %d", got, want, clientMem)
+	}
+	// Another client is served, until the server's bound (7 MiB).
 	other := dialAs(t, sv, "other")
-	alone(other, bigRequest(0, key, secret))
-	check(recvN(t, alone(other, bigRequest(1, key, secret)), 1)[1], "signer")
-	r1, err := other.SignOne(testContext(t), bigRequest(9, key, secret))
+	st, err := other.Sign(testContext(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(r1, "signer")
+	if _, err := st.Recv(); err != nil { // the limits
+		t.Fatal(err)
+	}
+	t.Logf("%d of %d of the other client's refused for the server's bound", check(st, "signer"), n)
 	sv.s.Stop(0)
+}
+
+// TestBoundsCountUnknownFields: a request is charged its whole encoded
+// size, unknown fields included (item 2 of the signer audit).
+func TestBoundsCountUnknownFields(t *testing.T) {
+	keys, byName := loadTestKeys(t)
+	s := testServer(keys)
+	st := s.newStream(s.budget.join("u"))
+	r := ecdsaRequests(byName, 0, 1)[0]
+	r.ProtoReflect().SetUnknown(protowire.AppendBytes(protowire.AppendTag(nil, 99, protowire.BytesType), make([]byte, 100<<10)))
+	if ops := st.take(&pb.RequestBatch{Requests: []*pb.SignRequest{r}}, nil); len(ops) != 1 {
+		t.Fatalf("took %d", len(ops))
+	}
+	if got, want := st.cl.bytes.Load(), int64(proto.Size(r))+opOverhead; got != want || want < 100<<10 {
+		t.Errorf("charged %d; want %d", got, want)
+	}
 }
 
 // TestStreamBytesBound: past MaxQueuedBytes of requests in flight on one

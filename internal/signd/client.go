@@ -39,6 +39,7 @@ type client struct {
 type budget struct {
 	total     atomic.Int64
 	connected atomic.Int32 // clients with streams or calls running
+	waiting   atomic.Int32 // receivers waiting for room (see reserve)
 	maxTotal  int64
 	maxClient int64
 
@@ -122,7 +123,10 @@ func (b *budget) force(c *client, n int64) {
 // uncharge lets go of n bytes held for c.
 func (b *budget) uncharge(c *client, n int64) {
 	cb, tb := c.bytes.Add(-n), b.total.Add(-n)
-	if high := b.maxClient - b.maxClient/4; cb < high && cb+n >= high {
+	if b.waiting.Load() > 0 && b.maxTotal-tb >= recvReserve {
+		// A receiver waits for room, and the server has some.
+		b.free()
+	} else if high := b.maxClient - b.maxClient/4; cb < high && cb+n >= high {
 		b.free()
 	} else if high := b.maxTotal - b.maxTotal/4; tb < high && tb+n >= high {
 		b.free()

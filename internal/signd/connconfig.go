@@ -6,11 +6,14 @@ import (
 )
 
 // The defaults of the bounds on connections (see Config).
+// DefaultMaxConnsPerClient keeps what a client's connections cost outside
+// the bounds in bytes (ConnectionBytes each) to about half of
+// DefaultClientMemory.
 const (
 	DefaultHandshakeTimeout  = 5 * time.Second
 	DefaultMaxConns          = 512
 	DefaultMaxHandshakes     = 64
-	DefaultMaxConnsPerClient = 32
+	DefaultMaxConnsPerClient = 8
 	DefaultIdleTimeout       = 5 * time.Minute
 )
 

@@ -123,13 +123,20 @@ func TestCancelResetLoad(t *testing.T) {
 		mu.Unlock()
 	}
 	deadline := time.Now().Add(attack)
-	// 64 callers on streams of their own (4 connections, as MaxStreams
-	// allows 16 each), 64 unary.
+	// 64 callers on streams of their own, 64 unary, of 8 identities,
+	// one connection each (within MaxConnsPerClient and MaxHandshakes).
+	conns := map[string]pb.SignerClient{}
+	clientOf := func(name string) pb.SignerClient {
+		if conns[name] == nil {
+			conns[name] = dialAs(t, sv, name)
+		}
+		return conns[name]
+	}
 	var callers sync.WaitGroup
 	for c := range 64 {
 		client := sv.client
 		if c%4 != 0 {
-			client = dialAs(t, sv, fmt.Sprintf("stream-caller-%d", c%4))
+			client = clientOf(fmt.Sprintf("stream-caller-%d", c%4))
 		}
 		callers.Go(func() {
 			for n := 0; time.Now().Before(deadline); n++ {
@@ -157,7 +164,7 @@ func TestCancelResetLoad(t *testing.T) {
 		})
 	}
 	for c := range 64 {
-		client := dialAs(t, sv, fmt.Sprintf("unary-caller-%d", c%4))
+		client := clientOf(fmt.Sprintf("unary-caller-%d", c%4))
 		callers.Go(func() {
 			for n := 0; time.Now().Before(deadline); n++ {
 				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -92,17 +92,42 @@
 // # Memory
 //
 // What a client can make the server hold is bounded in bytes, per
-// client identity and in total. A request is counted, from its arrival
-// until its answer is sent, as its encoded size (key ID and unknown
-// fields included) plus a fixed overhead; a refused one as the
-// overhead, until its answer is sent. A stream stops being read while
-// [MaxQueued] of its answers are unsent, or while its client or the
-// server holds three quarters of its bound and the stream holds
-// anything or just had a request refused for that bound: a client that
-// does not read its answers is held back by HTTP/2 flow control. What gRPC itself holds is bounded per connection
-// by [ConnectionBytes]: [MaxStreams] streams, each with a fixed window
-// of [StreamWindow] bytes and a message of at most [MaxRecvMsgSize]
-// being read and decoded.
+// client identity ([Config.ClientMemory]) and in total
+// ([Config.MaxMemory]). A request is counted, from its arrival until
+// its answer is sent, as its encoded size (key ID and unknown fields
+// included) plus a fixed overhead; a refused one as the overhead, until
+// its answer is sent. A message being read is counted before gRPC reads
+// it: each stream's receiver (and each SignOne call) reserves twice
+// [MaxRecvMsgSize] from its client's and the server's bounds, the
+// message and its decoded copies, and waits while that does not fit;
+// once the message is in, the reservation shrinks to twice its size, its
+// requests' bytes are taken out of it, and the rest is let go once they
+// are queued. A batch is decoded a few requests at a time. A stream also
+// stops being read while [MaxQueued] of its answers are unsent, or while
+// its client or the server holds three quarters of its bound and the
+// stream holds anything or just had a request refused for that bound. A
+// stream that is not read holds its client back by HTTP/2 flow control,
+// and costs the server its window. So that a client alone always makes
+// progress, ClientMemory is at least [MinClientMemory] (two messages
+// being read) and MaxMemory at least ClientMemory; a client with more
+// streams than its bound lets read at once has the others wait their
+// turn, since a stream waiting for a message holds its reservation.
+//
+// What stays outside those bounds is fixed per connection, and the
+// bounds on connections bound it:
+//
+//	per connection     ConnectionBytes = MaxStreams × StreamWindow
+//	                   + 2 × 32 KiB buffers + about 192 KiB (TLS, HTTP/2,
+//	                   gRPC's streams) ≈ 4.25 MiB
+//	per client         MaxConnsPerClient × ConnectionBytes
+//	                   (default 8 × 4.25 MiB = 34 MiB)
+//	in total           MaxConns × ConnectionBytes + MaxHandshakes ×
+//	                   HandshakeBytes (default 512 × 4.25 MiB + 64 × 64 KiB
+//	                   ≈ 2.1 GiB; -max-conns lowers it)
+//
+// The process's RSS is then at most MaxMemory, plus that, plus the Go
+// runtime's garbage (up to as much again as what is live, GOGC=100) and
+// a baseline of about 15 MiB.
 //
 // # Connections
 //

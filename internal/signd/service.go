@@ -2,8 +2,12 @@ package signd
 
 import (
 	"context"
+	"errors"
+	"io"
+	"slices"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -23,10 +27,23 @@ type service struct {
 // the server's bounds in bytes, and takes its client's share, as a
 // stream's requests do. A call canceled while its request is queued
 // returns the context's error as a gRPC status.
+//
+// The server serves SignOne by signOneStream, which pays for the request
+// before gRPC reads it; this is the same call for a request already read.
 func (v service) SignOne(ctx context.Context, req *pb.SignRequest) (*pb.SignResult, error) {
-	s := v.s
+	id, _ := identityFromContext(ctx)
+	cl := v.s.budget.join(id)
+	defer v.s.budget.leave(cl)
+	var resv int64
+	return v.s.signOne(ctx, cl, req, &resv)
+}
+
+// signOne signs req for cl: its decoded bytes come out of *resv, if that
+// holds them, and whatever *resv holds then is let go.
+func (s *Server) signOne(ctx context.Context, cl *client, req *pb.SignRequest, resv *int64) (*pb.SignResult, error) {
 	s.counters.received.Add(1)
 	if s.isDraining() {
+		s.budget.unreserve(cl, resv)
 		s.count(pb.Code_CODE_UNAVAILABLE)
 		return &pb.SignResult{Id: req.GetId(), Code: pb.Code_CODE_UNAVAILABLE, Error: errShuttingDown}, nil
 	}
@@ -34,16 +51,15 @@ func (v service) SignOne(ctx context.Context, req *pb.SignRequest) (*pb.SignResu
 	if req.GetTimeoutNanos() != 0 || req.GetDeadlineUnixNano() != 0 {
 		arrived = time.Since(s.base)
 	}
-	id, _ := identityFromContext(ctx)
-	cl := s.budget.join(id)
-	defer s.budget.leave(cl)
-	size := int64(proto.Size(req)) + opOverhead
-	if msg := s.budget.charge(cl, size); msg != "" {
+	size := int64(proto.Size(req))
+	msg := s.budget.chargeFrom(cl, resv, size)
+	s.budget.unreserve(cl, resv)
+	if msg != "" {
 		s.count(pb.Code_CODE_OVERLOADED)
 		return &pb.SignResult{Id: req.GetId(), Code: pb.Code_CODE_OVERLOADED, Error: msg}, nil
 	}
 	o := newOp(req, nil, 2)
-	o.cl, o.b, o.charge = cl, s.budget, size
+	o.cl, o.b, o.charge = cl, s.budget, size+opOverhead
 	o.cost = cost(s.keys, req)
 	if arrived != 0 {
 		o.deadline = deadlineOf(req, arrived)
@@ -65,6 +81,53 @@ func (v service) SignOne(ctx context.Context, req *pb.SignRequest) (*pb.SignResu
 	res := &pb.SignResult{Id: o.res.Id, Code: o.res.Code, Signature: o.res.Signature, Error: o.res.Error}
 	o.release()
 	return res, nil
+}
+
+// signerDesc is the Signer service as the server registers it: SignOne,
+// a unary call to its clients, served as a stream, so that its request
+// is paid for before gRPC reads it (a unary handler runs only once gRPC
+// has read it), as a Sign stream's are.
+var signerDesc = func() grpc.ServiceDesc {
+	d := pb.Signer_ServiceDesc
+	d.Methods = slices.DeleteFunc(slices.Clone(d.Methods), func(m grpc.MethodDesc) bool { return m.MethodName == "SignOne" })
+	d.Streams = append(slices.Clone(d.Streams), grpc.StreamDesc{StreamName: "SignOne", Handler: signOneStream})
+	return d
+}()
+
+// errNoRequest ends a SignOne call whose client sent no request.
+var errNoRequest = status.Error(codes.InvalidArgument, "no request")
+
+// signOneStream serves a SignOne call: reserve what its request may
+// cost (waiting, as a stream does, while that does not fit), read it,
+// sign it, answer.
+func signOneStream(srv any, ss grpc.ServerStream) error {
+	s := srv.(service).s
+	ctx := ss.Context()
+	id, _ := identityFromContext(ctx)
+	cl := s.budget.join(id)
+	defer s.budget.leave(cl)
+	var (
+		m    rawMsg
+		resv int64
+	)
+	if err := s.budget.recv(ctx, s.draining, cl, &resv, ss.RecvMsg, &m); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errNoRequest
+		}
+		return err
+	}
+	req := new(pb.SignRequest)
+	err := proto.Unmarshal(m.flat(), req)
+	m.free()
+	if err != nil {
+		s.budget.unreserve(cl, &resv)
+		return errDecode
+	}
+	res, err := s.signOne(ctx, cl, req, &resv)
+	if err != nil {
+		return err
+	}
+	return ss.SendMsg(res)
 }
 
 // PublicKey returns a key's DER SubjectPublicKeyInfo; an unknown key ID

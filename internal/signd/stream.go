@@ -62,6 +62,10 @@ type stream struct {
 	// is done. room wakes the receiver: the sender took pending.
 	kick, room chan struct{}
 	dead       atomic.Bool // the sender returned: drop what comes
+	// resv is what the receiver has reserved for the message it reads
+	// and has not yet let go of or charged to requests (see recvBatch);
+	// the receiver's alone.
+	resv int64
 }
 
 // errDraining ends streams while the server stops.
@@ -94,15 +98,20 @@ func poke(c chan struct{}) {
 	}
 }
 
-// receive reads request batches until the stream ends.
+// receive reads request batches until the stream ends. Each message is
+// paid for before it is read (see recvReserve): while its client or the
+// server has no room for it, the stream is not read, and flow control
+// holds the client back.
 func (st *stream) receive(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.ResultBatch]) {
 	defer st.s.wg.Done()
 	var (
+		m   rawMsg
 		b   pb.RequestBatch
 		ops []*op
 	)
+	ctx := ss.Context()
 	for {
-		if err := ss.RecvMsg(&b); err != nil {
+		if err := st.s.budget.recv(ctx, st.s.draining, st.cl, &st.resv, ss.RecvMsg, &m); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = nil
 			}
@@ -110,22 +119,20 @@ func (st *stream) receive(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.Result
 			return
 		}
 		st.s.counters.batchesIn.Add(1)
-		if len(b.GetRequests()) > MaxBatch {
-			st.s.counters.received.Add(uint64(len(b.GetRequests())))
-			st.s.counters.failed.Add(uint64(len(b.GetRequests())))
-			st.endRecv(errBatchTooLarge)
+		n, err := st.takeRaw(m.flat(), &b, &ops)
+		m.free()
+		st.s.budget.unreserve(st.cl, &st.resv)
+		if err != nil {
+			if errors.Is(err, errBatchTooLarge) {
+				st.s.counters.received.Add(uint64(n))
+				st.s.counters.failed.Add(uint64(n))
+			}
+			st.endRecv(err)
 			return
 		}
-		ops = st.take(&b, ops[:0])
-		st.s.q.push(ops...)
-		clear(ops)
-		st.cancel(b.GetCancel())
-		// What was refused is let go now, not when the next batch
-		// comes.
-		b.Reset()
 		// Bounded memory when the client does not read its answers:
 		// stop reading its requests.
-		st.waitRoom(ss.Context().Done())
+		st.waitRoom(ctx.Done())
 	}
 }
 
@@ -193,7 +200,7 @@ func (st *stream) take(b *pb.RequestBatch, ops []*op) []*op {
 		case st.heldBytes.Load()+size > MaxQueuedBytes:
 			msg = errStreamBytes
 		default:
-			if msg = s.budget.charge(st.cl, size+opOverhead); msg != "" {
+			if msg = s.budget.chargeFrom(st.cl, &st.resv, size); msg != "" {
 				st.refused = true
 				break
 			}
