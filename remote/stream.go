@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -146,7 +147,7 @@ func (st *stream) run() {
 		if opened {
 			wait = minRetry
 		}
-		retry.Reset(wait)
+		retry.Reset(jittered(wait))
 		wait = min(2*wait, maxRetry)
 		select {
 		case <-retry.C:
@@ -167,6 +168,17 @@ const (
 	minRetry = 10 * time.Millisecond
 	maxRetry = 250 * time.Millisecond
 )
+
+// retryJitter is how far a wait between attempts strays from its nominal
+// length, either way, as a fraction of it: gRPC's own backoff strays as
+// far, so that the streams of many clients that lost one signer together
+// do not come back to it in step.
+const retryJitter = 0.2
+
+// jittered returns d strayed by up to retryJitter of it, at random.
+func jittered(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (1 + retryJitter*(2*rand.Float64()-1)))
+}
 
 // session runs one gRPC stream: it opens it, starts receive, and sends
 // until either side fails. It returns whether the stream opened, and why
