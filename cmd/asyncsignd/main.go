@@ -55,7 +55,7 @@
 //
 // Connections are bounded so that idle sockets or one client cannot lock
 // others out: -handshake-timeout (default 5s) bounds a connection's TLS
-// handshake; -max-conns (default 512, or half the open-file limit if
+// handshake; -max-conns (default 128, or half the open-file limit if
 // less) bounds the connections open; -max-handshakes (default 64) those
 // not yet authenticated, a new one closing the oldest; -max-conns-per-client
 // (default 8) those of one client identity; -idle-timeout (default 5m)
@@ -164,7 +164,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	grace := fs.Duration("grace", 10*time.Second, "how long to wait for requests in flight on SIGTERM")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	handshakeTimeout := fs.Duration("handshake-timeout", signd.DefaultHandshakeTimeout, "how long a new connection may take to handshake")
-	maxConns := fs.Int("max-conns", 0, "connections open at once (0: 512, or half the open-file limit if less)")
+	maxConns := fs.Int("max-conns", 0, "connections open at once (0: 128, or half the open-file limit if less)")
 	maxHandshakes := fs.Int("max-handshakes", signd.DefaultMaxHandshakes, "connections not yet authenticated; a new one closes the oldest")
 	maxPerClient := fs.Int("max-conns-per-client", signd.DefaultMaxConnsPerClient, "connections of one client identity")
 	idleTimeout := fs.Duration("idle-timeout", signd.DefaultIdleTimeout, "close a connection with no RPC for this long")

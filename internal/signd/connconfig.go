@@ -11,7 +11,7 @@ import (
 // DefaultClientMemory.
 const (
 	DefaultHandshakeTimeout  = 5 * time.Second
-	DefaultMaxConns          = 512
+	DefaultMaxConns          = 128
 	DefaultMaxHandshakes     = 64
 	DefaultMaxConnsPerClient = 8
 	DefaultIdleTimeout       = 5 * time.Minute

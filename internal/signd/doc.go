@@ -122,8 +122,8 @@
 //	per client         MaxConnsPerClient × ConnectionBytes
 //	                   (default 8 × 4.25 MiB = 34 MiB)
 //	in total           MaxConns × ConnectionBytes + MaxHandshakes ×
-//	                   HandshakeBytes (default 512 × 4.25 MiB + 64 × 64 KiB
-//	                   ≈ 2.1 GiB; -max-conns lowers it)
+//	                   HandshakeBytes (default 128 × 4.25 MiB + 64 × 64 KiB
+//	                   ≈ 548 MiB; -max-conns sets it)
 //
 // The process's RSS is then at most MaxMemory, plus that, plus the Go
 // runtime's garbage (up to as much again as what is live, GOGC=100) and
@@ -136,8 +136,10 @@
 // preface within HandshakeTimeout; at most MaxHandshakes connections may
 // be unauthenticated at once, and a new one closes the oldest of them, so
 // that sockets that never speak cannot lock a client out; at most
-// MaxConns are open in all (by default 512, or half the open-file limit
-// if less); a client identity (its certificate's CommonName) may hold
+// MaxConns are open in all (by default 128, or half the open-file limit
+// if less: a few front ends, each with a connection or two per signer,
+// need no more, and each connection may cost ConnectionBytes outside the
+// bounds in bytes); a client identity (its certificate's CommonName) may hold
 // MaxConnsPerClient; and a connection with no RPC for IdleTimeout is
 // closed.
 package signd
