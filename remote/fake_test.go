@@ -13,7 +13,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -102,14 +101,7 @@ func startFake(t testing.TB, f *fakeSigner) *fakeSigner {
 		t.Fatal(err)
 	}
 	// Clients are the client CA's, as the real signer has them.
-	pem, err := os.ReadFile(filepath.Join(dir, "client-ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		t.Fatal("no CA certificate in client-ca.pem")
-	}
+	roots := certPool(t, filepath.Join(dir, "client-ca.pem"))
 	cfg := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert},
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: roots}
 	if f.full == 0 {

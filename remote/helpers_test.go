@@ -77,6 +77,20 @@ func startSigner(t testing.TB, dir string, flags ...string) *signtest.Proc {
 	return p
 }
 
+// certPool reads the CA certificates of a PEM file.
+func certPool(t testing.TB, path string) *x509.CertPool {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		t.Fatalf("no CA certificate in %s", path)
+	}
+	return pool
+}
+
 // clientTLS reads a deployment's client certificate and signer CA.
 func clientTLS(t testing.TB, dir string) *tls.Config {
 	t.Helper()
@@ -84,15 +98,7 @@ func clientTLS(t testing.TB, dir string) *tls.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := os.ReadFile(filepath.Join(dir, "signer-ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		t.Fatal("no CA certificate in signer-ca.pem")
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS13}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: certPool(t, filepath.Join(dir, "signer-ca.pem")), MinVersion: tls.VersionTLS13}
 }
 
 // keyID returns the ID of the deployment's key name (ecdsap256, ed25519,

@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -23,14 +22,7 @@ func TestTLSServerWithRemoteKey(t *testing.T) {
 	e := dial(t, Config{}, startSigner(t, dir))
 	// The front ends' certificates come from the site CA, ca.pem: what
 	// a browser trusts (the signer CA is for signers only).
-	site, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(site) {
-		t.Fatal("no CA certificate in ca.pem")
-	}
+	roots := certPool(t, filepath.Join(dir, "ca.pem"))
 	for _, name := range []string{"ecdsap256", "ed25519", "rsa2048"} {
 		t.Run(name, func(t *testing.T) {
 			sg, err := e.Signer(context.Background(), keyID(t, dir, name))

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/seed-e1024768/async/internal/signd"
 	pb "github.com/seed-e1024768/async/internal/signpb"
@@ -218,14 +217,5 @@ func dialAs(t testing.TB, addr, cn string) *grpc.ClientConn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := signd.ClientTLS(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return dialDir(t, addr, dir)
 }
