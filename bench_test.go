@@ -39,6 +39,12 @@ func BenchmarkPauseResume(b *testing.B) {
 // BenchmarkStartFinish measures starting a pooled job whose Func returns at
 // once, with 8 bytes of args, up to its Finish.
 func BenchmarkStartFinish(b *testing.B) {
+	benchStartFinish(b, []context.Context{context.Background()}, func(context.Context, []byte) int { return 1 })
+}
+
+// benchStartFinish starts and finishes a job running fn, with 8 bytes of
+// args, once per iteration, under each of parents in turn (one, or two).
+func benchStartFinish(b *testing.B, parents []context.Context, fn async.Func) {
 	pool, err := async.NewPool(1, 1)
 	if err != nil {
 		b.Fatal(err)
@@ -46,13 +52,14 @@ func BenchmarkStartFinish(b *testing.B) {
 	defer pool.Close()
 	w := async.NewWaitCtx()
 	defer w.Free()
-	ctx := context.Background()
 	args := []byte("8 bytes!")
-	fn := func(context.Context, []byte) int { return 1 }
+	mask := len(parents) - 1
 	var job *async.Job
 	b.ReportAllocs()
+	i := 0
 	for b.Loop() {
-		if st, _, err := pool.StartJob(ctx, &job, w, fn, args); st != async.Finish {
+		i++
+		if st, _, err := pool.StartJob(parents[i&mask], &job, w, fn, args); st != async.Finish {
 			b.Fatal(st, err)
 		}
 	}
@@ -77,55 +84,22 @@ func BenchmarkPullRoundTrip(b *testing.B) {
 // derives a context from its ctx and cancels it, under a cancelable
 // parent: what the run's context adds to a Func that uses it as a context.
 func BenchmarkStartFinishDerive(b *testing.B) {
-	pool, err := async.NewPool(1, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pool.Close()
-	w := async.NewWaitCtx()
-	defer w.Free()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	args := []byte("8 bytes!")
-	fn := func(ctx context.Context, _ []byte) int {
+	benchStartFinish(b, []context.Context{ctx}, func(ctx context.Context, _ []byte) int {
 		c, cancel := context.WithCancel(ctx)
 		cancel()
 		return len(c.Done())
-	}
-	var job *async.Job
-	b.ReportAllocs()
-	for b.Loop() {
-		if st, _, err := pool.StartJob(ctx, &job, w, fn, args); st != async.Finish {
-			b.Fatal(st, err)
-		}
-	}
+	})
 }
 
 // BenchmarkStartFinishNewParent is BenchmarkStartFinish with a parent
 // context that changes at every start, as when each request brings its
 // own: the run gets a context of its own each time.
 func BenchmarkStartFinishNewParent(b *testing.B) {
-	pool, err := async.NewPool(1, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pool.Close()
-	w := async.NewWaitCtx()
-	defer w.Free()
 	type key struct{}
-	parents := []context.Context{
+	benchStartFinish(b, []context.Context{
 		context.WithValue(context.Background(), key{}, 1),
 		context.WithValue(context.Background(), key{}, 2),
-	}
-	args := []byte("8 bytes!")
-	fn := func(context.Context, []byte) int { return 1 }
-	var job *async.Job
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		if st, _, err := pool.StartJob(parents[i&1], &job, w, fn, args); st != async.Finish {
-			b.Fatal(st, err)
-		}
-	}
+	}, func(context.Context, []byte) int { return 1 })
 }
