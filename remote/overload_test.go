@@ -75,6 +75,19 @@ func signMany(t *testing.T, e *Engine, n int) (failed int, first error) {
 	return failed, first
 }
 
+// warmThenStrict has e's streams hear f's limits (each stream's first
+// answer comes after them), then has f count what goes beyond them.
+func warmThenStrict(t *testing.T, e *Engine, f *fakeSigner) {
+	t.Helper()
+	kid, _ := fakeKey(Ed25519)
+	for range 8 {
+		if _, err := e.Sign(context.Background(), kid, Ed25519, []byte("warm")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.strict.Store(true)
+}
+
 // TestOverloadIsBackPressure guards item 3 of the signer audit: a signer
 // that says small Limits, and besides refuses one request in seven
 // CODE_OVERLOADED (as at a bound of the client, shared by all its
@@ -89,14 +102,7 @@ func TestOverloadIsBackPressure(t *testing.T) {
 		delay:  time.Millisecond,
 	})
 	e := fakeEngine(t, f, Config{Notify: NotifyAuto, MaxInFlight: 512})
-	kid, _ := fakeKey(Ed25519)
-	// The first answer on each stream comes after its limits.
-	for range 8 {
-		if _, err := e.Sign(context.Background(), kid, Ed25519, []byte("warm")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.strict.Store(true)
+	warmThenStrict(t, e, f)
 	failed, first := signMany(t, e, 4000)
 	if failed > 0 {
 		t.Fatalf("%d of 4000 requests failed; the first: %v", failed, first)
@@ -120,13 +126,7 @@ func TestBatchBytes(t *testing.T) {
 		delay: time.Millisecond,
 	})
 	e := fakeEngine(t, f, Config{Notify: NotifyAuto, MaxInFlight: 512})
-	kid, _ := fakeKey(Ed25519)
-	for range 8 { // the limits come first on each stream
-		if _, err := e.Sign(context.Background(), kid, Ed25519, []byte("warm")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.strict.Store(true)
+	warmThenStrict(t, e, f)
 	failed, first := signMany(t, e, 2000)
 	if failed > 0 {
 		t.Fatalf("%d of 2000 requests failed; the first: %v", failed, first)

@@ -12,11 +12,7 @@ import (
 )
 
 func rsaRequests(byName testKeys, first, n int) []*pb.SignRequest {
-	reqs := make([]*pb.SignRequest, n)
-	for i := range reqs {
-		reqs[i] = &pb.SignRequest{Id: uint64(first + i), KeyId: byName["rsa2048"].id, Algorithm: pb.Algorithm_RSA_PSS_SHA256, Payload: digest("m")}
-	}
-	return reqs
+	return requests(byName["rsa2048"].id, pb.Algorithm_RSA_PSS_SHA256, first, n)
 }
 
 // TestFairShareOrder guards item 5 of the signer audit, by the order the

@@ -68,9 +68,15 @@ func closeStream(t *testing.T, st pb.Signer_SignClient) {
 }
 
 func ecdsaRequests(byName testKeys, first, n int) []*pb.SignRequest {
+	return requests(byName["ecdsap256"].id, pb.Algorithm_ECDSA_P256_SHA256, first, n)
+}
+
+// requests makes n requests, with IDs from first on, for key id and alg,
+// over a digest.
+func requests(id string, alg pb.Algorithm, first, n int) []*pb.SignRequest {
 	reqs := make([]*pb.SignRequest, n)
 	for i := range reqs {
-		reqs[i] = &pb.SignRequest{Id: uint64(first + i), KeyId: byName["ecdsap256"].id, Algorithm: pb.Algorithm_ECDSA_P256_SHA256, Payload: digest("m")}
+		reqs[i] = &pb.SignRequest{Id: uint64(first + i), KeyId: id, Algorithm: alg, Payload: digest("m")}
 	}
 	return reqs
 }
