@@ -3,6 +3,7 @@ package enginetest_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -111,6 +112,13 @@ func (t *toy) op(ctx context.Context) error {
 			if ok {
 				break
 			}
+			// At the bound: give way and try again, until ctx is done.
+			// (A real engine waits for room, as remote's waitSlot does.)
+			if err := ctx.Err(); err != nil {
+				r.Release()
+				return err
+			}
+			runtime.Gosched()
 		}
 		if err := t.k.Wait(ctx, r); err != nil {
 			return err
