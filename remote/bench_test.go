@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/seed-e1024768/async"
-	"github.com/seed-e1024768/async/internal/signd"
 	"github.com/seed-e1024768/async/loop"
+	"github.com/seed-e1024768/async/signer"
 )
 
 // The benchmarks sign Ed25519 through a real signer process on loopback
@@ -82,10 +82,10 @@ func benchGoroutines(b *testing.B, sign func(*Engine, context.Context, string, A
 // from CancelJob to the signer counting the request canceled.
 func BenchmarkCancelReachesSigner(b *testing.B) {
 	dir := b.TempDir()
-	if err := signd.Init(dir); err != nil {
+	if err := signer.Init(dir); err != nil {
 		b.Fatal(err)
 	}
-	srv, err := signd.New(signd.Config{Dir: dir, Delay: 10 * time.Second})
+	srv, err := signer.New(signer.Config{Dir: dir, Delay: 10 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func BenchmarkCancelReachesSigner(b *testing.B) {
 	}
 	go srv.Serve(lis)
 	defer srv.Stop(time.Second)
-	tlsCfg, err := signd.ClientTLS(dir)
+	tlsCfg, err := signer.ClientTLS(dir)
 	if err != nil {
 		b.Fatal(err)
 	}

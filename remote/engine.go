@@ -39,7 +39,7 @@ type Config struct {
 	// over them by least outstanding requests.
 	Addrs []string
 	// TLS is the client's TLS configuration: its certificate, and the
-	// roots that verify the signers' (signd.ClientTLS makes one). The
+	// roots that verify the signers' (signer.ClientTLS makes one). The
 	// engine uses a copy, with TLS 1.3 as the minimum version.
 	TLS *tls.Config
 	// MaxInFlight bounds the requests the engine has in flight at once

@@ -15,9 +15,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/seed-e1024768/async/internal/signd"
 	"github.com/seed-e1024768/async/loop"
 	"github.com/seed-e1024768/async/remote"
+	"github.com/seed-e1024768/async/signer"
 )
 
 // embeddedSigner starts a signer in this process on loopback, with a
@@ -28,10 +28,10 @@ func embeddedSigner() (dir, addr string, stop func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := signd.Init(dir); err != nil {
+	if err := signer.Init(dir); err != nil {
 		log.Fatal(err)
 	}
-	srv, err := signd.New(signd.Config{Dir: dir})
+	srv, err := signer.New(signer.Config{Dir: dir})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func embeddedSigner() (dir, addr string, stop func()) {
 // keyIDOf returns the key ID and public key of the deployment's
 // certificate certs/name.pem.
 func keyIDOf(dir, name string) (string, crypto.PublicKey) {
-	cert, err := signd.ReadCert(dir, name)
+	cert, err := signer.ReadCert(dir, name)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func keyIDOf(dir, name string) (string, crypto.PublicKey) {
 func Example() {
 	dir, addr, stop := embeddedSigner()
 	defer stop()
-	tlsCfg, err := signd.ClientTLS(dir) // signer-ca.pem, client.pem, client-key.pem
+	tlsCfg, err := signer.ClientTLS(dir) // signer-ca.pem, client.pem, client-key.pem
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func Example() {
 func ExampleEngine_Signer() {
 	dir, addr, stop := embeddedSigner()
 	defer stop()
-	tlsCfg, err := signd.ClientTLS(dir)
+	tlsCfg, err := signer.ClientTLS(dir)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -18,9 +18,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
-	"github.com/seed-e1024768/async/internal/signd"
 	"github.com/seed-e1024768/async/internal/signpb"
 	"github.com/seed-e1024768/async/internal/signtest"
+	"github.com/seed-e1024768/async/signer"
 )
 
 // The tests run real signers: cmd/asyncsignd, built once per test binary
@@ -110,7 +110,7 @@ func keyID(t testing.TB, dir, name string) string {
 
 func certOf(t testing.TB, dir, name string) *x509.Certificate {
 	t.Helper()
-	c, err := signd.ReadCert(dir, name)
+	c, err := signer.ReadCert(dir, name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/seed-e1024768/async/internal/signd"
 	pb "github.com/seed-e1024768/async/internal/signpb"
+	"github.com/seed-e1024768/async/signer"
 )
 
 // BenchmarkServeECDSA measures what serving costs: the CPU time the
@@ -73,7 +73,7 @@ func BenchmarkServeECDSA(b *testing.B) {
 // this process, for a profile or allocs/op of client and server
 // together.
 func BenchmarkServeECDSAInProcess(b *testing.B) {
-	s, err := signd.New(signd.Config{Dir: deploy})
+	s, err := signer.New(signer.Config{Dir: deploy})
 	if err != nil {
 		b.Fatal(err)
 	}

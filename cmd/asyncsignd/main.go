@@ -70,7 +70,7 @@
 // answers are taken. A message being read is paid for from the bounds
 // before it is read (twice its largest size, 1 MiB): -client-memory is
 // at least about 4 MiB, -max-memory at least -client-memory. Each
-// connection may cost up to signd.ConnectionBytes (about 4.25 MiB) on top:
+// connection may cost up to signer.ConnectionBytes (about 4.25 MiB) on top:
 // -max-conns and -max-conns-per-client times that.
 //
 // Bad arguments: a message and the usage on standard error, exit status
@@ -92,7 +92,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/seed-e1024768/async/internal/signd"
+	"github.com/seed-e1024768/async/signer"
 )
 
 const usage = `usage:
@@ -130,14 +130,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "asyncsignd init: want one directory")
 			return errUsage
 		}
-		return signd.Init(args[1])
+		return signer.Init(args[1])
 	case "add-client":
 		if len(args) != 3 || args[1] == "" {
 			fmt.Fprintln(stderr, "asyncsignd add-client: want a deployment directory and a name")
 			return errUsage
 		}
-		dir, err := signd.AddClient(args[1], args[2])
-		if errors.Is(err, signd.ErrClientName) {
+		dir, err := signer.AddClient(args[1], args[2])
+		if errors.Is(err, signer.ErrClientName) {
 			fmt.Fprintln(stderr, "asyncsignd add-client:", err, "(want letters, digits, '.', '_' or '-')")
 			return errUsage
 		}
@@ -163,14 +163,14 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	workers := fs.Int("workers", 0, "signing workers (0: one per core)")
 	grace := fs.Duration("grace", 10*time.Second, "how long to wait for requests in flight on SIGTERM")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
-	handshakeTimeout := fs.Duration("handshake-timeout", signd.DefaultHandshakeTimeout, "how long a new connection may take to handshake")
+	handshakeTimeout := fs.Duration("handshake-timeout", signer.DefaultHandshakeTimeout, "how long a new connection may take to handshake")
 	maxConns := fs.Int("max-conns", 0, "connections open at once (0: 128, or half the open-file limit if less)")
-	maxHandshakes := fs.Int("max-handshakes", signd.DefaultMaxHandshakes, "connections not yet authenticated; a new one closes the oldest")
-	maxPerClient := fs.Int("max-conns-per-client", signd.DefaultMaxConnsPerClient, "connections of one client identity")
-	idleTimeout := fs.Duration("idle-timeout", signd.DefaultIdleTimeout, "close a connection with no RPC for this long")
+	maxHandshakes := fs.Int("max-handshakes", signer.DefaultMaxHandshakes, "connections not yet authenticated; a new one closes the oldest")
+	maxPerClient := fs.Int("max-conns-per-client", signer.DefaultMaxConnsPerClient, "connections of one client identity")
+	idleTimeout := fs.Duration("idle-timeout", signer.DefaultIdleTimeout, "close a connection with no RPC for this long")
 	// Bounds in bytes of what clients can make the signer hold: a
 	// number of bytes, or of KiB, MiB or GiB with that suffix.
-	maxMemory, clientMemory := int64(signd.DefaultMaxMemory), int64(signd.DefaultClientMemory)
+	maxMemory, clientMemory := int64(signer.DefaultMaxMemory), int64(signer.DefaultClientMemory)
 	fs.Func("max-memory", "`bytes` the signer holds at most for all clients' requests and answers together (default 512MiB)", byteSize(&maxMemory))
 	fs.Func("client-memory", "`bytes` the signer holds at most for each client identity (default 64MiB)", byteSize(&clientMemory))
 	if err := fs.Parse(args); err != nil {
@@ -201,7 +201,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	s, err := signd.New(signd.Config{
+	s, err := signer.New(signer.Config{
 		Dir: *dir, Delay: *delay, Workers: *workers,
 		HandshakeTimeout: *handshakeTimeout, MaxConns: *maxConns, MaxHandshakes: *maxHandshakes,
 		MaxConnsPerClient: *maxPerClient, IdleTimeout: *idleTimeout,
@@ -243,7 +243,7 @@ var errInterrupted = errors.New("a second signal during the drain: stopped witho
 // drain stops s, waiting at most grace for the requests in flight, unless
 // a second SIGTERM or SIGINT comes first: then it returns at once, and the
 // process exits with the drain unfinished.
-func drain(s *signd.Server, grace time.Duration, served <-chan error, sigs <-chan os.Signal, stderr io.Writer) error {
+func drain(s *signer.Server, grace time.Duration, served <-chan error, sigs <-chan os.Signal, stderr io.Writer) error {
 	stopped := make(chan struct{})
 	go func() {
 		s.Stop(grace)

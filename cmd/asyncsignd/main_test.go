@@ -19,9 +19,9 @@ import (
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/seed-e1024768/async/internal/signd"
 	pb "github.com/seed-e1024768/async/internal/signpb"
 	"github.com/seed-e1024768/async/internal/signtest"
+	"github.com/seed-e1024768/async/signer"
 )
 
 // bin is the asyncsignd binary built for the tests; deploy a deployment
@@ -173,7 +173,7 @@ func dial(t testing.TB, addr string) *grpc.ClientConn {
 // directory add-client wrote.
 func dialDir(t testing.TB, addr, dir string) *grpc.ClientConn {
 	t.Helper()
-	tc, err := signd.ClientTLS(dir)
+	tc, err := signer.ClientTLS(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,11 +195,11 @@ func testContext(t testing.TB) context.Context {
 // front end's view of the key.
 func certKey(t testing.TB, name string) (string, *x509.Certificate) {
 	t.Helper()
-	c, err := signd.ReadCert(deploy, name)
+	c, err := signer.ReadCert(deploy, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := signd.KeyID(c.PublicKey)
+	id, err := signer.KeyID(c.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}

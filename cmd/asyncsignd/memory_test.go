@@ -18,9 +18,9 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/seed-e1024768/async/internal/signd"
 	pb "github.com/seed-e1024768/async/internal/signpb"
 	"github.com/seed-e1024768/async/internal/signtest"
+	"github.com/seed-e1024768/async/signer"
 )
 
 // The bounds the memory tests serve with.
@@ -33,7 +33,7 @@ const (
 // audit: a client that never reads its answers sends 60 KiB Ed25519
 // messages on every stream it may open, for a few seconds. The signer's
 // RSS stays under its bound in bytes, plus what its connection may cost
-// (signd.ConnectionBytes) and a fixed baseline, and another client keeps
+// (signer.ConnectionBytes) and a fixed baseline, and another client keeps
 // being served meanwhile.
 //
 // With ASYNCSIGND_MEMTEST_BIN set to another build of asyncsignd (one
@@ -65,7 +65,7 @@ func TestMemoryUnreadAnswers(t *testing.T) {
 // audit: a client sends requests with key IDs of nearly the largest
 // message the signer takes and empty payloads, and reads its answers.
 func TestMemoryLargeKeyIDs(t *testing.T) {
-	keyID := strings.Repeat("k", signd.MaxRecvMsgSize-1024)
+	keyID := strings.Repeat("k", signer.MaxRecvMsgSize-1024)
 	memoryAttack(t, 1, perStream(func(ctx context.Context, cc *grpc.ClientConn) {
 		st, err := pb.NewSignerClient(cc).Sign(ctx)
 		if err != nil {
@@ -109,7 +109,7 @@ const attackConns = 8
 // connections may have, for a few seconds, while a client of another
 // identity signs an ECDSA digest every 20 ms; it samples the signer's
 // RSS and checks it (against the bound, what conns connections may cost
-// on top, signd.ConnectionBytes each, and a fixed allowance), and that
+// on top, signer.ConnectionBytes each, and a fixed allowance), and that
 // every one of the other client's requests was signed.
 func memoryAttack(t *testing.T, conns int, attack func(ctx context.Context, t *testing.T, addr string)) {
 	bin := bin
@@ -168,7 +168,7 @@ func memoryAttack(t *testing.T, conns int, attack func(ctx context.Context, t *t
 	}
 	// The bound, what reading takes, and room for the runtime's garbage
 	// collector, which lets the heap grow past what is live.
-	if bound := int64(testMaxMemory + conns*signd.ConnectionBytes + 96<<20); grew > bound {
+	if bound := int64(testMaxMemory + conns*signer.ConnectionBytes + 96<<20); grew > bound {
 		t.Errorf("the signer's RSS grew by %d MiB under the attack; want at most %d MiB", grew>>20, bound>>20)
 	}
 }
@@ -179,7 +179,7 @@ func perStream(attack func(context.Context, *grpc.ClientConn)) func(context.Cont
 	return func(ctx context.Context, t *testing.T, addr string) {
 		cc := dial(t, addr)
 		var wg sync.WaitGroup
-		for range signd.MaxStreams {
+		for range signer.MaxStreams {
 			wg.Go(func() { attack(ctx, cc) })
 		}
 		wg.Wait()
@@ -210,7 +210,7 @@ func rss(t testing.TB, pid int) int64 {
 // is asked for.
 func dialAs(t testing.TB, addr, cn string) *grpc.ClientConn {
 	t.Helper()
-	dir, err := signd.AddClient(deploy, cn)
+	dir, err := signer.AddClient(deploy, cn)
 	if errors.Is(err, fs.ErrExist) {
 		dir, err = filepath.Join(deploy, "clients", cn), nil
 	}

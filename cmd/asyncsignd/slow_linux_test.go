@@ -14,17 +14,17 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
-	"github.com/seed-e1024768/async/internal/signd"
+	"github.com/seed-e1024768/async/signer"
 )
 
 // slowMessages speaks HTTP/2 to the signer at addr as the deployment's
 // client: on as many Sign streams as a connection may have, it sends a
-// message of signd.MaxRecvMsgSize bytes, all but its last byte, as fast
+// message of signer.MaxRecvMsgSize bytes, all but its last byte, as fast
 // as flow control lets it, then holds until ctx ends, reading (and
 // dropping) what the signer sends. A gRPC client sends messages whole;
 // this one leaves every stream's receiver with a message being read.
 func slowMessages(ctx context.Context, t *testing.T, addr string) {
-	tc, err := signd.ClientTLS(deploy)
+	tc, err := signer.ClientTLS(deploy)
 	if err != nil {
 		t.Error(err)
 		return
@@ -95,12 +95,12 @@ func slowMessages(ctx context.Context, t *testing.T, addr string) {
 	}()
 	var hb bytes.Buffer
 	enc := hpack.NewEncoder(&hb)
-	body := make([]byte, 5+signd.MaxRecvMsgSize-1) // all but the last byte
-	binary.BigEndian.PutUint32(body[1:], signd.MaxRecvMsgSize)
+	body := make([]byte, 5+signer.MaxRecvMsgSize-1) // all but the last byte
+	binary.BigEndian.PutUint32(body[1:], signer.MaxRecvMsgSize)
 	sent := map[uint32]int{}
 	mu.Lock()
 	defer mu.Unlock()
-	for i := range signd.MaxStreams {
+	for i := range signer.MaxStreams {
 		id := uint32(2*i + 1)
 		hb.Reset()
 		for _, h := range [][2]string{{":method", "POST"}, {":scheme", "https"}, {":path", "/asyncsign.v1.Signer/Sign"},

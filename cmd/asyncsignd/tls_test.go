@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
-	"github.com/seed-e1024768/async/internal/signd"
 	pb "github.com/seed-e1024768/async/internal/signpb"
+	"github.com/seed-e1024768/async/signer"
 )
 
 // selfSigned returns a client certificate no CA of the signer's signed.
@@ -46,7 +46,7 @@ func selfSigned(t *testing.T) tls.Certificate {
 // certificate from its CA, over TLS 1.3.
 func TestServeRefusesStrangers(t *testing.T) {
 	s := startServer(t)
-	good, err := signd.ClientTLS(deploy)
+	good, err := signer.ClientTLS(deploy)
 	if err != nil {
 		t.Fatal(err)
 	}

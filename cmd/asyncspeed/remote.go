@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/seed-e1024768/async/internal/signd"
 	"github.com/seed-e1024768/async/remote"
+	"github.com/seed-e1024768/async/signer"
 )
 
 // remoteConfig is what -remote, -remote-dir and -remote-delay asked for.
@@ -87,7 +87,7 @@ func openFleet(ctx context.Context, cfg config) (f *fleet, err error) {
 		addrs, dir = []string{addr}, d
 		f.desc = fmt.Sprintf("embedded remote signer on %s (delay %v)", addr, rc.delay)
 	}
-	tlsCfg, err := signd.ClientTLS(dir)
+	tlsCfg, err := signer.ClientTLS(dir)
 	if err != nil {
 		return f, fmt.Errorf("%s: %w", f.desc, err)
 	}
@@ -103,7 +103,7 @@ func openFleet(ctx context.Context, cfg config) (f *fleet, err error) {
 		f.engines[n] = e
 	}
 	for _, a := range rc.algorithms {
-		cert, err := signd.ReadCert(dir, a.name)
+		cert, err := signer.ReadCert(dir, a.name)
 		if err != nil {
 			return f, fmt.Errorf("%s: %w", f.desc, err)
 		}
@@ -187,10 +187,10 @@ func startEmbedded(delay time.Duration) (addr, dir string, stop func(), err erro
 		os.RemoveAll(dir)
 		return "", "", nil, err
 	}
-	if err := signd.Init(dir); err != nil {
+	if err := signer.Init(dir); err != nil {
 		return fail(err)
 	}
-	srv, err := signd.New(signd.Config{Dir: dir, Delay: delay})
+	srv, err := signer.New(signer.Config{Dir: dir, Delay: delay})
 	if err != nil {
 		return fail(err)
 	}

@@ -14,7 +14,7 @@ import (
 
 	"encoding/json"
 
-	"github.com/seed-e1024768/async/internal/signd"
+	"github.com/seed-e1024768/async/signer"
 )
 
 // -remote embedded measures each mode through a signer started in the
@@ -67,7 +67,7 @@ func TestRemoteTable(t *testing.T) {
 func TestRemoteRefused(t *testing.T) {
 	ours, theirs, mixed := t.TempDir(), t.TempDir(), t.TempDir()
 	for _, d := range []string{ours, theirs} {
-		if err := signd.Init(d); err != nil {
+		if err := signer.Init(d); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -79,7 +79,7 @@ func TestRemoteRefused(t *testing.T) {
 	for _, f := range []string{"client.pem", "client-key.pem"} {
 		copyFile(t, filepath.Join(ours, f), filepath.Join(mixed, f))
 	}
-	srv, err := signd.New(signd.Config{Dir: theirs})
+	srv, err := signer.New(signer.Config{Dir: theirs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/seed-e1024768/async/internal/signd"
 	"github.com/seed-e1024768/async/internal/signtest"
+	"github.com/seed-e1024768/async/signer"
 )
 
 // binDir holds the binaries the tests build, once per run of the package.
@@ -81,7 +81,7 @@ func binaries(t testing.TB) (signer, keyless string) {
 func deployment(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := signd.Init(dir); err != nil {
+	if err := signer.Init(dir); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -114,9 +114,9 @@ func serverCopy(t testing.TB, dir string) string {
 
 // startSignerInProcess serves dir's keys on 127.0.0.1:0 until the test
 // ends, and returns the signer and its address.
-func startSignerInProcess(t testing.TB, dir string, delay time.Duration) (*signd.Server, string) {
+func startSignerInProcess(t testing.TB, dir string, delay time.Duration) (*signer.Server, string) {
 	t.Helper()
-	s, err := signd.New(signd.Config{Dir: dir, Delay: delay})
+	s, err := signer.New(signer.Config{Dir: dir, Delay: delay})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seed-e1024768/async/internal/signd"
 	"github.com/seed-e1024768/async/internal/signpb"
 	"github.com/seed-e1024768/async/internal/signtest"
+	"github.com/seed-e1024768/async/signer"
 )
 
 // TestServesWithRemoteKey serves with each key type, in process, and
@@ -143,7 +143,7 @@ func TestHangupCancelsSignature(t *testing.T) {
 
 // waitReceived waits (at most 10s) for the signer to receive a request
 // more than it had by before.
-func waitReceived(t *testing.T, signer *signd.Server, before *signpb.StatsResponse) {
+func waitReceived(t *testing.T, signer *signer.Server, before *signpb.StatsResponse) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for signer.Stats().GetReceived() == before.GetReceived() {

@@ -22,8 +22,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/seed-e1024768/async/internal/signd"
 	"github.com/seed-e1024768/async/remote"
+	"github.com/seed-e1024768/async/signer"
 )
 
 // algs are the key types -alg accepts, each the stem of DIR/certs/<alg>.pem.
@@ -73,7 +73,7 @@ func newServer(cfg config) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	clientTLS, err := signd.ClientTLS(cfg.dir)
+	clientTLS, err := signer.ClientTLS(cfg.dir)
 	if err != nil {
 		return nil, fmt.Errorf("the identity to show the signers: %w", err)
 	}

@@ -26,12 +26,19 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Algorithm is the signature scheme of a request: the key's family, the
+// padding, and the hash that made the payload. An ECDSA scheme names only
+// the hash: the curve is the key's (TLS 1.2 pairs any curve with any
+// hash; TLS 1.3 asks for P-256 with SHA-256, P-384 with SHA-384 and P-521
+// with SHA-512). The payload of every scheme but ED25519 is a digest,
+// exactly as long as its hash's output (32, 48 or 64 bytes).
 type Algorithm int32
 
 const (
 	Algorithm_ALGORITHM_UNSPECIFIED Algorithm = 0
-	// ECDSA over P-256; payload is a SHA-256 digest (32 bytes); the
-	// signature is ASN.1 DER.
+	// ECDSA with a SHA-256 digest (32 bytes), over the key's curve (P-256,
+	// P-384 or P-521; the name predates the other curves). The signature
+	// is ASN.1 DER.
 	Algorithm_ECDSA_P256_SHA256 Algorithm = 1
 	// Ed25519; payload is the message itself.
 	Algorithm_ED25519 Algorithm = 2
@@ -40,16 +47,34 @@ const (
 	// RSA-PSS with SHA-256 and a salt as long as the hash; payload is a
 	// SHA-256 digest (32 bytes).
 	Algorithm_RSA_PSS_SHA256 Algorithm = 4
+	// ECDSA with a SHA-384 digest (48 bytes), over the key's curve.
+	Algorithm_ECDSA_SHA384 Algorithm = 5
+	// ECDSA with a SHA-512 digest (64 bytes), over the key's curve.
+	Algorithm_ECDSA_SHA512 Algorithm = 6
+	// RSA PKCS #1 v1.5 with a SHA-384 digest (48 bytes).
+	Algorithm_RSA_PKCS1_SHA384 Algorithm = 7
+	// RSA PKCS #1 v1.5 with a SHA-512 digest (64 bytes).
+	Algorithm_RSA_PKCS1_SHA512 Algorithm = 8
+	// RSA-PSS with SHA-384 and a 48-byte salt; payload is a SHA-384 digest.
+	Algorithm_RSA_PSS_SHA384 Algorithm = 9
+	// RSA-PSS with SHA-512 and a 64-byte salt; payload is a SHA-512 digest.
+	Algorithm_RSA_PSS_SHA512 Algorithm = 10
 )
 
 // Enum value maps for Algorithm.
 var (
 	Algorithm_name = map[int32]string{
-		0: "ALGORITHM_UNSPECIFIED",
-		1: "ECDSA_P256_SHA256",
-		2: "ED25519",
-		3: "RSA_PKCS1_SHA256",
-		4: "RSA_PSS_SHA256",
+		0:  "ALGORITHM_UNSPECIFIED",
+		1:  "ECDSA_P256_SHA256",
+		2:  "ED25519",
+		3:  "RSA_PKCS1_SHA256",
+		4:  "RSA_PSS_SHA256",
+		5:  "ECDSA_SHA384",
+		6:  "ECDSA_SHA512",
+		7:  "RSA_PKCS1_SHA384",
+		8:  "RSA_PKCS1_SHA512",
+		9:  "RSA_PSS_SHA384",
+		10: "RSA_PSS_SHA512",
 	}
 	Algorithm_value = map[string]int32{
 		"ALGORITHM_UNSPECIFIED": 0,
@@ -57,6 +82,12 @@ var (
 		"ED25519":               2,
 		"RSA_PKCS1_SHA256":      3,
 		"RSA_PSS_SHA256":        4,
+		"ECDSA_SHA384":          5,
+		"ECDSA_SHA512":          6,
+		"RSA_PKCS1_SHA384":      7,
+		"RSA_PKCS1_SHA512":      8,
+		"RSA_PSS_SHA384":        9,
+		"RSA_PSS_SHA512":        10,
 	}
 )
 
@@ -102,6 +133,10 @@ const (
 	// request and the signer is up: send it again once earlier requests are
 	// answered, or to another signer.
 	Code_CODE_OVERLOADED Code = 7
+	// CODE_PERMISSION_DENIED: the client may not use the key it named (the
+	// signer's policy). Final: another signer of the same fleet would say
+	// the same, so a client does not send the request again.
+	Code_CODE_PERMISSION_DENIED Code = 8
 )
 
 // Enum value maps for Code.
@@ -115,6 +150,7 @@ var (
 		5: "CODE_INTERNAL",
 		6: "CODE_UNAVAILABLE",
 		7: "CODE_OVERLOADED",
+		8: "CODE_PERMISSION_DENIED",
 	}
 	Code_value = map[string]int32{
 		"CODE_OK":                0,
@@ -125,6 +161,7 @@ var (
 		"CODE_INTERNAL":          5,
 		"CODE_UNAVAILABLE":       6,
 		"CODE_OVERLOADED":        7,
+		"CODE_PERMISSION_DENIED": 8,
 	}
 )
 
@@ -779,13 +816,20 @@ const file_sign_proto_rawDesc = "" +
 	"\n" +
 	"batches_in\x18\x06 \x01(\x04R\tbatchesIn\x12\x1f\n" +
 	"\vbatches_out\x18\a \x01(\x04R\n" +
-	"batchesOut*t\n" +
+	"batchesOut*\xec\x01\n" +
 	"\tAlgorithm\x12\x19\n" +
 	"\x15ALGORITHM_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ECDSA_P256_SHA256\x10\x01\x12\v\n" +
 	"\aED25519\x10\x02\x12\x14\n" +
 	"\x10RSA_PKCS1_SHA256\x10\x03\x12\x12\n" +
-	"\x0eRSA_PSS_SHA256\x10\x04*\xac\x01\n" +
+	"\x0eRSA_PSS_SHA256\x10\x04\x12\x10\n" +
+	"\fECDSA_SHA384\x10\x05\x12\x10\n" +
+	"\fECDSA_SHA512\x10\x06\x12\x14\n" +
+	"\x10RSA_PKCS1_SHA384\x10\a\x12\x14\n" +
+	"\x10RSA_PKCS1_SHA512\x10\b\x12\x12\n" +
+	"\x0eRSA_PSS_SHA384\x10\t\x12\x12\n" +
+	"\x0eRSA_PSS_SHA512\x10\n" +
+	"*\xc8\x01\n" +
 	"\x04Code\x12\v\n" +
 	"\aCODE_OK\x10\x00\x12\x14\n" +
 	"\x10CODE_UNKNOWN_KEY\x10\x01\x12\x14\n" +
@@ -794,7 +838,8 @@ const file_sign_proto_rawDesc = "" +
 	"\rCODE_CANCELED\x10\x04\x12\x11\n" +
 	"\rCODE_INTERNAL\x10\x05\x12\x14\n" +
 	"\x10CODE_UNAVAILABLE\x10\x06\x12\x13\n" +
-	"\x0fCODE_OVERLOADED\x10\a2\x9b\x02\n" +
+	"\x0fCODE_OVERLOADED\x10\a\x12\x1a\n" +
+	"\x16CODE_PERMISSION_DENIED\x10\b2\x9b\x02\n" +
 	"\x06Signer\x12A\n" +
 	"\x04Sign\x12\x1a.asyncsign.v1.RequestBatch\x1a\x19.asyncsign.v1.ResultBatch(\x010\x01\x12>\n" +
 	"\aSignOne\x12\x19.asyncsign.v1.SignRequest\x1a\x18.asyncsign.v1.SignResult\x12L\n" +

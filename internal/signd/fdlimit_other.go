@@ -1,6 +1,0 @@
-//go:build !unix
-
-package signd
-
-// openFileLimit is unknown here.
-func openFileLimit() int { return 0 }

@@ -1,8 +1,0 @@
-//go:build !linux
-
-package signd
-
-import "time"
-
-// sleepPrecisely sleeps for d; here with the runtime's timers.
-func sleepPrecisely(d time.Duration) { time.Sleep(d) }
