@@ -17,6 +17,15 @@ import (
 // digit: the name becomes a file's and a DNS name's.
 var ErrKeyName = errors.New("signer: bad key name")
 
+// CheckKeyName returns an error wrapping ErrKeyName if IssueSiteCert
+// would refuse name: so that a key can be named before it is made.
+func CheckKeyName(name string) error {
+	if !clientName.MatchString(name) {
+		return fmt.Errorf("%w %q (want 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or a digit)", ErrKeyName, name)
+	}
+	return nil
+}
+
 // IssueSiteCert issues a front end's certificate for a signing key that
 // lives outside dir/keys (in a PKCS #11 token, say), from the site CA of
 // the deployment dir, as Init does for the keys it makes: for pub, for
@@ -26,8 +35,8 @@ var ErrKeyName = errors.New("signer: bad key name")
 // fs.ErrExist (wrapped) if dir/certs/NAME.pem exists; those of reading the
 // site CA; x509's for a key type it cannot certify; those of writing.
 func IssueSiteCert(dir, name string, pub crypto.PublicKey) error {
-	if !clientName.MatchString(name) {
-		return fmt.Errorf("%w %q (want letters, digits, '.', '_' or '-')", ErrKeyName, name)
+	if err := CheckKeyName(name); err != nil {
+		return err
 	}
 	certs := filepath.Join(dir, certsDir)
 	path := filepath.Join(certs, name+".pem")

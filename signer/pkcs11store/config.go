@@ -21,7 +21,7 @@ var (
 	// ErrModule: the module cannot be found or loaded.
 	ErrModule = errors.New("pkcs11store: cannot load the PKCS #11 module")
 	// ErrToken: the module has no token of that label.
-	ErrToken = errors.New("pkcs11store: no token of that label")
+	ErrToken = errors.New("pkcs11store: no such token")
 	// ErrPIN: the token refused the PIN: wrong, malformed, or locked.
 	ErrPIN = errors.New("pkcs11store: the token refused the PIN")
 	// ErrNoCgo: this program was built without cgo, which PKCS #11

@@ -57,9 +57,9 @@ func openError(cfg Config, err error) error {
 	switch {
 	case errors.As(err, &code) && (code == pkcs11.CKR_PIN_INCORRECT || code == pkcs11.CKR_PIN_INVALID ||
 		code == pkcs11.CKR_PIN_LEN_RANGE || code == pkcs11.CKR_PIN_LOCKED || code == pkcs11.CKR_PIN_EXPIRED):
-		return fmt.Errorf("%w of token %q (%v)", ErrPIN, cfg.Token, code)
+		return fmt.Errorf("%w: token %q answered %v", ErrPIN, cfg.Token, code)
 	case strings.Contains(err.Error(), "could not find PKCS#11 token"):
-		return fmt.Errorf("%w %q in module %s (list its tokens with: pkcs11-tool --module %s --list-token-slots, or softhsm2-util --show-slots for SoftHSM2)",
+		return fmt.Errorf("%w: no token labelled %q in module %s (list its tokens with: pkcs11-tool --module %s --list-token-slots, or softhsm2-util --show-slots for SoftHSM2)",
 			ErrToken, cfg.Token, cfg.Module, cfg.Module)
 	case strings.Contains(err.Error(), "failed to open module"):
 		return fmt.Errorf("%w %s: not a shared library this program can load (another architecture, or a missing dependency)", ErrModule, cfg.Module)
