@@ -5,15 +5,18 @@ package pkcs11store
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -219,5 +222,59 @@ func TestReadPIN(t *testing.T) {
 	}
 	if _, err := ReadPIN(filepath.Join(dir, "none")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("ReadPIN of no file = %v; want fs.ErrNotExist", err)
+	}
+}
+
+// TestPKCS11KeysOfToken: the store serves a token's P-384 key too, names
+// a key without label by its ID, and leaves out key pairs a signer does
+// not serve (ECDSA on P-224); the keys sign from many goroutines at once.
+func TestPKCS11KeysOfToken(t *testing.T) {
+	tok := softhsm.New(t, "kinds")
+	st := open(t, tok)
+	if _, err := st.ctx.GenerateECDSAKeyPairWithLabel([]byte{1}, []byte("ec384"), elliptic.P384()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ctx.GenerateECDSAKeyPair([]byte{0xab, 0xcd}, elliptic.P256()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ctx.GenerateECDSAKeyPairWithLabel([]byte{3}, []byte("ec224"), elliptic.P224()); err != nil {
+		t.Logf("SoftHSM2 makes no P-224 key (%v): that a store leaves one out is not checked", err)
+	}
+	keys, err := st.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, k := range keys {
+		names = append(names, k.Name)
+	}
+	if strings.Join(names, " ") != "ec384 id-abcd" {
+		t.Fatalf("keys %q; want ec384 id-abcd", names)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				for _, k := range keys {
+					d := digest(crypto.SHA256)
+					sig, err := k.Signer.Sign(rand.Reader, d, crypto.SHA256)
+					if err == nil && !ecdsa.VerifyASN1(k.Signer.Public().(*ecdsa.PublicKey), d, sig) {
+						err = errors.New("signature does not verify")
+					}
+					if err != nil {
+						errs <- fmt.Errorf("%s: %w", k.Name, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
