@@ -30,6 +30,15 @@
 // Keys are named by their key ID, [KeyID]: the lowercase hex SHA-256 of
 // the DER SubjectPublicKeyInfo of the public key.
 //
+// # Key stores
+//
+// A [Server]'s keys come from a [KeyStore], [Config.Keys]: by default
+// [DirKeys] of the deployment's keys directory, whose files may be PEM of
+// PKCS #8, SEC1 or PKCS #1 ([ErrKeyFormat] and [ErrEncryptedKey] say what
+// else a file holds, and how to convert it). Package pkcs11store is the
+// store of a PKCS #11 token's keys, which sign inside the token;
+// [IssueSiteCert] issues a front end's certificate for such a key.
+//
 // # Serving
 //
 // A [Server] signs on a fixed pool of workers, one per core by default:

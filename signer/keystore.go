@@ -2,9 +2,11 @@ package signer
 
 import (
 	"crypto"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -29,28 +31,42 @@ type KeyStore interface {
 }
 
 // DirKeys returns the KeyStore of the key files dir/*.key, each a
-// private key in PEM, named by its file's stem.
+// private key in PEM (PKCS #8, SEC1 or PKCS #1: see ErrKeyFormat), named
+// by its file's stem. Its Keys errors name the file or directory at
+// fault: a dir that cannot be read (permission denied, say) is reported
+// as such; a dir that does not exist, or holds no key file, as ErrNoKeys
+// (with the cause); a key file that cannot be read or parsed, as that
+// (see ErrKeyFormat and ErrEncryptedKey).
 func DirKeys(dir string) KeyStore { return dirKeys(dir) }
 
 type dirKeys string
 
-// Keys reads every key file, in the order of their names.
+// Keys reads every key file, in the order of their names. It lists the
+// directory with os.ReadDir, not filepath.Glob, which would take an
+// unreadable directory for an empty one.
 func (d dirKeys) Keys() ([]Key, error) {
-	paths, err := filepath.Glob(filepath.Join(string(d), "*.key"))
-	if err != nil {
-		return nil, err
+	dir := string(d)
+	entries, err := os.ReadDir(dir) // sorted by name
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %w", ErrNoKeys, err)
 	}
-	slices.Sort(paths)
-	keys := make([]Key, 0, len(paths))
-	for _, p := range paths {
-		s, err := readPrivateKey(p)
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	var keys []Key
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".key")
+		if !ok {
+			continue
+		}
+		s, err := readPrivateKey(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, Key{Name: strings.TrimSuffix(filepath.Base(p), ".key"), Signer: s})
+		keys = append(keys, Key{Name: name, Signer: s})
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("%s: %w", string(d), ErrNoKeys)
+		return nil, fmt.Errorf("%s: %w (no *.key file)", dir, ErrNoKeys)
 	}
 	return keys, nil
 }

@@ -1,7 +1,6 @@
 package signer
 
 import (
-	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -14,33 +13,6 @@ import (
 // ErrNoPEM is returned (wrapped) when a file that should hold a PEM block
 // of some type holds none.
 var ErrNoPEM = errors.New("signer: no PEM block of the expected type")
-
-// readPrivateKey reads a PKCS #8 PEM private key.
-func readPrivateKey(path string) (crypto.Signer, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			return nil, fmt.Errorf("%s: %w", path, ErrNoPEM)
-		}
-		if b.Type != "PRIVATE KEY" {
-			continue
-		}
-		k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		s, ok := k.(crypto.Signer)
-		if !ok {
-			return nil, fmt.Errorf("%s: %T cannot sign", path, k)
-		}
-		return s, nil
-	}
-}
 
 // ReadCert reads the certificate of a deployment's signing key name
 // (ecdsap256, ed25519 or rsa2048; see Init): dir/certs/name.pem, what a

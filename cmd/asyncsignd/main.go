@@ -10,6 +10,8 @@
 //	                 [-handshake-timeout D] [-max-conns N] [-max-handshakes N]
 //	                 [-max-conns-per-client N] [-idle-timeout D]
 //	                 [-max-memory BYTES] [-client-memory BYTES]
+//	                 [-pkcs11 MODULE -pkcs11-token LABEL -pkcs11-pin-file FILE]
+//	asyncsignd pkcs11-key -pkcs11 MODULE -pkcs11-token LABEL -pkcs11-pin-file FILE [-type ecdsap256|rsa2048] -name NAME DIR
 //
 // init writes a ready deployment into DIR, with a CA for each role, so
 // that each certificate is good in its own role only: the site CA (ca.pem,
@@ -73,6 +75,18 @@
 // connection may cost up to signer.ConnectionBytes (about 4.25 MiB) on top:
 // -max-conns and -max-conns-per-client times that.
 //
+// With -pkcs11 MODULE -pkcs11-token LABEL -pkcs11-pin-file FILE, serve
+// serves the ECDSA and RSA keys of that PKCS #11 token (an HSM, SoftHSM2),
+// each named by its label and signing inside the token, instead of
+// DIR/keys; its TLS identity still comes from DIR. FILE holds the user
+// PIN (a trailing newline is ignored) and, as a key file, must not be
+// readable by group or others. pkcs11-key makes a key pair NAME of -type
+// (default ecdsap256) inside the token, never as a file, and writes
+// DIR/certs/NAME.pem, its front end's certificate from the site CA, for
+// localhost, 127.0.0.1 and NAME.localhost (see package pkcs11store). A
+// missing module, a token not found, a wrong PIN, a token with no key:
+// a message naming it, exit status 1.
+//
 // Bad arguments: a message and the usage on standard error, exit status
 // 2. Any other failure: a message on standard error, exit status 1.
 package main
@@ -102,6 +116,9 @@ const usage = `usage:
                    [-handshake-timeout D] [-max-conns N] [-max-handshakes N]
                    [-max-conns-per-client N] [-idle-timeout D]
                    [-max-memory BYTES] [-client-memory BYTES]
+                   [-pkcs11 MODULE -pkcs11-token LABEL -pkcs11-pin-file FILE]
+  asyncsignd pkcs11-key -pkcs11 MODULE -pkcs11-token LABEL -pkcs11-pin-file FILE
+                        [-type ecdsap256|rsa2048] -name NAME DIR
 `
 
 // errUsage marks bad arguments: exit status 2.
@@ -148,6 +165,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "serve":
 		return serve(args[1:], stdout, stderr)
+	case "pkcs11-key":
+		return pkcs11Key(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "asyncsignd: unknown command %q\n", args[0])
 		return errUsage
@@ -173,6 +192,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	maxMemory, clientMemory := int64(signer.DefaultMaxMemory), int64(signer.DefaultClientMemory)
 	fs.Func("max-memory", "`bytes` the signer holds at most for all clients' requests and answers together (default 512MiB)", byteSize(&maxMemory))
 	fs.Func("client-memory", "`bytes` the signer holds at most for each client identity (default 64MiB)", byteSize(&clientMemory))
+	p11 := addPKCS11Flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -190,6 +210,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "asyncsignd serve: -handshake-timeout, -max-handshakes, -max-conns-per-client and -idle-timeout must be positive, -max-conns not negative")
 		return errUsage
 	}
+	keys, closeKeys, err := p11.keyStore(stderr)
+	if err != nil {
+		return err
+	}
+	defer closeKeys() // after Stop: the token's sessions go with the server
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -205,7 +230,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Dir: *dir, Delay: *delay, Workers: *workers,
 		HandshakeTimeout: *handshakeTimeout, MaxConns: *maxConns, MaxHandshakes: *maxHandshakes,
 		MaxConnsPerClient: *maxPerClient, IdleTimeout: *idleTimeout,
-		MaxMemory: maxMemory, ClientMemory: clientMemory,
+		MaxMemory: maxMemory, ClientMemory: clientMemory, Keys: keys,
 	})
 	if err != nil {
 		return err
