@@ -36,9 +36,9 @@ type notifier struct {
 type parking uint8
 
 const (
-	awake    parking = iota
-	onEpoll          // in the netpoller, on the epoll set: write efd
-	onChan           // on kick: send on it
+	awake   parking = iota
+	onEpoll         // in the netpoller, on the epoll set: write efd
+	onChan          // on kick: send on it
 )
 
 // one is the eventfd counter increment, in host byte order.
