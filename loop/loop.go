@@ -565,7 +565,12 @@ func (l *loop) spinWait() error {
 		}
 		t := time.Now()
 		runtime.Gosched()
-		idle := time.Since(t) < idleYield
+		if time.Since(t) < idleYield {
+			// Nothing else wanted this P: parked, the loop costs no
+			// CPU, and the P, with nothing to run, looks at the
+			// netpoller itself. (Parking looks at the fds first.)
+			break
+		}
 		if err := l.collect(); err != nil {
 			return err
 		}
@@ -573,12 +578,6 @@ func (l *loop) spinWait() error {
 		// see it.
 		if len(l.ready) > 0 || l.n.canceled.Load() {
 			return nil
-		}
-		if idle {
-			// Nothing else wanted this P: parked, the loop costs no
-			// CPU, and the P, with nothing to run, looks at the
-			// netpoller itself.
-			break
 		}
 	}
 	return l.wait(-1)
@@ -626,13 +625,19 @@ func (l *loop) wait(timeout int) error {
 		l.takeNotes()
 		return nil
 	}
-	evs, err := l.poller.poll()
-	if err == nil && len(evs) == 0 && timeout != 0 {
+	var (
+		evs []unix.EpollEvent
+		err error
+	)
+	if timeout == 0 {
+		evs, err = l.poller.poll()
+	} else {
 		if !l.n.sleep(onEpoll) {
 			l.takeNotes() // a callback came, or ctx is done: no sleep
 			return nil
 		}
 		defer l.n.awake()
+		// park looks for events before it waits for them.
 		evs, err = l.poller.park(timeout)
 	}
 	if err != nil {
