@@ -72,13 +72,22 @@
 // and parks its goroutine on the epoll fd through Go's netpoller. A thread
 // blocked in a system call keeps its P for a while, and on a small machine
 // that starves the engine's goroutines, whose completions the loop waits
-// for. But the runtime looks at its netpoller only when a P runs out of
-// work, or every 10ms, so a loop parked there while the engine keeps every
-// P busy would sleep until the engine had drained all its work. So before
-// it parks, the loop yields and polls a bounded number of times
-// (spinRounds), staying runnable while completions are near: some 100µs of
-// polling each time it goes to sleep on slow operations, in exchange for
-// throughput on fast ones (asyncspeed shows it).
+// for. When no fd is armed (every paused job waits for a callback), it
+// parks on a channel instead, which a callback readies directly: no
+// system call, and no need for a P to look at the netpoller.
+//
+// The runtime looks at its netpoller only when a P runs out of work, or
+// every 10ms, so a loop parked there while the engine keeps every P busy
+// would sleep until the engine had drained all its work. So before it
+// parks, the loop yields and polls, staying runnable while completions are
+// near, for up to spinRounds yields (some 100µs) as long as each yield
+// lets another goroutine run. A yield that returns at once says that no
+// goroutine wanted the P: then spinning would only take CPU from what the
+// operation waits for (the engine's threads waiting for a CPU on a busy
+// machine, a network, another process), and the loop parks at once; its
+// P, with nothing to run, looks at the netpoller itself. A loop in
+// ModePoll has nothing to park on: after a fruitless round whose yield
+// returned at once, it gives its thread's CPU away (sched_yield) instead.
 //
 // # Back-pressure and cancellation
 //

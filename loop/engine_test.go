@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/seed-e1024768/async"
 	"github.com/seed-e1024768/async/internal/leaktest"
@@ -30,8 +31,9 @@ const (
 
 type fakeEngine struct {
 	kind    notifyKind
-	ringCap int64 // >0: at most this many ops in the workers; more get StatusEAGAIN
-	never   bool  // operations never complete: only cancellation ends them
+	ringCap int64         // >0: at most this many ops in the workers; more get StatusEAGAIN
+	never   bool          // operations never complete: only cancellation ends them
+	delay   time.Duration // how long a worker takes over an operation
 
 	inRing   atomic.Int64
 	eagains  atomic.Int64
@@ -83,6 +85,9 @@ func (e *fakeEngine) close() {
 func (e *fakeEngine) worker() {
 	defer e.wg.Done()
 	for r := range e.reqs {
+		if e.delay > 0 {
+			time.Sleep(e.delay)
+		}
 		r.out = 2*r.in + 1
 		e.inRing.Add(-1)
 		switch {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"time"
 
 	"github.com/seed-e1024768/async"
 	"golang.org/x/sys/unix"
@@ -278,6 +279,10 @@ func (l *loop) close() {
 // NoJobs to the loop.
 var testHookNoJobs func()
 
+// testHookSpin, when set by a test, is called at each round of spinWait;
+// testHookYield each time a round of polling gives the thread's CPU away.
+var testHookSpin, testHookYield func()
+
 func (l *loop) run() error {
 	for {
 		if l.n.canceled.Load() {
@@ -430,7 +435,17 @@ func (l *loop) runReady() {
 	if len(cur) > 0 && l.finished == before {
 		// A round of polling got nowhere: let the goroutines the jobs
 		// wait for (an engine's workers) run before the next.
+		t := time.Now()
 		runtime.Gosched()
+		if time.Since(t) < idleYield {
+			// None of them wanted this P: they wait for the kernel
+			// (the network, a timer) or for a CPU. Give the thread's
+			// CPU away for a moment rather than spin on it.
+			if testHookYield != nil {
+				testHookYield()
+			}
+			unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+		}
 	}
 }
 
@@ -531,10 +546,12 @@ func (l *loop) cancel() error {
 }
 
 // spinWait waits for events when no job is ready. It first yields and
-// polls a few times, staying runnable: the runtime looks at its netpoller
-// only when a P runs out of work (or every 10ms), so a loop parked there
-// while the engine's workers keep every P busy would not be woken until
-// they had drained all its work. Then it parks.
+// polls, staying runnable: the runtime looks at its netpoller only when a
+// P runs out of work (or every 10ms), so a loop parked there while the
+// engine's workers keep every P busy would not be woken until they had
+// drained all its work. It stops as soon as a yield finds no other
+// goroutine to run, since spinning then only takes CPU from what the
+// operation waits for, and parks.
 func (l *loop) spinWait() error {
 	// Callbacks that came while the loop was busy need no yield to see.
 	if l.n.pending.Load() > 0 {
@@ -543,7 +560,17 @@ func (l *loop) spinWait() error {
 		}
 	}
 	for range spinRounds {
+		if testHookSpin != nil {
+			testHookSpin()
+		}
+		t := time.Now()
 		runtime.Gosched()
+		if time.Since(t) < idleYield {
+			// Nothing else wanted this P: parked, the loop costs no
+			// CPU, and the P, with nothing to run, looks at the
+			// netpoller itself. (Parking looks at the fds first.)
+			break
+		}
 		if err := l.collect(); err != nil {
 			return err
 		}
@@ -577,18 +604,40 @@ func (l *loop) collect() error {
 // ones. asyncspeed shows the difference.
 const spinRounds = 128
 
+// idleYield is how short a yield is when no other goroutine ran in it.
+const idleYield = time.Microsecond
+
 // wait waits up to timeout milliseconds (-1: no limit) for events and
 // makes the slots they concern ready. It takes the events ready now and,
 // when there are none, parks (see poller) after telling the notifier, so
 // that a callback wakes it.
 func (l *loop) wait(timeout int) error {
-	evs, err := l.poller.poll()
-	if err == nil && len(evs) == 0 && timeout != 0 {
-		if !l.n.sleep() {
+	if l.armed == 0 && timeout < 0 {
+		// Only callbacks can wake the loop: sleep on a channel, which a
+		// callback's post readies at once, where the netpoller would
+		// need a P with nothing to do to look at the eventfd.
+		if !l.n.sleep(onChan) {
+			l.takeNotes()
+			return nil
+		}
+		<-l.n.kick
+		l.n.awake()
+		l.takeNotes()
+		return nil
+	}
+	var (
+		evs []unix.EpollEvent
+		err error
+	)
+	if timeout == 0 {
+		evs, err = l.poller.poll()
+	} else {
+		if !l.n.sleep(onEpoll) {
 			l.takeNotes() // a callback came, or ctx is done: no sleep
 			return nil
 		}
 		defer l.n.awake()
+		// park looks for events before it waits for them.
 		evs, err = l.poller.park(timeout)
 	}
 	if err != nil {

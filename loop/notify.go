@@ -19,13 +19,27 @@ type notifier struct {
 	canceled atomic.Bool  // ctx is done; read by the loop every round
 	pending  atomic.Int32 // len(queue), for the loop to look at without the lock
 
+	// kick wakes a loop parked on it, with no fd armed: a post readies
+	// the loop goroutine directly, with no system call and without the
+	// netpoller (see loop.wait).
+	kick chan struct{}
+
 	mu     sync.Mutex
-	parked bool    // the loop sleeps in the netpoller: a post must write efd
+	parked parking // how the loop sleeps, if it does: how a post wakes it
 	closed bool    // efd is closed: late callbacks do nothing
 	efd    int     // immutable until closed
 	queue  []int32 // slots whose callback was called, not yet taken
 	queued []bool  // per slot: in queue
 }
+
+// parking is how the loop sleeps.
+type parking uint8
+
+const (
+	awake   parking = iota
+	onEpoll         // in the netpoller, on the epoll set: write efd
+	onChan          // on kick: send on it
+)
 
 // one is the eventfd counter increment, in host byte order.
 var one = func() (b [8]byte) {
@@ -38,7 +52,7 @@ func newNotifier(slots int) (*notifier, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	return &notifier{efd: efd, queue: make([]int32, 0, slots), queued: make([]bool, slots)}, nil
+	return &notifier{efd: efd, kick: make(chan struct{}, 1), queue: make([]int32, 0, slots), queued: make([]bool, slots)}, nil
 }
 
 // post queues slot idx and, if the loop sleeps and the queue was empty,
@@ -55,7 +69,7 @@ func (n *notifier) post(idx int32) bool {
 		n.queued[idx] = true
 		n.queue = append(n.queue, idx)
 		n.pending.Store(int32(len(n.queue)))
-		if len(n.queue) == 1 && n.parked {
+		if len(n.queue) == 1 {
 			n.wakeLocked()
 		}
 	}
@@ -63,22 +77,23 @@ func (n *notifier) post(idx int32) bool {
 	return true
 }
 
-// sleep marks the loop as going to sleep, so that posts wake it; it
-// reports false, marking nothing, when there is something to do already.
-func (n *notifier) sleep() bool {
+// sleep marks the loop as going to sleep as how says, so that posts wake
+// it; it reports false, marking nothing, when there is something to do
+// already.
+func (n *notifier) sleep(how parking) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if len(n.queue) > 0 || n.canceled.Load() {
 		return false
 	}
-	n.parked = true
+	n.parked = how
 	return true
 }
 
 // awake marks the loop as awake again.
 func (n *notifier) awake() {
 	n.mu.Lock()
-	n.parked = false
+	n.parked = awake
 	n.mu.Unlock()
 }
 
@@ -106,11 +121,22 @@ func (n *notifier) cancel() {
 	}
 }
 
-// wakeLocked makes efd readable. The caller holds mu, so efd is open.
+// wakeLocked wakes the loop if it sleeps. The caller holds mu, so efd is
+// open.
 func (n *notifier) wakeLocked() {
-	// The write cannot block (the counter would have to near 2^64), and a
-	// failure could only mean a wake-up is pending already.
-	unix.Write(n.efd, one[:])
+	switch n.parked {
+	case onEpoll:
+		// The write cannot block (the counter would have to near 2^64),
+		// and a failure could only mean a wake-up is pending already.
+		unix.Write(n.efd, one[:])
+	case onChan:
+		// The loop takes one kick for each sleep; a second wake of the
+		// same sleep finds the buffer full, and is not needed.
+		select {
+		case n.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (n *notifier) close() {

@@ -51,6 +51,50 @@ func BenchmarkSignJobs(b *testing.B) {
 	}
 }
 
+// BenchmarkOneInFlight: one operation at a time, ECDSA P-256 through a
+// signer process on loopback: a blocking Sign, then one job through
+// loop.Run in each mode. What the async path costs where it cannot
+// overlap anything: ns/op and the client's cpu-ns/op against sync's.
+func BenchmarkOneInFlight(b *testing.B) {
+	_, dir, _ := testSignd(b)
+	s := startSigner(b, dir)
+	kid := keyID(b, dir, "ecdsap256")
+	digest := make([]byte, 32)
+	b.Run("sync", func(b *testing.B) {
+		e := dial(b, Config{}, s)
+		b.ReportAllocs()
+		b.ResetTimer()
+		defer cpuPerOp(b)()
+		for range b.N {
+			if _, err := e.Sign(context.Background(), kid, ECDSAP256SHA256, digest); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, m := range modes {
+		b.Run(m.mode.String(), func(b *testing.B) {
+			e := dial(b, Config{Notify: m.notify, AppParks: true}, s)
+			fn := func(ctx context.Context, _ []byte) int {
+				if _, err := e.Sign(ctx, kid, ECDSAP256SHA256, digest); err != nil {
+					b.Error(err)
+				}
+				return 0
+			}
+			n := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			defer cpuPerOp(b)()
+			err := loop.Run(context.Background(), loop.Config{Mode: m.mode, InFlight: 1}, func() (loop.Task, bool) {
+				n++
+				return loop.Task{Fn: fn}, n <= b.N
+			}, func(loop.Result) {})
+			if err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
 // BenchmarkSignGoroutines: blocking Sign from many goroutines, multiplexed
 // over the engine's streams.
 func BenchmarkSignGoroutines(b *testing.B) { benchGoroutines(b, (*Engine).Sign) }
