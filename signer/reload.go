@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 )
 
 // keyring is the server's keys and who may use them: made whole by New
@@ -16,12 +18,20 @@ type keyring struct {
 	keys    map[string]*key // by ID
 	auth    Authorizer      // nil: every client may use every key
 	quantum int64           // the scheduler's, for these keys
+	views   sync.Map        // client identity → map[string]*key: allowed's
+	nviews  atomic.Int64
 }
 
-// allowed returns the keys client may use, by ID.
+// allowed returns the keys client may use, by ID: worked out once per
+// client identity (up to maxViews of them) for the keyring's life, since
+// a client's per-client state (see keysFor) lasts only while it has
+// calls running, and a client of SignOne may have one at a time.
 func (r *keyring) allowed(client string) map[string]*key {
 	if r.auth == nil {
 		return r.keys // shared: nobody writes to it
+	}
+	if v, ok := r.views.Load(client); ok {
+		return v.(map[string]*key)
 	}
 	m := make(map[string]*key, len(r.keys))
 	for id, k := range r.keys {
@@ -29,8 +39,18 @@ func (r *keyring) allowed(client string) map[string]*key {
 			m[id] = k
 		}
 	}
+	if r.nviews.Add(1) <= maxViews {
+		if v, loaded := r.views.LoadOrStore(client, m); loaded {
+			return v.(map[string]*key)
+		}
+	}
 	return m
 }
+
+// maxViews bounds the client identities a keyring remembers the keys of:
+// the identities are those the client CA issued, but a bound costs
+// nothing. Past it, a client's keys are worked out for each of its calls.
+const maxViews = 1 << 14
 
 // allows reports whether client may use k.
 func (r *keyring) allows(client string, k *key) bool {
