@@ -242,4 +242,3 @@ func BenchmarkAuthorize(b *testing.B) {
 		})
 	}
 }
-
