@@ -35,7 +35,10 @@ const PolicyFile = "policy.json"
 //	{"alice": ["ecdsap256"], "bob": ["*"]}
 //
 // A client the policy does not name may use no key; an empty list is
-// the same.
+// the same. An entry that names no key the server holds is no error (the
+// server's log warns of it): a key may come back. Whoever may write the
+// file may grant keys: the server refuses one that group or others may
+// write (a *PermissionError).
 type Policy struct {
 	clients map[string]grant
 }

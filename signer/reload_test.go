@@ -69,8 +69,8 @@ func TestReloadPolicyOnOpenStream(t *testing.T) {
 }
 
 // TestReloadBrokenKeepsOld (reload without restart): a policy, a key or
-// a certificate that does not parse makes Reload fail, saying why (the
-// policy's line and column), and leaves the old configuration whole in
+// a certificate that does not parse, or a policy others may write, makes
+// Reload fail, saying why (the policy's line and column), and leaves the old configuration whole in
 // force: its policy, its keys, and its certificate for new connections.
 func TestReloadBrokenKeepsOld(t *testing.T) {
 	keys, byName := loadTestKeys(t)
@@ -105,6 +105,16 @@ func TestReloadBrokenKeepsOld(t *testing.T) {
 		t.Fatalf("Reload with a broken policy: %v, want a *PolicyError at %s:4:3", err, PolicyFile)
 	}
 	check("policy")
+	writePolicy(t, dir, `{"authz-alice": ["ecdsap256"]}`)
+
+	// A policy others may write: anyone could grant themselves keys.
+	if err := os.Chmod(filepath.Join(dir, PolicyFile), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := sv.s.Reload(); !errors.Is(err, ErrTooOpen) {
+		t.Fatalf("Reload with a policy others may write: %v, want ErrTooOpen", err)
+	}
+	check("policy's mode")
 	writePolicy(t, dir, `{"authz-alice": ["ecdsap256"]}`)
 
 	// A new key file that does not parse.
