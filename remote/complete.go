@@ -123,6 +123,8 @@ func codeError(addr string, res *signpb.SignResult) error {
 		err = ErrUnavailable
 	case signpb.Code_CODE_OVERLOADED:
 		err = ErrOverloaded
+	case signpb.Code_CODE_PERMISSION_DENIED:
+		err = ErrDenied
 	default:
 		err = ErrSigner
 	}
@@ -130,14 +132,14 @@ func codeError(addr string, res *signpb.SignResult) error {
 }
 
 // isRequestError reports whether err is about the request itself, which
-// another signer would refuse too.
+// another signer would refuse too (or, denied, must).
 func isRequestError(err error) bool {
-	return errors.Is(err, ErrUnknownKey) || errors.Is(err, ErrBadInput)
+	return errors.Is(err, ErrUnknownKey) || errors.Is(err, ErrBadInput) || errors.Is(err, ErrDenied)
 }
 
 // SignerError is a signer's refusal to sign a request. It wraps the
-// package's error for its code: ErrUnknownKey, ErrBadInput, ErrSigner,
-// context.DeadlineExceeded or context.Canceled.
+// package's error for its code: ErrUnknownKey, ErrBadInput, ErrDenied,
+// ErrSigner, context.DeadlineExceeded or context.Canceled.
 type SignerError struct {
 	Addr string // the signer's address
 	Code string // the wire code, such as "CODE_UNKNOWN_KEY"

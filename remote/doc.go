@@ -65,7 +65,9 @@
 // answer from a dead or replaced stream is dropped: no caller gets two
 // answers, or one meant for another. A signer that answers
 // CODE_UNAVAILABLE (it is shutting down) has the request sent elsewhere
-// too.
+// too. A request the signer's policy does not let this client make
+// (CODE_PERMISSION_DENIED) fails at once with [ErrDenied], and is never
+// sent to another signer.
 //
 // # Overload
 //

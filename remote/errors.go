@@ -40,6 +40,13 @@ var (
 	// client rejected the signer's. A refusal by every signer fails an
 	// operation at once rather than at its deadline.
 	ErrRefused = errors.New("remote: certificate not accepted")
+	// ErrDenied: the signer's policy does not let this client (the
+	// identity of its certificate) use the key
+	// (CODE_PERMISSION_DENIED). It is returned at once and the request
+	// is never sent to another signer: a fleet shares its policy, and a
+	// client must not shop for a signer that lets it. PublicKey reports
+	// a key the client may not use as ErrUnknownKey, as the signer does.
+	ErrDenied = errors.New("remote: permission denied")
 	// ErrSigner: the signer failed to sign (CODE_INTERNAL).
 	ErrSigner = errors.New("remote: signer failed")
 	// ErrOverloaded: the signers were up but had no room for the request

@@ -44,7 +44,12 @@ func keyCost(k *key) int64 {
 
 // cost returns what signing req takes, in the scheduler's units.
 func cost(keys map[string]*key, req *pb.SignRequest) int64 {
-	k := keys[req.GetKeyId()]
+	return costOf(keys[req.GetKeyId()], req)
+}
+
+// costOf returns what signing req with k (nil: a key the server does
+// not hold) takes.
+func costOf(k *key, req *pb.SignRequest) int64 {
 	switch {
 	case k == nil:
 		return costOther

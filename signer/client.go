@@ -3,6 +3,8 @@ package signer
 import (
 	"sync"
 	"sync/atomic"
+
+	pb "github.com/seed-e1024768/async/internal/signpb"
 )
 
 // Defaults of the bounds in bytes (see Config.MaxMemory and
@@ -25,6 +27,9 @@ type client struct {
 	id    string
 	bytes atomic.Int64 // held for it: requests queued or in flight, answers unsent
 	refs  int          // streams and calls of it running; Server.cmu
+	// access is the keys it may use under the server's keyring, worked
+	// out when the keyring first needs it (see keysFor).
+	access atomic.Pointer[access]
 
 	// The scheduler's, under queue.mu: the client's requests ready for a
 	// worker, in order of arrival (ring), and its deficit (see queue).
@@ -150,3 +155,41 @@ func (b *budget) free() {
 func (b *budget) full(c *client) bool {
 	return c.bytes.Load() >= b.maxClient-b.maxClient/4 || b.total.Load() >= b.maxTotal-b.maxTotal/4
 }
+
+// access is the keys a client may use under one keyring, by ID.
+type access struct {
+	ring *keyring
+	keys map[string]*key
+}
+
+// keysFor returns the keys c may use under r, by ID: what c's requests
+// look their key up in, so that a request's authorization costs no more
+// than the lookup every request makes anyway. It is worked out once per
+// client and keyring: a Reload makes a new keyring, and the first request
+// of each client after it works the client's keys out again.
+func (c *client) keysFor(r *keyring) map[string]*key {
+	if a := c.access.Load(); a != nil && a.ring == r {
+		return a.keys
+	}
+	a := &access{ring: r, keys: r.allowed(c.id)}
+	c.access.Store(a) // racing streams of c store the same answer
+	return a.keys
+}
+
+// admitKey looks req's key up in view, the keys its client may use under
+// r (see keysFor), and returns what signing req costs, or denied when r
+// holds the key but the client may not use it (a key r does not hold is
+// left for the worker to answer CODE_UNKNOWN_KEY).
+func admitKey(r *keyring, view map[string]*key, req *pb.SignRequest) (c int64, denied *key) {
+	k := view[req.GetKeyId()]
+	if k == nil {
+		if dk := r.keys[req.GetKeyId()]; dk != nil {
+			return 0, dk
+		}
+	}
+	return costOf(k, req), nil
+}
+
+// errDenied is the error of a request for a key its client may not use:
+// it names neither the key nor the client, which the client knows.
+const errDenied = "this client may not use this key"

@@ -31,7 +31,8 @@ var clientName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 //	certs/*.pem                 the front ends' certificates, as in dir
 //
 // so that ClientTLS, `asyncspeed -remote-dir` and `keyless -dir` take that
-// directory as they take dir. It returns the directory's path. Like Init
+// directory as they take dir. The deployment's policy (see Policy) names
+// the keys the client may use by name. It returns the directory's path. Like Init
 // it is all or nothing. Its errors: ErrClientName; fs.ErrExist (wrapped)
 // if the client exists; ErrOldDeployment; those of reading dir's client
 // CA and writing the files.

@@ -39,6 +39,32 @@
 // store of a PKCS #11 token's keys, which sign inside the token;
 // [IssueSiteCert] issues a front end's certificate for such a key.
 //
+// # Authorization
+//
+// A client is its certificate's CommonName, the name [AddClient] gives
+// it. The deployment's policy file, policy.json ([Policy]), says which
+// keys each client may use, by key name (a key file's stem, a token
+// object's label), key ID, or "*": {"alice": ["ecdsap256"], "bob":
+// ["*"]}. A client it does not name may use none; with no policy file
+// every authenticated client may use every key, and the server's log
+// says so. [Config.Authorizer] replaces the file with an [Authorizer] of
+// one's own. A request for a key its client may not use is answered
+// CODE_PERMISSION_DENIED for that request alone; PublicKey answers such
+// a key NotFound, as a key the signer does not hold. The server asks the
+// policy once per client and key and keeps the answers, as the keys a
+// client may use, by ID: a request's check is the key lookup it makes
+// anyway, and allocates nothing.
+//
+// # Reload
+//
+// [Server.Reload] (SIGHUP, for asyncsignd) reads the keys, the policy,
+// the client CA and the server's certificate again, and swaps them in
+// whole: the next request of every client, on a stream open or new, is
+// authorized and signed under the new configuration, and the next TLS
+// handshake uses the new CA and certificate. Requests in flight are
+// answered, and connections stay open. If anything new cannot be read or
+// does not parse, nothing changes and Reload says why.
+//
 // # Serving
 //
 // A [Server] signs on a fixed pool of workers, one per core by default:
@@ -65,6 +91,8 @@
 // every other request and client keeps being served:
 //
 //   - a key ID the signer does not hold: CODE_UNKNOWN_KEY;
+//   - a key the client may not use (see Authorization):
+//     CODE_PERMISSION_DENIED, at once;
 //   - an algorithm that is unknown or does not match the key's type, a
 //     digest that is not 32 bytes, an Ed25519 message longer than
 //     [MaxMessage], a request ID already in flight on its stream:

@@ -167,12 +167,13 @@ func waitFor(t testing.TB, cond func() bool) {
 // drive its parts (take, the queue, run) by hand.
 func testServer(keys map[string]*key) *Server {
 	base := time.Now()
-	return &Server{
-		keys:     keys,
+	s := &Server{
 		budget:   newBudget(DefaultMaxMemory, DefaultClientMemory),
 		base:     base,
 		q:        newFairQueue(base, 0, quantum(keys)),
 		held:     newQueue(base, 0, true),
 		draining: make(chan struct{}),
 	}
+	s.ring.Store(&keyring{keys: keys, quantum: quantum(keys)})
+	return s
 }

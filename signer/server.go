@@ -2,6 +2,7 @@ package signer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -77,6 +78,11 @@ type Config struct {
 	// Keys is where the signing keys come from; nil means the key files
 	// of the deployment, DirKeys(Dir/keys).
 	Keys KeyStore
+	// Authorizer decides which keys each client may use; nil means the
+	// deployment's policy file, Dir/policy.json (see Policy), read again
+	// on each Reload, or, while there is none, that every authenticated
+	// client may use every key.
+	Authorizer Authorizer
 	// Delay is the latency the signer stands for, as a round trip to a
 	// distant key: a request waits Delay/2 before a worker may take it
 	// (a cancel drops it meanwhile), and its answer waits until Delay
@@ -125,7 +131,6 @@ type Config struct {
 // Server is a signer. Create one with New, run it with Serve, stop it
 // with Stop.
 type Server struct {
-	keys    map[string]*key
 	workers int
 	budget  *budget
 	base    time.Time // op.due and op.deadline count from here
@@ -135,6 +140,14 @@ type Server struct {
 	grpc    *grpc.Server
 	health  *health.Server
 	conns   *limiter
+
+	// What Reload swaps, and what it reads them from.
+	ring     atomic.Pointer[keyring]    // the keys, and who may use them
+	tls      atomic.Pointer[tls.Config] // for new handshakes
+	dir      string
+	store    KeyStore
+	auth     Authorizer
+	reloadMu sync.Mutex // one Reload at a time
 
 	counters counters
 	draining chan struct{} // closed when Stop begins
@@ -156,26 +169,20 @@ type counters struct {
 
 // New reads the deployment in cfg.Dir and returns a server for its keys,
 // not yet serving. Its errors are those of reading the deployment; one
-// without keys is ErrNoKeys.
+// without keys is ErrNoKeys, a policy file that does not parse a
+// *PolicyError, which says the file, line and column.
 func New(cfg Config) (*Server, error) {
-	if err := checkPrivate(cfg.Dir); err != nil {
-		return nil, err
-	}
-	tlsCfg, err := serverTLS(cfg.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("signer: %w", err)
-	}
-	cc, err := connConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
 	store := cfg.Keys
 	if store == nil {
 		store = DirKeys(filepath.Join(cfg.Dir, keysDir))
 	}
-	keys, err := loadKeys(store)
+	loaded, err := load(cfg.Dir, store, cfg.Authorizer)
 	if err != nil {
-		return nil, fmt.Errorf("signer: %w", err)
+		return nil, err
+	}
+	cc, err := connConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Delay < 0 {
 		return nil, fmt.Errorf("signer: negative delay %v", cfg.Delay)
@@ -195,11 +202,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	base := time.Now()
 	s := &Server{
-		keys:     keys,
+		dir:      cfg.Dir,
+		store:    store,
+		auth:     cfg.Authorizer,
 		workers:  cfg.Workers,
 		budget:   newBudget(cfg.MaxMemory, cfg.ClientMemory),
 		base:     base,
-		q:        newFairQueue(base, cfg.Delay/2, quantum(keys)),
+		q:        newFairQueue(base, cfg.Delay/2, loaded.ring.quantum),
 		held:     newQueue(base, 0, true),
 		hold:     cfg.Delay - cfg.Delay/2,
 		health:   health.NewServer(),
@@ -207,12 +216,13 @@ func New(cfg Config) (*Server, error) {
 		stopped:  make(chan struct{}),
 		conns:    newLimiter(cc.MaxConns, cc.MaxHandshakes, cc.MaxConnsPerClient),
 	}
+	s.apply(loaded)
 	s.watches, s.endWatches = context.WithCancel(context.Background())
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)
 	}
 	s.grpc = grpc.NewServer(
-		grpc.Creds(limitCreds{credentials.NewTLS(tlsCfg), s.conns}),
+		grpc.Creds(limitCreds{credentials.NewTLS(s.dynamicTLS()), s.conns}),
 		grpc.ConnectionTimeout(cc.HandshakeTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: cc.IdleTimeout}),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
@@ -387,8 +397,9 @@ func (s *Server) Stats() *pb.StatsResponse {
 
 // KeyIDs returns the IDs of the server's keys, sorted.
 func (s *Server) KeyIDs() []string {
-	ids := make([]string, 0, len(s.keys))
-	for id := range s.keys {
+	keys := s.ring.Load().keys
+	ids := make([]string, 0, len(keys))
+	for id := range keys {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
@@ -445,7 +456,7 @@ func (s *Server) run(o *op) {
 	if o.deadline != 0 && o.expired(time.Since(s.base)) {
 		code, msg = pb.Code_CODE_DEADLINE_EXCEEDED, errExpired
 	} else {
-		code, sig, msg = handle(s.keys, o.req)
+		code, sig, msg = handle(s.ring.Load().keys, o.req)
 	}
 	o.answer(code, sig, msg)
 	s.count(code)

@@ -51,6 +51,14 @@ func (s *Server) signOne(ctx context.Context, cl *client, req *pb.SignRequest, r
 	if req.GetTimeoutNanos() != 0 || req.GetDeadlineUnixNano() != 0 {
 		arrived = time.Since(s.base)
 	}
+	ring := s.ring.Load()
+	c, denied := admitKey(ring, cl.keysFor(ring), req)
+	if denied != nil {
+		s.budget.unreserve(cl, resv)
+		s.noteDenied(cl.id, denied.name)
+		s.count(pb.Code_CODE_PERMISSION_DENIED)
+		return &pb.SignResult{Id: req.GetId(), Code: pb.Code_CODE_PERMISSION_DENIED, Error: errDenied}, nil
+	}
 	size := int64(proto.Size(req))
 	msg := s.budget.chargeFrom(cl, resv, size)
 	s.budget.unreserve(cl, resv)
@@ -60,7 +68,7 @@ func (s *Server) signOne(ctx context.Context, cl *client, req *pb.SignRequest, r
 	}
 	o := newOp(req, nil, 2)
 	o.cl, o.b, o.charge = cl, s.budget, size+opOverhead
-	o.cost = cost(s.keys, req)
+	o.cost = c
 	if arrived != 0 {
 		o.deadline = deadlineOf(req, arrived)
 	}
@@ -131,10 +139,13 @@ func signOneStream(srv any, ss grpc.ServerStream) error {
 }
 
 // PublicKey returns a key's DER SubjectPublicKeyInfo; an unknown key ID
-// is the gRPC status NotFound.
-func (v service) PublicKey(_ context.Context, req *pb.PublicKeyRequest) (*pb.PublicKeyResponse, error) {
-	k := v.s.keys[req.GetKeyId()]
-	if k == nil {
+// is the gRPC status NotFound, and so is a key the client may not use:
+// a client learns nothing of the keys it may not use.
+func (v service) PublicKey(ctx context.Context, req *pb.PublicKeyRequest) (*pb.PublicKeyResponse, error) {
+	ring := v.s.ring.Load()
+	id, _ := identityFromContext(ctx)
+	k := ring.keys[req.GetKeyId()]
+	if k == nil || !ring.allows(id, k) {
 		return nil, status.Error(codes.NotFound, errUnknownKey)
 	}
 	return &pb.PublicKeyResponse{KeyId: k.id, Spki: k.spki}, nil

@@ -182,6 +182,8 @@ func (st *stream) take(b *pb.RequestBatch, ops []*op) []*op {
 	s := st.s
 	s.counters.received.Add(uint64(len(reqs)))
 	draining := s.isDraining()
+	ring := s.ring.Load()
+	view := st.cl.keysFor(ring)
 	var arrived time.Duration // read once, and only for a deadline
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -190,6 +192,7 @@ func (st *stream) take(b *pb.RequestBatch, ops []*op) []*op {
 		var msg string
 		code := pb.Code_CODE_OVERLOADED
 		size := int64(proto.Size(r))
+		c, denied := admitKey(ring, view, r)
 		switch {
 		case draining:
 			code, msg = pb.Code_CODE_UNAVAILABLE, errShuttingDown
@@ -199,6 +202,9 @@ func (st *stream) take(b *pb.RequestBatch, ops []*op) []*op {
 			msg = errFull
 		case st.heldBytes.Load()+size > MaxQueuedBytes:
 			msg = errStreamBytes
+		case denied != nil:
+			code, msg = pb.Code_CODE_PERMISSION_DENIED, errDenied
+			s.noteDenied(st.cl.id, denied.name)
 		default:
 			if msg = s.budget.chargeFrom(st.cl, &st.resv, size); msg != "" {
 				st.refused = true
@@ -206,7 +212,7 @@ func (st *stream) take(b *pb.RequestBatch, ops []*op) []*op {
 			}
 			o := newOp(r, st, 2)
 			o.cl, o.b, o.charge, o.size, o.counted = st.cl, s.budget, size+opOverhead, size, true
-			o.cost = cost(s.keys, r)
+			o.cost = c
 			if r.GetTimeoutNanos() != 0 || r.GetDeadlineUnixNano() != 0 {
 				if arrived == 0 {
 					arrived = time.Since(s.base)

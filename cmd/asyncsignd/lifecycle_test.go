@@ -93,8 +93,8 @@ func TestAddClientCommand(t *testing.T) {
 }
 
 // TestSIGHUPKeepsServing (item 11 of the signer audit: SIGHUP killed the
-// signer at once): on SIGHUP the signer says reloading is not supported
-// and keeps serving; SIGTERM then stops it with exit status 0.
+// signer at once): on SIGHUP the signer reloads, says so, and keeps
+// serving; SIGTERM then stops it with exit status 0.
 func TestSIGHUPKeepsServing(t *testing.T) {
 	s := startServer(t)
 	conn := dial(t, s.Addr)

@@ -5,7 +5,7 @@
 // Usage:
 //
 //	asyncsignd init DIR
-//	asyncsignd add-client DIR NAME
+//	asyncsignd client DIR NAME
 //	asyncsignd serve -dir DIR -listen ADDR [-delay D] [-workers N] [-grace D] [-cpuprofile FILE]
 //	                 [-handshake-timeout D] [-max-conns N] [-max-handshakes N]
 //	                 [-max-conns-per-client N] [-idle-timeout D]
@@ -30,11 +30,14 @@
 // and renames it to DIR, so a killed init leaves no DIR (run it again).
 // DIR must not exist or be an empty directory.
 //
-// add-client issues another client identity, NAME (letters, digits, '.',
+// client issues another client identity, NAME (letters, digits, '.',
 // '_', '-'), and writes it as DIR/clients/NAME: a directory with
 // signer-ca.pem, client.pem, client-key.pem and certs/, which a client
 // takes as it takes DIR. The signer counts each client's bounds by its
-// name.
+// name, and DIR/policy.json says which keys it may use (see package
+// signer's Policy): {"alice": ["ecdsap256"], "bob": ["*"]}. Without a
+// policy file every client may use every key. (add-client is an older
+// name of client.)
 //
 // serve serves every key in DIR/keys on ADDR: gRPC over TLS 1.3 only,
 // client certificates required and verified against DIR/client-ca.pem,
@@ -51,8 +54,10 @@
 // sets the number of signing workers (default: one per core). On SIGTERM
 // or SIGINT it answers the requests in flight (for at most -grace) and
 // exits 0; a second SIGTERM or SIGINT ends it at once, exit status 1.
-// SIGHUP does not stop it: reloading is not supported yet, and it says so
-// on standard error. -cpuprofile FILE writes a CPU profile of the whole
+// SIGHUP reloads the keys, the policy, the client CA and the server's
+// certificate (signer.Server.Reload): requests and connections in flight
+// carry on; if anything new does not parse, the old configuration stays
+// in force and standard error says why. -cpuprofile FILE writes a CPU profile of the whole
 // run, for go tool pprof.
 //
 // Connections are bounded so that idle sockets or one client cannot lock
@@ -111,7 +116,7 @@ import (
 
 const usage = `usage:
   asyncsignd init DIR
-  asyncsignd add-client DIR NAME
+  asyncsignd client DIR NAME
   asyncsignd serve -dir DIR -listen ADDR [-delay D] [-workers N] [-grace D] [-cpuprofile FILE]
                    [-handshake-timeout D] [-max-conns N] [-max-handshakes N]
                    [-max-conns-per-client N] [-idle-timeout D]
@@ -148,14 +153,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return errUsage
 		}
 		return signer.Init(args[1])
-	case "add-client":
+	case "client", "add-client": // add-client: its older name
 		if len(args) != 3 || args[1] == "" {
-			fmt.Fprintln(stderr, "asyncsignd add-client: want a deployment directory and a name")
+			fmt.Fprintln(stderr, "asyncsignd client: want a deployment directory and a name")
 			return errUsage
 		}
 		dir, err := signer.AddClient(args[1], args[2])
 		if errors.Is(err, signer.ErrClientName) {
-			fmt.Fprintln(stderr, "asyncsignd add-client:", err, "(want letters, digits, '.', '_' or '-')")
+			fmt.Fprintln(stderr, "asyncsignd client:", err, "(want letters, digits, '.', '_' or '-')")
 			return errUsage
 		}
 		if err != nil {
@@ -251,7 +256,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				fmt.Fprintln(stderr, "asyncsignd: SIGHUP: reloading is not supported yet; still serving")
+				reload(s, stderr)
 				continue
 			}
 			return drain(s, *grace, served, sigs, stderr)
@@ -260,6 +265,15 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+}
+
+// reload reloads s and says how that went.
+func reload(s *signer.Server, stderr io.Writer) {
+	if err := s.Reload(); err != nil {
+		fmt.Fprintln(stderr, "asyncsignd: SIGHUP: reload failed, the old configuration stays in force:", err)
+		return
+	}
+	fmt.Fprintln(stderr, "asyncsignd: SIGHUP: reloaded")
 }
 
 // errInterrupted is the exit of a drain cut short by a second signal.
@@ -280,7 +294,7 @@ func drain(s *signer.Server, grace time.Duration, served <-chan error, sigs <-ch
 			return <-served
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				fmt.Fprintln(stderr, "asyncsignd: SIGHUP: reloading is not supported yet; stopping already")
+				fmt.Fprintln(stderr, "asyncsignd: SIGHUP: not reloading: stopping already")
 				continue
 			}
 			return errInterrupted

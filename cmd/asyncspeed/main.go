@@ -7,7 +7,8 @@
 // Usage:
 //
 //	asyncspeed [-seconds N] [-count N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json]
-//	           [-remote ADDR[,ADDR...] -remote-dir DIR | -remote embedded [-remote-delay D]] [algorithm ...]
+//	           [-remote ADDR[,ADDR...] -remote-dir DIR [-remote-client NAME] | -remote embedded [-remote-delay D]]
+//	           [algorithm ...]
 //
 // For each algorithm (all of them when none is named) it measures three
 // ways of doing the same operations, for -seconds each (in slices of about
@@ -42,9 +43,12 @@
 // gRPC call, as most programs call a signing service. -remote takes the
 // signers' addresses, comma-separated (the engine spreads the requests
 // over them), and -remote-dir the deployment directory made by `asyncsignd
-// init` (or a client directory `asyncsignd add-client` wrote), of which it
+// init` (or a client directory `asyncsignd client` wrote), of which it
 // reads only signer-ca.pem, client.pem, client-key.pem and certs/ (the key
-// IDs are those of the certificates' public keys).
+// IDs are those of the certificates' public keys). -remote-client NAME
+// measures as the client NAME, from DIR/clients/NAME: a key the signer's
+// policy does not let it use is an error that names the key (exit status
+// 1).
 // -remote embedded starts a signer inside the process, on loopback, with
 // a throwaway deployment in a temporary directory, removed at the end;
 // -remote-delay (1ms by default) makes it wait that long before signing
@@ -283,9 +287,11 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	remoteAddrs := fs.String("remote", "", "measure through remote signers at `ADDR[,ADDR...]` (asyncsignd), or \"embedded\" for one started in this process")
 	remoteDir := fs.String("remote-dir", "", "with -remote ADDR: the deployment `DIR` with signer-ca.pem, client.pem, client-key.pem and certs/")
 	remoteDelay := fs.Duration("remote-delay", time.Millisecond, "the embedded signer's delay before it signs a request")
+	remoteClient := fs.String("remote-client", "", "with -remote-dir: measure as the client `NAME`, from DIR/clients/NAME (asyncsignd client)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: asyncspeed [-seconds N] [-count N] [-async_jobs N] [-mode fd|callback|poll] [-workers N] [-json]\n"+
-			"                  [-remote ADDR[,ADDR...] -remote-dir DIR | -remote embedded [-remote-delay D]] [algorithm ...]\n\n")
+			"                  [-remote ADDR[,ADDR...] -remote-dir DIR [-remote-client NAME] | -remote embedded [-remote-delay D]]\n"+
+			"                  [algorithm ...]\n\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nalgorithms (all when none is named), as openssl speed names them:\n%s", describeAlgorithms())
 		fmt.Fprintf(stderr, "\nA row measures for -seconds, then gives the work still in flight at most a tenth\n"+
@@ -341,6 +347,10 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		return bad("-remote-delay must not be negative, not %v", *remoteDelay)
 	case *remoteAddrs == "" && *remoteDir != "":
 		return bad("-remote-dir needs -remote ADDR")
+	case *remoteClient != "" && *remoteDir == "":
+		return bad("-remote-client needs -remote ADDR and -remote-dir DIR")
+	case strings.ContainsRune(*remoteClient, '/') || *remoteClient == "." || *remoteClient == "..":
+		return bad("bad -remote-client %q: want the name of a client of DIR/clients", *remoteClient)
 	case *remoteAddrs == "" && fs.NArg() == 0:
 		// The default run: every algorithm here, and where async jobs
 		// pay most, a signer across a (loopback) network.
@@ -356,7 +366,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	case *remoteAddrs != embedded && *remoteDir == "":
 		return bad("-remote ADDR needs -remote-dir DIR (its signer-ca.pem, client.pem, client-key.pem and certs/)")
 	}
-	rc.addrs, rc.dir = strings.Split(*remoteAddrs, ","), *remoteDir
+	rc.addrs, rc.dir, rc.client = strings.Split(*remoteAddrs, ","), *remoteDir, *remoteClient
 	for _, a := range rc.addrs {
 		if a == "" || (a == embedded && len(rc.addrs) > 1) {
 			return bad("bad -remote %q: want ADDR[,ADDR...] or embedded", *remoteAddrs)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -17,10 +18,12 @@ import (
 	"github.com/seed-e1024768/async/signer"
 )
 
-// remoteConfig is what -remote, -remote-dir and -remote-delay asked for.
+// remoteConfig is what -remote, -remote-dir, -remote-client and
+// -remote-delay asked for.
 type remoteConfig struct {
 	addrs      []string // nil: no remote rows; {"embedded"}: a signer in this process
 	dir        string
+	client     string        // "": the client of dir itself
 	delay      time.Duration // the embedded signer's
 	algorithms []algorithm
 }
@@ -78,6 +81,11 @@ func openFleet(ctx context.Context, cfg config) (f *fleet, err error) {
 	if len(addrs) > 1 {
 		f.desc = "remote signers " + strings.Join(addrs, ",")
 	}
+	if rc.client != "" {
+		// A client directory holds what dir does for a client.
+		dir = filepath.Join(dir, "clients", rc.client)
+		f.desc += " as client " + rc.client
+	}
 	if len(addrs) == 1 && addrs[0] == embedded {
 		addr, d, stop, err := startEmbedded(rc.delay)
 		if err != nil {
@@ -114,6 +122,9 @@ func openFleet(ctx context.Context, cfg config) (f *fleet, err error) {
 			ra := remoteAlgorithms[a.name]
 			_, err = e.Sign(tctx, id, ra.alg, ra.payload)
 			cancel()
+			if errors.Is(err, remote.ErrDenied) {
+				return f, fmt.Errorf("%s: the signer's policy does not let this client use key %s (%s): %w", f.desc, a.name, id, err)
+			}
 			if err != nil {
 				return f, fmt.Errorf("%s: signing with %s: %w", f.desc, a.name, err)
 			}
@@ -158,7 +169,7 @@ func (f *fleet) target(cfg config, a algorithm) target {
 		// A signer lost, or slow past a deadline, costs the operations it
 		// had: they are counted as errors. What no retry mends ends the run.
 		fatal: func(err error) bool {
-			return errors.Is(err, remote.ErrRefused) || errors.Is(err, remote.ErrUnknownKey) ||
+			return errors.Is(err, remote.ErrRefused) || errors.Is(err, remote.ErrUnknownKey) || errors.Is(err, remote.ErrDenied) ||
 				errors.Is(err, remote.ErrBadInput) || errors.Is(err, remote.ErrClosed)
 		},
 	}

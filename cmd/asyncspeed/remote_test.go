@@ -156,3 +156,55 @@ func TestDefaultRunHasRemoteGroup(t *testing.T) {
 		t.Errorf("a named algorithm: %+v, %v", cfg, err)
 	}
 }
+
+// TestRemoteClientDenied (per-client authorization): -remote-client
+// NAME measures as that client, from DIR/clients/NAME; a key the policy
+// does not let it use makes asyncspeed exit 1 at once with a message
+// that names the key, and print no table.
+func TestRemoteClientDenied(t *testing.T) {
+	dir := t.TempDir()
+	if err := signer.Init(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signer.AddClient(dir, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, signer.PolicyFile), []byte(`{"alice": ["ecdsap256"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := signer.New(signer.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	defer srv.Stop(time.Second)
+	addr := lis.Addr().String()
+
+	status, stdout, stderr := runCmd(t, "-json", "-seconds", "0.02", "-async_jobs", "2", "-mode", "callback",
+		"-remote", addr, "-remote-dir", dir, "-remote-client", "alice", "ecdsap256")
+	if status != 0 || !strings.Contains(stdout, `"algorithm":"ecdsap256"`) {
+		t.Fatalf("alice's ecdsap256: status %d, stdout %q, stderr %q", status, stdout, stderr)
+	}
+	start := time.Now()
+	status, stdout, stderr = runCmd(t, "-seconds", "0.02", "-remote", addr, "-remote-dir", dir, "-remote-client", "alice", "ecdsap256", "rsa2048")
+	if status != 1 || stdout != "" || !strings.Contains(stderr, "permission denied") || !strings.Contains(stderr, "key rsa2048") {
+		t.Fatalf("alice's rsa2048: status %d, stdout %q, stderr %q; want 1 and a message naming key rsa2048", status, stdout, stderr)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v to report the denial", d)
+	}
+	for _, args := range [][]string{{"-remote-client", "alice"}, {"-remote", addr, "-remote-dir", dir, "-remote-client", "../x"}} {
+		if status, _, stderr := runCmd(t, args...); status != 2 || !strings.Contains(stderr, "-remote-client") {
+			t.Errorf("%q: status %d, stderr %q; want 2", args, status, stderr)
+		}
+	}
+	// The deployment's own client is not in the policy: denied its first key.
+	status, _, stderr = runCmd(t, "-seconds", "0.02", "-remote", addr, "-remote-dir", dir, "ed25519")
+	if status != 1 || !strings.Contains(stderr, "key ed25519") {
+		t.Errorf("the deployment's client: status %d, stderr %q", status, stderr)
+	}
+}
