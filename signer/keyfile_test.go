@@ -271,11 +271,11 @@ func TestNewSEC1AndPKCS1(t *testing.T) {
 	}
 	defer s.Stop(0)
 	want, _ := loadTestKeys(t)
-	if len(s.keys) != len(want) {
-		t.Fatalf("serving %d keys; want %d", len(s.keys), len(want))
+	if len(s.ring.Load().keys) != len(want) {
+		t.Fatalf("serving %d keys; want %d", len(s.ring.Load().keys), len(want))
 	}
 	for id := range want {
-		if s.keys[id] == nil {
+		if s.ring.Load().keys[id] == nil {
 			t.Errorf("key %s of the original deployment not served", want[id].name)
 		}
 	}
