@@ -123,8 +123,8 @@ func TestReloadBrokenKeepsOld(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not a key"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := sv.s.Reload(); err == nil || !errors.Is(err, ErrNoPEM) {
-		t.Fatalf("Reload with a broken key: %v, want ErrNoPEM", err)
+	if err := sv.s.Reload(); err == nil || !errors.Is(err, ErrKeyFormat) {
+		t.Fatalf("Reload with a broken key: %v, want ErrKeyFormat", err)
 	}
 	check("key")
 	os.Remove(bad)
