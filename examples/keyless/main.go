@@ -69,7 +69,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -140,7 +139,8 @@ func parseFlags(args []string, stderr io.Writer) (config, string, error) {
 	fs.StringVar(&cfg.dir, "dir", "", "deployment `directory` (see asyncsignd init); DIR/keys is never read")
 	signers := fs.String("signer", "", "the signers' `addresses`, comma-separated")
 	listen := fs.String("listen", "", "`address` to listen on, e.g. 127.0.0.1:0")
-	fs.StringVar(&cfg.alg, "alg", "ecdsap256", "key `type`: "+strings.Join(algs, ", "))
+	fs.StringVar(&cfg.alg, "alg", "", "serve only DIR/certs/`NAME`.pem (default: every DIR/certs/*.pem, chosen by SNI)")
+	fs.BoolVar(&cfg.skipMissing, "skip-missing", false, "skip, with a log line, a certificate whose key no signer holds (default: exit 1)")
 	fs.DurationVar(&cfg.signTimeout, "sign-timeout", defaultSignTimeout, "how long a handshake waits for its signature")
 	if err := fs.Parse(args); err != nil {
 		return config{}, "", fmt.Errorf("%w: %w", errUsage, err)
@@ -159,8 +159,8 @@ func parseFlags(args []string, stderr io.Writer) (config, string, error) {
 		return bad("unexpected argument %q", fs.Arg(0))
 	case cfg.dir == "" || len(cfg.signers) == 0 || *listen == "":
 		return bad("-dir, -signer and -listen are required")
-	case !slices.Contains(algs, cfg.alg):
-		return bad("-alg %q: want one of %s", cfg.alg, strings.Join(algs, ", "))
+	case cfg.alg != "" && checkSiteName(cfg.alg) != nil:
+		return bad("-alg: %v", checkSiteName(cfg.alg))
 	case cfg.signTimeout <= 0:
 		return bad("-sign-timeout must be positive")
 	}
