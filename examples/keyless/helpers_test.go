@@ -93,12 +93,16 @@ func deployment(t testing.TB) string {
 }
 
 // serverCopy returns a copy of the deployment dir with only what the
-// keyless server may read: the certificates and the client identity. No
+// keyless server may read: the certificates and the client identity (and
+// the CA certificates its clients trust, for the tests' clients). No
 // keys/, and none of the signer's or the CA's private keys.
 func serverCopy(t testing.TB, dir string) string {
 	t.Helper()
 	out := t.TempDir()
-	files := []string{"signer-ca.pem", "client.pem", "client-key.pem"}
+	files := []string{"signer-ca.pem", "client.pem", "client-key.pem", "ca.pem"}
+	if _, err := os.Stat(filepath.Join(dir, testCAFile)); err == nil {
+		files = append(files, testCAFile)
+	}
 	for _, name := range siteNames(t, dir) {
 		files = append(files, filepath.Join("certs", name+".pem"))
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"errors"
@@ -80,7 +81,7 @@ func offeredSchemes(k key) []tls.SignatureScheme {
 		if h := c.opts.HashFunc(); h != 0 {
 			payload = make([]byte, h.Size())
 		}
-		if _, err := s.Sign(nil, payload, c.opts); err == nil || errors.Is(err, context.Canceled) {
+		if _, err := s.Sign(rand.Reader, payload, c.opts); err == nil || errors.Is(err, context.Canceled) {
 			offered = append(offered, c.scheme)
 		}
 	}

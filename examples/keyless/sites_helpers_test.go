@@ -96,7 +96,9 @@ func issueSite(t testing.TB, dir, name string, pub crypto.PublicKey, dnsNames ..
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dir, "certs", name+".pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	writeFile(t, filepath.Join(dir, testCAFile), testCAPEM, 0o644)
+	if _, err := os.Stat(filepath.Join(dir, testCAFile)); err != nil {
+		writeFile(t, filepath.Join(dir, testCAFile), testCAPEM, 0o644)
+	}
 }
 
 // writeKey writes DIR/keys/name.key, for a signer to serve.
