@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -116,13 +117,28 @@ func readChains(dir, only string) ([]chain, error) {
 		}
 		slices.Sort(paths)
 	}
+	// Parsing is most of a start with many certificates: one reader
+	// per core, each taking every n-th file.
 	chains := make([]chain, len(paths))
-	for i, p := range paths {
-		cert, err := readChain(p)
+	errs := make([]error, len(paths))
+	n := min(runtime.GOMAXPROCS(0), len(paths))
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Go(func() {
+			for i := w; i < len(paths); i += n {
+				cert, err := readChain(paths[i])
+				errs[i] = err
+				if err == nil {
+					chains[i] = chain{file: "certs/" + filepath.Base(paths[i]), cert: cert, keyID: remote.KeyID(cert.Leaf.RawSubjectPublicKeyInfo)}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return nil, err // the first file's, by name
 		}
-		chains[i] = chain{file: "certs/" + filepath.Base(p), cert: cert, keyID: remote.KeyID(cert.Leaf.RawSubjectPublicKeyInfo)}
 	}
 	return chains, nil
 }
