@@ -261,3 +261,12 @@ func sitePub(t testing.TB, dir, name string) crypto.PublicKey {
 	}
 	return cert.Leaf.PublicKey
 }
+
+// wantScheme is the scheme a TLS 1.3 client (crypto/tls, or curl with
+// OpenSSL's defaults) gets for each key type asyncsignd init first wrote;
+// goClientScheme says it for any key.
+var wantScheme = map[string]tls.SignatureScheme{
+	"ecdsap256": tls.ECDSAWithP256AndSHA256,
+	"ed25519":   tls.Ed25519,
+	"rsa2048":   tls.PSSWithSHA256,
+}
