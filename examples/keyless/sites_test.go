@@ -189,12 +189,14 @@ func TestMissingKey(t *testing.T) {
 		if !strings.Contains(string(out), "certs/stray.pem") || strings.Contains(string(out), "listening on") {
 			t.Errorf("output does not name certs/stray.pem, or says it listens:\n%s", out)
 		}
+		t.Logf("exit status 1, saying: %s", out)
 	})
 	t.Run("skip-missing", func(t *testing.T) {
 		_, addr, logs := startServerInProcess(t, config{dir: srvDir, signers: []string{signerAddr}, skipMissing: true, signTimeout: 10 * time.Second})
 		if want := "skipping certs/stray.pem"; !strings.Contains(logs.String(), want) {
 			t.Errorf("the log does not say %q:\n%s", want, logs)
 		}
+		t.Logf("log: %s", logs)
 		checkSite(t, getAs(t, dir, addr, "ed25519.localhost", false), "ed25519")
 		checkSite(t, getAs(t, dir, addr, "stray.localhost", true), defaultSite)
 	})
