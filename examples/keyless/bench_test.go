@@ -5,9 +5,12 @@ package main
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,6 +26,7 @@ import (
 	"time"
 
 	"github.com/seed-e1024768/async/internal/signtest"
+	"github.com/seed-e1024768/async/remote"
 )
 
 var (
@@ -32,16 +36,26 @@ var (
 	benchSameProc = flag.Bool("handshakes.signer-in-process", false, "BenchmarkHandshakes: run the signer in the benchmark's process, not as an asyncsignd process")
 )
 
+// benchSites is how many sites BenchmarkHandshakes serves, over
+// benchKeys keys per curve.
+const (
+	benchSites = 100
+	benchKeys  = 4
+)
+
 // BenchmarkHandshakes compares full TLS handshakes per second against two
-// servers built alike by newServerWithKey, both ECDSA P-256, in this
-// process: one keyless, its key in an asyncsignd process on loopback (the
-// server is newServer's, as the command makes it), and one with the key in
-// process. Each round measures both in turn, for -handshakes.slice each,
-// the order alternating from round to round, so that the machine's drift
-// skews both alike. -handshakes.clients clients handshake at once; no
-// session is resumed (the servers issue no tickets and the clients keep no
-// session cache); each client closes its conn with a reset, so that no
-// port is left in TIME_WAIT.
+// servers built alike, each serving benchSites sites (certificates with
+// benchKeys keys between them, all on one curve) by SNI, in this process:
+// one keyless, its keys in an asyncsignd process on loopback (the server
+// is newServer's, as the command makes it), and one with the keys in
+// process. It runs once for ECDSA P-256 and once for P-384; a curve the
+// signer's client cannot sign with is skipped, saying so. Each round
+// measures both servers in turn, for -handshakes.slice each, the order
+// alternating from round to round, so that the machine's drift skews both
+// alike. -handshakes.clients clients handshake at once, each handshake
+// with the next site's name; no session is resumed (the servers issue no
+// tickets and the clients keep no session cache); each client closes its
+// conn with a reset, so that no port is left in TIME_WAIT.
 //
 // With -handshakes.signer-in-process the signer runs in the benchmark's
 // process instead, on the same GOMAXPROCS: then the keyless server's extra
@@ -53,11 +67,19 @@ var (
 //	go test -run '^$' -bench Handshakes -benchtime 1x ./examples/keyless
 //
 // (-benchtime does not matter: the rounds are the flags'.) It logs a
-// table, and reports keyless-hs/s, local-hs/s and keyless/local-% (the
-// goal: at least 80) over all rounds; ns/op is the wall time per keyless
-// handshake.
+// table per curve, and reports keyless-hs/s, local-hs/s and
+// keyless/local-% (the goal: at least 80) over all rounds; ns/op is the
+// wall time per keyless handshake.
 func BenchmarkHandshakes(b *testing.B) {
 	dir := deployment(b)
+	curves := []struct {
+		name  string
+		curve elliptic.Curve
+		sites *benchDeployment
+	}{{name: "P-256", curve: elliptic.P256()}, {name: "P-384", curve: elliptic.P384()}}
+	for i := range curves { // the keys first: the signer reads them at start
+		curves[i].sites = newBenchDeployment(b, dir, curves[i].name, curves[i].curve)
+	}
 	var signerAddr, where string
 	if *benchSameProc {
 		_, signerAddr = startSignerInProcess(b, dir, 0)
@@ -67,17 +89,79 @@ func BenchmarkHandshakes(b *testing.B) {
 		signerAddr = signtest.Start(b, signerBin, "serve", "-dir", dir, "-listen", "127.0.0.1:0").Addr
 		where = "an asyncsignd process"
 	}
-	quiet := log.New(io.Discard, "", 0) // handshakes cut short by the clients' resets
+	for _, c := range curves {
+		b.Run(c.name, func(b *testing.B) { benchHandshakes(b, c.name, c.sites, signerAddr, where) })
+	}
+}
 
-	keyless, err := newServer(config{dir: serverCopy(b, dir), signers: []string{signerAddr}, alg: "ecdsap256", errorLog: quiet})
+// benchDeployment is a front end's copy of a deployment with benchSites
+// sites on one curve, and their keys, which the signer's deployment holds
+// too.
+type benchDeployment struct {
+	dir   string
+	hosts []string                 // the sites' names
+	keys  map[string]crypto.Signer // by key ID
+}
+
+// newBenchDeployment writes benchKeys keys on curve into the signer's
+// deployment sdir, and returns a front end's copy of sdir (no keys) whose
+// certs/ holds benchSites certificates, issued by the tests' CA, with
+// those keys in turn.
+func newBenchDeployment(b *testing.B, sdir, name string, curve elliptic.Curve) *benchDeployment {
+	d := &benchDeployment{dir: b.TempDir(), keys: make(map[string]crypto.Signer)}
+	if err := os.Mkdir(filepath.Join(d.dir, "certs"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range []string{"ca.pem", "signer-ca.pem", "client.pem", "client-key.pem"} {
+		data, err := os.ReadFile(filepath.Join(sdir, f))
+		if err != nil {
+			b.Fatal(err)
+		}
+		writeFile(b, filepath.Join(d.dir, f), data, 0o600)
+	}
+	tag := strings.ToLower(strings.ReplaceAll(name, "-", ""))
+	keys := make([]crypto.Signer, benchKeys)
+	for i := range keys {
+		k, err := ecdsa.GenerateKey(curve, rand.Reader)
+		if err != nil {
+			b.Fatal(err)
+		}
+		keys[i] = k
+		writeKey(b, sdir, fmt.Sprintf("bench-%s-%d", tag, i), k)
+		der, err := x509.MarshalPKIXPublicKey(k.Public())
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.keys[remote.KeyID(der)] = k
+	}
+	for i := range benchSites {
+		host := fmt.Sprintf("site%03d.%s.localhost", i, tag)
+		issueSite(b, d.dir, fmt.Sprintf("site%03d", i), keys[i%benchKeys].Public(), host)
+		d.hosts = append(d.hosts, host)
+	}
+	return d
+}
+
+// benchHandshakes is BenchmarkHandshakes for the sites of d.
+func benchHandshakes(b *testing.B, curve string, d *benchDeployment, signerAddr, where string) {
+	quiet := log.New(io.Discard, "", 0) // handshakes cut short by the clients' resets
+	keyless, err := newServer(config{dir: d.dir, signers: []string{signerAddr}, errorLog: quiet})
+	if errors.Is(err, errNoKey) {
+		b.Skipf("the signer's client cannot serve %s sites in this build: %v", curve, err)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
-	cert, err := readChain(filepath.Join(dir, "certs", "ecdsap256.pem"))
+	chains, err := readChains(d.dir, "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	local := newServerWithKey(cert, localKey{readKey(b, filepath.Join(dir, "keys", "ecdsap256.key"))}, "local, in this process", quiet)
+	inProcess := func(_ context.Context, keyID string) (key, error) { return localKey{d.keys[keyID]}, nil }
+	st, err := loadSites(context.Background(), chains, inProcess, "", false, quiet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	local := newServerWithSites(st, "local, in this process", quiet)
 
 	servers := []struct {
 		name string
@@ -87,10 +171,15 @@ func BenchmarkHandshakes(b *testing.B) {
 		s.http.TLSConfig.SessionTicketsDisabled = true
 		servers[i].addr = serveInProcess(b, s)
 	}
-	cfg := clientTLS(b, dir) // ClientSessionCache nil: no resumption
+	base := clientTLS(b, d.dir) // ClientSessionCache nil: no resumption
+	cfgs := make([]*tls.Config, len(d.hosts))
+	for i, h := range d.hosts {
+		cfgs[i] = base.Clone()
+		cfgs[i].ServerName = h
+	}
 
 	for _, s := range servers { // warm up: connections to the signer, caches
-		if _, err := measure(cfg, s.addr, *benchClients, *benchSlice/4); err != nil {
+		if _, err := measure(cfgs, s.addr, *benchClients, *benchSlice/4); err != nil {
 			b.Fatalf("%s: %v", s.name, err)
 		}
 	}
@@ -99,7 +188,7 @@ func BenchmarkHandshakes(b *testing.B) {
 	for r := range counts {
 		for k := range 2 {
 			i := (r + k) % 2 // keyless first in even rounds, local first in odd ones
-			n, err := measure(cfg, servers[i].addr, *benchClients, *benchSlice)
+			n, err := measure(cfgs, servers[i].addr, *benchClients, *benchSlice)
 			if err != nil {
 				b.Fatalf("round %d, %s: %v", r, servers[i].name, err)
 			}
@@ -109,8 +198,8 @@ func BenchmarkHandshakes(b *testing.B) {
 	b.StopTimer()
 
 	var tab strings.Builder
-	fmt.Fprintf(&tab, "full ECDSA P-256 handshakes/s, %d clients, %v slices, GOMAXPROCS %d, signer: %s\n",
-		*benchClients, *benchSlice, runtime.GOMAXPROCS(0), where)
+	fmt.Fprintf(&tab, "full ECDSA %s handshakes/s, %d sites, %d clients, %v slices, GOMAXPROCS %d, signer: %s\n",
+		curve, len(d.hosts), *benchClients, *benchSlice, runtime.GOMAXPROCS(0), where)
 	fmt.Fprintf(&tab, "%-6s %12s %12s %9s\n", "round", "keyless", "local", "ratio")
 	var sum [2]int
 	secs := benchSlice.Seconds()
@@ -130,14 +219,16 @@ func BenchmarkHandshakes(b *testing.B) {
 }
 
 // measure runs clients clients against addr for d, each making full
-// handshakes one after another, and returns how many succeeded. Any
-// failure ends the measure with an error.
-func measure(cfg *tls.Config, addr string, clients int, d time.Duration) (int, error) {
+// handshakes one after another, with the configs of cfgs in turn (each its
+// own server name), and returns how many succeeded. Any failure ends the
+// measure with an error.
+func measure(cfgs []*tls.Config, addr string, clients int, d time.Duration) (int, error) {
 	end := time.Now().Add(d)
 	ctx, cancel := context.WithDeadline(context.Background(), end)
 	defer cancel()
 	var (
 		n        atomic.Int64
+		next     atomic.Uint64
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
@@ -147,6 +238,7 @@ func measure(cfg *tls.Config, addr string, clients int, d time.Duration) (int, e
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
+				cfg := cfgs[next.Add(1)%uint64(len(cfgs))]
 				err := handshakeOnce(ctx, cfg, addr)
 				if err != nil {
 					if ctx.Err() != nil || !time.Now().Before(end) {
@@ -184,21 +276,3 @@ func handshakeOnce(ctx context.Context, cfg *tls.Config, addr string) error {
 type localKey struct{ crypto.Signer }
 
 func (k localKey) WithContext(context.Context) crypto.Signer { return k.Signer }
-
-// readKey reads a PKCS #8 PEM private key: the benchmark's, not the
-// server's, which never reads one.
-func readKey(b *testing.B, path string) crypto.Signer {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		b.Fatalf("%s: no PEM block", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		b.Fatalf("%s: %v", path, err)
-	}
-	return k.(crypto.Signer)
-}

@@ -22,6 +22,9 @@ type clientConn struct {
 	// scheme is the tls.SignatureScheme the last handshake on the conn
 	// was signed with, 0 before one is.
 	scheme atomic.Uint32
+	// site is the site GetCertificate last picked for the conn, nil
+	// before it does (or when a session is resumed).
+	site atomic.Pointer[site]
 }
 
 // trackConns returns lis with every accepted conn made a *clientConn.

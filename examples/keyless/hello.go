@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // hello answers every request with what the connection's handshake was:
@@ -22,8 +23,10 @@ func (s *server) hello(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "TLS: %s, %s, key exchange %s\n",
 		tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite), st.CurveID)
 	var scheme tls.SignatureScheme
+	var served *site
 	if c := connFrom(r.Context()); c != nil {
 		scheme = tls.SignatureScheme(c.scheme.Load())
+		served = c.site.Load()
 	}
 	switch {
 	case st.DidResume:
@@ -31,7 +34,10 @@ func (s *server) hello(w http.ResponseWriter, r *http.Request) {
 	case scheme == 0:
 		fmt.Fprintln(w, "Handshake signature: not seen by this server")
 	default:
-		fmt.Fprintf(w, "Handshake signature: %s\n", scheme)
+		fmt.Fprintf(w, "Handshake signature: %s\n", schemeName(scheme))
+	}
+	if served != nil {
+		fmt.Fprintf(w, "Certificate: %s, for %s\n", served.file, strings.Join(served.cert.Leaf.DNSNames, ", "))
 	}
 	fmt.Fprintf(w, "Key: %s\n", s.where)
 }

@@ -4,6 +4,11 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -88,14 +93,18 @@ func deployment(t testing.TB) string {
 }
 
 // serverCopy returns a copy of the deployment dir with only what the
-// keyless server may read: the certificates and the client identity. No
+// keyless server may read: the certificates and the client identity (and
+// the CA certificates its clients trust, for the tests' clients). No
 // keys/, and none of the signer's or the CA's private keys.
 func serverCopy(t testing.TB, dir string) string {
 	t.Helper()
 	out := t.TempDir()
-	files := []string{"signer-ca.pem", "client.pem", "client-key.pem"}
-	for _, a := range algs {
-		files = append(files, filepath.Join("certs", a+".pem"))
+	files := []string{"signer-ca.pem", "client.pem", "client-key.pem", "ca.pem"}
+	if _, err := os.Stat(filepath.Join(dir, testCAFile)); err == nil {
+		files = append(files, testCAFile)
+	}
+	for _, name := range siteNames(t, dir) {
+		files = append(files, filepath.Join("certs", name+".pem"))
 	}
 	if err := os.Mkdir(filepath.Join(out, "certs"), 0o755); err != nil {
 		t.Fatal(err)
@@ -169,11 +178,11 @@ func serveInProcess(t testing.TB, s *server) string {
 	return lis.Addr().String()
 }
 
-// clientTLS is a client's TLS config that trusts dir's CA, with no session
-// cache: every handshake is a full one, signed.
+// clientTLS is a client's TLS config that trusts dir's CAs (see caFile),
+// with no session cache: every handshake is a full one, signed.
 func clientTLS(t testing.TB, dir string) *tls.Config {
 	t.Helper()
-	pem, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	pem, err := os.ReadFile(caFile(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +220,7 @@ func get(ctx context.Context, cfg *tls.Config, addr string) (string, error) {
 // handshake signed with scheme by the remote key.
 func checkBody(t testing.TB, body string, scheme tls.SignatureScheme) {
 	t.Helper()
-	if want := "Handshake signature: " + scheme.String() + "\n"; !strings.Contains(body, want) {
+	if want := "Handshake signature: " + schemeName(scheme) + "\n"; !strings.Contains(body, want) {
 		t.Errorf("body does not say %q:\n%s", want, body)
 	}
 	if !strings.Contains(body, "\nKey: remote,") {
@@ -219,8 +228,43 @@ func checkBody(t testing.TB, body string, scheme tls.SignatureScheme) {
 	}
 }
 
-// wantScheme is the scheme each key type's handshakes are signed with by
-// a TLS 1.3 client.
+// goClientScheme is the scheme a crypto/tls client gets from the server
+// for a key like pub at version: the first of its preferences the key can
+// make (in TLS 1.2 an ECDSA key makes any ECDSA scheme, and crypto/tls
+// lists P-256's first).
+func goClientScheme(pub crypto.PublicKey, version uint16) tls.SignatureScheme {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return tls.Ed25519
+	case *rsa.PublicKey:
+		return tls.PSSWithSHA256
+	case *ecdsa.PublicKey:
+		if version == tls.VersionTLS13 {
+			switch k.Curve {
+			case elliptic.P384():
+				return tls.ECDSAWithP384AndSHA384
+			case elliptic.P521():
+				return tls.ECDSAWithP521AndSHA512
+			}
+		}
+		return tls.ECDSAWithP256AndSHA256
+	}
+	return 0
+}
+
+// sitePub returns the public key of DIR/certs/name.pem.
+func sitePub(t testing.TB, dir, name string) crypto.PublicKey {
+	t.Helper()
+	cert, err := readChain(filepath.Join(dir, "certs", name+".pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert.Leaf.PublicKey
+}
+
+// wantScheme is the scheme a TLS 1.3 client (crypto/tls, or curl with
+// OpenSSL's defaults) gets for each key type asyncsignd init first wrote;
+// goClientScheme says it for any key.
 var wantScheme = map[string]tls.SignatureScheme{
 	"ecdsap256": tls.ECDSAWithP256AndSHA256,
 	"ed25519":   tls.Ed25519,

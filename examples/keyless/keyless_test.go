@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,14 +23,16 @@ import (
 	"github.com/seed-e1024768/async/signer"
 )
 
-// TestServesWithRemoteKey serves with each key type, in process, and
-// checks with crypto/tls clients that each handshake is signed by the
-// remote key with the scheme the key type calls for.
+// TestServesWithRemoteKey serves with each key type of the deployment
+// alone (-alg), in process, and checks with crypto/tls clients that each
+// handshake is signed by the remote key with the scheme the key type calls
+// for.
 func TestServesWithRemoteKey(t *testing.T) {
 	dir := deployment(t)
 	_, signerAddr := startSignerInProcess(t, dir, 0)
 	srvDir := serverCopy(t, dir)
-	for _, alg := range algs {
+	for _, alg := range siteNames(t, dir) {
+		pub := sitePub(t, dir, alg)
 		t.Run(alg, func(t *testing.T) {
 			_, addr, _ := startServerInProcess(t, config{dir: srvDir, signers: []string{signerAddr}, alg: alg, signTimeout: 5 * time.Second})
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -41,7 +44,7 @@ func TestServesWithRemoteKey(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", tls.VersionName(v), err)
 				}
-				checkBody(t, body, wantScheme[alg])
+				checkBody(t, body, goClientScheme(pub, v))
 				if want := "TLS: " + tls.VersionName(v) + ","; !strings.Contains(body, want) {
 					t.Errorf("body does not say %q:\n%s", want, body)
 				}
@@ -52,7 +55,8 @@ func TestServesWithRemoteKey(t *testing.T) {
 
 // TestSchemeOf checks the scheme noted for each kind of Sign call
 // crypto/tls makes, PKCS #1 v1.5 included (which a Go client never asks
-// for: the openssl test does).
+// for: the openssl test does), and every hash (item 4 of "keyless for
+// real sites": the response names the scheme used).
 func TestSchemeOf(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ed, _, _ := ed25519.GenerateKey(rand.Reader)
@@ -63,12 +67,19 @@ func TestSchemeOf(t *testing.T) {
 		want tls.SignatureScheme
 	}{
 		{ec.Public(), crypto.SHA256, tls.ECDSAWithP256AndSHA256},
-		{ec.Public(), crypto.SHA384, 0},
+		{ec.Public(), crypto.SHA384, tls.ECDSAWithP384AndSHA384}, // TLS 1.2: any ECDSA key, any of the three
+		{ec.Public(), crypto.SHA512, tls.ECDSAWithP521AndSHA512},
+		{ec.Public(), crypto.SHA1, 0},
 		{ed, crypto.Hash(0), tls.Ed25519},
 		{ed, &ed25519.Options{}, tls.Ed25519},
 		{ed, crypto.SHA256, 0},
+		{ed, &ed25519.Options{Hash: crypto.SHA512}, 0}, // Ed25519ph: no TLS scheme
 		{rsaPub, crypto.SHA256, tls.PKCS1WithSHA256},
+		{rsaPub, crypto.SHA384, tls.PKCS1WithSHA384},
+		{rsaPub, crypto.SHA512, tls.PKCS1WithSHA512},
 		{rsaPub, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}, tls.PSSWithSHA256},
+		{rsaPub, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA384}, tls.PSSWithSHA384},
+		{rsaPub, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA512}, tls.PSSWithSHA512},
 		{rsaPub, crypto.SHA1, 0},
 		{rsaPub, nil, 0},
 	} {
@@ -208,7 +219,8 @@ func TestFlags(t *testing.T) {
 		{},
 		{"-dir", "d", "-listen", "127.0.0.1:0"},
 		{"-dir", "d", "-signer", " , ", "-listen", "127.0.0.1:0"},
-		{"-dir", "d", "-signer", "a:1", "-listen", "127.0.0.1:0", "-alg", "rsa4096"},
+		{"-dir", "d", "-signer", "a:1", "-listen", "127.0.0.1:0", "-alg", "../keys/x"},
+		{"-dir", "d", "-signer", "a:1", "-listen", "127.0.0.1:0", "-alg", ".hidden"},
 		{"-dir", "d", "-signer", "a:1", "-listen", "127.0.0.1:0", "-sign-timeout", "0s"},
 		{"-dir", "d", "-signer", "a:1", "-listen", "127.0.0.1:0", "extra"},
 		{"-nosuchflag"},
@@ -226,11 +238,15 @@ func TestFlags(t *testing.T) {
 		}
 	}
 	// A deployment without the certificate: not a usage error, and it
-	// says which file.
-	var stderr strings.Builder
-	err := run(context.Background(), []string{"-dir", t.TempDir(), "-signer", "127.0.0.1:1", "-listen", "127.0.0.1:0"}, new(strings.Builder), &stderr)
+	// says which file, or which directory.
+	empty := t.TempDir()
+	err := run(context.Background(), []string{"-dir", empty, "-signer", "127.0.0.1:1", "-listen", "127.0.0.1:0", "-alg", "ecdsap256"}, new(strings.Builder), new(strings.Builder))
 	if err == nil || isUsage(err) || !strings.Contains(err.Error(), "ecdsap256.pem") {
-		t.Errorf("run with an empty -dir = %v, want an error naming certs/ecdsap256.pem", err)
+		t.Errorf("run -alg ecdsap256 with an empty -dir = %v, want an error naming certs/ecdsap256.pem", err)
+	}
+	err = run(context.Background(), []string{"-dir", empty, "-signer", "127.0.0.1:1", "-listen", "127.0.0.1:0"}, new(strings.Builder), new(strings.Builder))
+	if err == nil || isUsage(err) || !strings.Contains(err.Error(), filepath.Join(empty, "certs")) {
+		t.Errorf("run with an empty -dir = %v, want an error naming its certs/", err)
 	}
 }
 

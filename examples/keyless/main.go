@@ -1,38 +1,66 @@
 //go:build linux
 
-// Command keyless is an HTTPS server whose private key never leaves its
-// signer: it serves with a certificate from a deployment directory, and
-// every handshake is signed by a remote signer (cmd/asyncsignd) through
-// the engine of package remote.
+// Command keyless is an HTTPS server whose private keys never leave their
+// signers: it serves the certificates of a deployment directory, many
+// sites from one front end, and every handshake is signed by a remote
+// signer (cmd/asyncsignd) through the engine of package remote.
 //
 // Usage:
 //
-//	keyless -dir DIR -signer ADDR[,ADDR...] -listen ADDR [-alg ecdsap256|ed25519|rsa2048] [-sign-timeout D]
+//	keyless -dir DIR -signer ADDR[,ADDR...] -listen ADDR [-alg NAME] [-skip-missing] [-sign-timeout D]
 //
 // DIR is a deployment written by `asyncsignd init DIR`. The server reads
-// DIR/certs/<alg>.pem (the chain it serves, issued by the site CA,
-// DIR/ca.pem, which its clients trust), and DIR/signer-ca.pem,
-// DIR/client.pem and DIR/client-key.pem (the identity it shows the
-// signers, and the only CA it takes a signer's certificate from: a front
-// end's or a client's certificate is no signer's). It never opens DIR/keys:
-// it may be given a copy of DIR without it. At start it asks the signers
-// for the key of the certificate, and fails if none answers within 10s.
-// Its first line on standard output is
+// DIR/certs/*.pem (the chains it serves, issued by the site CA, DIR/ca.pem,
+// which its clients trust), and DIR/signer-ca.pem, DIR/client.pem and
+// DIR/client-key.pem (the identity it shows the signers, and the only CA
+// it takes a signer's certificate from: a front end's or a client's
+// certificate is no signer's). It never opens DIR/keys: it may be given a
+// copy of DIR without it. Its first line on standard output is
 //
 //	listening on HOST:PORT
 //
 // so that -listen 127.0.0.1:0 can be used. Every response says which
-// signature scheme the connection's handshake was signed with, and that
-// the key was remote.
+// certificate the connection was served, which signature scheme its
+// handshake was signed with, and that the key was remote.
+//
+// # Many sites
+//
+// The server serves every certificate of DIR/certs, each to the clients
+// whose server name (SNI) is one of its DNS names, in any case, or falls
+// under one of its wildcards ("*.example.com" covers "www.example.com").
+// Clients with no server name, or a name no certificate has, get the
+// default certificate, DIR/certs/ecdsap256.pem (or the first by file name
+// if there is none). Of several certificates with one name, a client gets
+// the first it can use, the default first: every certificate asyncsignd
+// init writes names "localhost", so a client that asks for localhost gets
+// ecdsap256's, as it did before the server served more than one, unless
+// it cannot verify ECDSA. -alg NAME serves DIR/certs/NAME.pem alone.
+//
+// At start the server asks the signers for the key of each certificate,
+// once per distinct key and 16 at a time, so that a thousand certificates
+// over a few keys start in a fraction of a second. A certificate whose key
+// no signer holds, or whose key the signer's client cannot sign with, is
+// named and the server exits 1; with -skip-missing it is skipped, and the
+// log says so. If no signer answers within 10s, the server exits 1.
+//
+// Each certificate offers exactly the signature schemes its key makes
+// through the signer: the server asks the key (a remote.Signer) which of
+// the schemes TLS has for its type it accepts. For ECDSA that list holds
+// all three ECDSA schemes, whatever the curve: in TLS 1.2 a scheme names
+// only its hash, and any ECDSA key may sign with any of them, while in
+// TLS 1.3 crypto/tls itself keeps the key's curve's own scheme alone.
+// Likewise RSA's PKCS #1 v1.5 schemes are offered, and crypto/tls uses
+// them in TLS 1.2 only. A client that offers none of a certificate's
+// schemes gets a handshake_failure alert; the server keeps serving.
 //
 // # How a handshake is signed
 //
 // The tls.Config's GetCertificate gives each handshake a crypto.Signer of
 // its own, made with remote.Signer.WithContext from the handshake's
 // context (ClientHelloInfo.Context): when that context ends, the engine
-// tells the signer to drop the request. Each certificate offers only the
-// schemes the signer makes: ECDSA P-256 with SHA-256, Ed25519, and for
-// RSA, PSS and PKCS #1 v1.5 with SHA-256.
+// tells the signer to drop the request. The signer notes on the conn the
+// scheme crypto/tls asked it for (the key's type and the SignerOpts tell),
+// which is how the response can name it.
 //
 // crypto/tls ends the handshake's context only when the handshake returns
 // (or when net/http's context for the conn ends, which is later), and the
@@ -69,13 +97,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
 )
 
-const usage = `usage: keyless -dir DIR -signer ADDR[,ADDR...] -listen ADDR [-alg ecdsap256|ed25519|rsa2048] [-sign-timeout D]
+const usage = `usage: keyless -dir DIR -signer ADDR[,ADDR...] -listen ADDR [-alg NAME] [-skip-missing] [-sign-timeout D]
 `
 
 // errUsage marks bad arguments: exit status 2.
@@ -140,7 +167,8 @@ func parseFlags(args []string, stderr io.Writer) (config, string, error) {
 	fs.StringVar(&cfg.dir, "dir", "", "deployment `directory` (see asyncsignd init); DIR/keys is never read")
 	signers := fs.String("signer", "", "the signers' `addresses`, comma-separated")
 	listen := fs.String("listen", "", "`address` to listen on, e.g. 127.0.0.1:0")
-	fs.StringVar(&cfg.alg, "alg", "ecdsap256", "key `type`: "+strings.Join(algs, ", "))
+	fs.StringVar(&cfg.alg, "alg", "", "serve only DIR/certs/`NAME`.pem (default: every DIR/certs/*.pem, chosen by SNI)")
+	fs.BoolVar(&cfg.skipMissing, "skip-missing", false, "skip, with a log line, a certificate whose key no signer holds (default: exit 1)")
 	fs.DurationVar(&cfg.signTimeout, "sign-timeout", defaultSignTimeout, "how long a handshake waits for its signature")
 	if err := fs.Parse(args); err != nil {
 		return config{}, "", fmt.Errorf("%w: %w", errUsage, err)
@@ -159,8 +187,8 @@ func parseFlags(args []string, stderr io.Writer) (config, string, error) {
 		return bad("unexpected argument %q", fs.Arg(0))
 	case cfg.dir == "" || len(cfg.signers) == 0 || *listen == "":
 		return bad("-dir, -signer and -listen are required")
-	case !slices.Contains(algs, cfg.alg):
-		return bad("-alg %q: want one of %s", cfg.alg, strings.Join(algs, ", "))
+	case cfg.alg != "" && checkSiteName(cfg.alg) != nil:
+		return bad("-alg: %v", checkSiteName(cfg.alg))
 	case cfg.signTimeout <= 0:
 		return bad("-sign-timeout must be positive")
 	}

@@ -19,36 +19,56 @@ import (
 	"github.com/seed-e1024768/async/internal/signtest"
 )
 
-// TestBinary runs the command as a binary for each key type, against an
-// asyncsignd binary, with a copy of the deployment that has no keys/ (nor
-// any other private key than the client's), and talks to it with
-// crypto/tls, curl and openssl s_client.
+// TestBinary runs the command as a binary serving every certificate of a
+// deployment (no -alg), against an asyncsignd binary, with a copy of the
+// deployment that has no keys/ (nor any other private key than the
+// client's), and talks to it for each site, by its name NAME.localhost,
+// with crypto/tls, curl and openssl s_client; and to the default site
+// (certs/ecdsap256.pem) with no server name.
 func TestBinary(t *testing.T) {
 	signerBin, keylessBin := binaries(t)
-	dir := deployment(t)
+	dir := siteDeployment(t)
 	signer := signtest.Start(t, signerBin, "serve", "-dir", dir, "-listen", "127.0.0.1:0")
-	srvDir := serverCopy(t, dir)
-	ca := filepath.Join(dir, "ca.pem")
-	for _, alg := range algs {
-		t.Run(alg, func(t *testing.T) {
-			srv := signtest.Start(t, keylessBin, "-dir", srvDir, "-signer", signer.Addr, "-listen", "127.0.0.1:0", "-alg", alg)
-			_, port, err := net.SplitHostPort(srv.Addr)
-			if err != nil {
-				t.Fatal(err)
-			}
+	srv := signtest.Start(t, keylessBin, "-dir", serverCopy(t, dir), "-signer", signer.Addr, "-listen", "127.0.0.1:0")
+	_, port, err := net.SplitHostPort(srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := caFile(t, dir)
+	t.Run("no-sni", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cfg := clientTLS(t, dir)
+		cfg.ServerName = "127.0.0.1" // an IP address: no SNI
+		body, err := get(ctx, cfg, srv.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkBody(t, body, tls.ECDSAWithP256AndSHA256)
+		checkSite(t, body, defaultSite)
+	})
+	for _, name := range siteNames(t, dir) {
+		host := name + ".localhost"
+		scheme := goClientScheme(sitePub(t, dir, name), tls.VersionTLS13)
+		t.Run(name, func(t *testing.T) {
 			t.Run("go", func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
-				body, err := get(ctx, clientTLS(t, dir), srv.Addr)
+				cfg := clientTLS(t, dir)
+				cfg.ServerName = host
+				body, err := get(ctx, cfg, srv.Addr)
 				if err != nil {
 					t.Fatal(err)
 				}
-				checkBody(t, body, wantScheme[alg])
+				checkBody(t, body, scheme)
+				checkSite(t, body, name)
 			})
 			t.Run("curl", func(t *testing.T) {
 				curl := lookTool(t, "curl")
-				out := runTool(t, curl, "-sS", "--max-time", "20", "--cacert", ca, "https://localhost:"+port+"/")
-				checkBody(t, out, wantScheme[alg])
+				out := runTool(t, curl, "-sS", "--max-time", "20", "--cacert", ca,
+					"--resolve", host+":"+port+":127.0.0.1", "https://"+host+":"+port+"/")
+				checkBody(t, out, scheme)
+				checkSite(t, out, name)
 			})
 			t.Run("openssl", func(t *testing.T) {
 				openssl := lookTool(t, "openssl")
@@ -57,28 +77,24 @@ func TestBinary(t *testing.T) {
 				// so no -sigalgs is needed for TLS 1.3. -ign_eof keeps
 				// s_client reading after its stdin ends, until the server
 				// closes (HTTP/1.0): without it the response is lost.
-				out := runToolStdin(t, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n", openssl, "s_client",
-					"-connect", "localhost:"+port, "-CAfile", ca, "-verify_return_error", "-ign_eof")
-				checkBody(t, out, wantScheme[alg])
+				out := runToolStdin(t, "GET / HTTP/1.0\r\nHost: "+host+"\r\n\r\n", openssl, "s_client",
+					"-connect", "127.0.0.1:"+port, "-servername", host, "-CAfile", ca, "-verify_return_error", "-ign_eof")
+				checkBody(t, out, scheme)
+				checkSite(t, out, name)
 				if !strings.Contains(out, "Verify return code: 0 (ok)") {
 					t.Errorf("s_client did not verify the chain:\n%s", out)
 				}
 			})
-			if alg != "rsa2048" {
-				return
-			}
-			t.Run("openssl-tls1.2-pkcs1", func(t *testing.T) {
-				// A TLS 1.2 client that offers only PKCS #1 v1.5 with
-				// SHA-256 gets it: the other scheme the signer makes
-				// with an RSA key. (TLS 1.3 forbids PKCS #1 v1.5 in
-				// handshakes, and every client prefers PSS.)
-				openssl := lookTool(t, "openssl")
-				out := runToolStdin(t, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n", openssl, "s_client",
-					"-connect", "localhost:"+port, "-CAfile", ca, "-verify_return_error", "-ign_eof",
-					"-tls1_2", "-sigalgs", "RSA+SHA256")
-				checkBody(t, out, tls.PKCS1WithSHA256)
-			})
 		})
+	}
+}
+
+// checkSite fails the test unless body is the server's answer for a
+// handshake with the certificate certs/name.pem.
+func checkSite(t testing.TB, body, name string) {
+	t.Helper()
+	if want := "\nCertificate: certs/" + name + ".pem,"; !strings.Contains(body, want) {
+		t.Errorf("body does not say %q:\n%s", want, body)
 	}
 }
 

@@ -5,9 +5,6 @@ package main
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -18,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -26,14 +22,17 @@ import (
 	"github.com/seed-e1024768/async/signer"
 )
 
-// algs are the key types -alg accepts, each the stem of DIR/certs/<alg>.pem.
-var algs = []string{"ecdsap256", "ed25519", "rsa2048"}
+// defaultSite is the certificate, by file stem, for clients that send no
+// server name (or "localhost", which every certificate asyncsignd init
+// writes carries) when the server serves every certificate.
+const defaultSite = "ecdsap256"
 
 // config is what the server is built from: the flags of the command.
 type config struct {
-	dir         string        // the deployment: certs/<alg>.pem, and the client identity for the signers
+	dir         string        // the deployment: certs/*.pem, and the client identity for the signers
 	signers     []string      // the signers' addresses
-	alg         string        // which of algs to serve with
+	alg         string        // serve only certs/<alg>.pem; "": every certificate, by SNI
+	skipMissing bool          // skip, rather than refuse, a certificate whose key no signer can sign with
 	signTimeout time.Duration // bounds each handshake's signature; 0: defaultSignTimeout
 	errorLog    *log.Logger   // handshake failures and their causes; nil: the log package's logger
 }
@@ -50,26 +49,29 @@ type key interface {
 	WithContext(ctx context.Context) crypto.Signer
 }
 
-// server is the HTTPS server: net/http over crypto/tls, with a certificate
-// whose private key is a key that is (in the command, always) remote.
+// server is the HTTPS server: net/http over crypto/tls, with certificates
+// whose private keys are keys that are (in the command, always) remote.
 type server struct {
 	http   *http.Server
-	cert   tls.Certificate // the leaf chain, and no private key: each handshake gets its own signer
-	key    key
-	where  string // where the key is, for the responses: "remote, held by the signer at ..."
+	sites  *sites
+	where  string // where the keys are, for the responses: "remote, held by the signer at ..."
 	engine *remote.Engine
 }
 
-// newServer reads cfg.dir's certificate for cfg.alg and the client identity
-// the signers know, connects to the signers, and returns a server that
-// signs its handshakes with the signers' copy of the certificate's key. It
-// reads DIR/certs/<alg>.pem, DIR/signer-ca.pem, DIR/client.pem and
-// DIR/client-key.pem, and nothing else: in particular not DIR/keys.
+// newServer reads cfg.dir's certificates (every DIR/certs/*.pem, or with
+// cfg.alg only DIR/certs/<alg>.pem) and the client identity the signers
+// know, connects to the signers, asks them for each distinct key of the
+// certificates, and returns a server that signs its handshakes with the
+// signers' copies of the keys. It reads DIR/certs, DIR/signer-ca.pem,
+// DIR/client.pem and DIR/client-key.pem, and nothing else: in particular
+// not DIR/keys. A certificate whose key no signer can sign with is an
+// error wrapping errNoKey that names its file, or with cfg.skipMissing is
+// skipped, and logged.
 func newServer(cfg config) (*server, error) {
-	if !slices.Contains(algs, cfg.alg) {
-		return nil, fmt.Errorf("unknown key type %q (want one of %q)", cfg.alg, algs)
+	if err := checkSiteName(cfg.alg); cfg.alg != "" && err != nil {
+		return nil, err
 	}
-	cert, err := readChain(filepath.Join(cfg.dir, "certs", cfg.alg+".pem"))
+	chains, err := readChains(cfg.dir, cfg.alg)
 	if err != nil {
 		return nil, err
 	}
@@ -90,35 +92,55 @@ func newServer(cfg config) (*server, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	keyID := remote.KeyID(cert.Leaf.RawSubjectPublicKeyInfo)
-	signer, err := e.Signer(ctx, keyID)
+	lookup := func(ctx context.Context, keyID string) (key, error) {
+		s, err := e.Signer(ctx, keyID)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	errorLog := cfg.errorLog
+	if errorLog == nil {
+		errorLog = log.Default()
+	}
+	def := defaultSite
+	if cfg.alg != "" {
+		def = cfg.alg
+	}
+	st, err := loadSites(ctx, chains, lookup, def, cfg.skipMissing, errorLog)
 	if err != nil {
 		e.Close()
-		return nil, fmt.Errorf("the key of certs/%s.pem (key ID %s) from the signers: %w", cfg.alg, keyID, err)
+		return nil, err
 	}
 	where := "remote, held by the signer at " + cfg.signers[0] + "; it never left the signer, and this server never had it"
 	if len(cfg.signers) > 1 {
 		where = "remote, held by the signers at " + strings.Join(cfg.signers, ", ") + "; it never left them, and this server never had it"
 	}
-	s := newServerWithKey(cert, signer, where, cfg.errorLog)
+	s := newServerWithSites(st, where, errorLog)
 	s.engine = e
 	return s, nil
 }
 
+// checkSiteName accepts a certificate's file stem: a plain file name.
+func checkSiteName(name string) error {
+	if name == "" || name != filepath.Base(name) || strings.HasPrefix(name, ".") {
+		return fmt.Errorf("%q is not the stem of a file in DIR/certs", name)
+	}
+	return nil
+}
+
 // startTimeout bounds the wait for the signers at start-up: the server
-// needs one of them to confirm it holds the certificate's key.
+// needs them to confirm they hold the certificates' keys.
 const startTimeout = 10 * time.Second
 
-// newServerWithKey returns a server for the chain cert that signs with k;
-// where says where k is, for the responses. It is newServer without the
-// signers, for a key held anywhere (the benchmark's key in process).
-func newServerWithKey(cert tls.Certificate, k key, where string, errorLog *log.Logger) *server {
+// newServerWithSites returns a server for st; where says where the keys
+// are, for the responses. It is newServer without the signers, for keys
+// held anywhere (the benchmark's keys in process).
+func newServerWithSites(st *sites, where string, errorLog *log.Logger) *server {
 	if errorLog == nil {
 		errorLog = log.Default()
 	}
-	cert.PrivateKey = nil
-	cert.SupportedSignatureAlgorithms = signatureSchemes(k.Public())
-	s := &server{cert: cert, key: k, where: where}
+	s := &server{sites: st, where: where}
 	s.http = &http.Server{
 		Handler: http.HandlerFunc(s.hello),
 		TLSConfig: &tls.Config{
@@ -132,20 +154,6 @@ func newServerWithKey(cert tls.Certificate, k key, where string, errorLog *log.L
 		ErrorLog:          errorLog,
 	}
 	return s
-}
-
-// signatureSchemes are the TLS signature schemes the signer can make with
-// a key like pub: SHA-256 only, and for RSA both paddings.
-func signatureSchemes(pub crypto.PublicKey) []tls.SignatureScheme {
-	switch pub.(type) {
-	case *ecdsa.PublicKey:
-		return []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256}
-	case ed25519.PublicKey:
-		return []tls.SignatureScheme{tls.Ed25519}
-	case *rsa.PublicKey:
-		return []tls.SignatureScheme{tls.PSSWithSHA256, tls.PKCS1WithSHA256}
-	}
-	return []tls.SignatureScheme{} // none: every handshake fails, saying why
 }
 
 // serve serves HTTPS on lis until close; it returns http.ErrServerClosed
