@@ -52,12 +52,15 @@ func (e *Engine) sweeper() {
 			exited = false
 			return
 		}
-		for _, s := range e.signers {
+		for _, s := range e.current() {
 			for _, st := range s.streams {
 				due = st.sweep(monoNow(), due[:0])
 				e.expire(s, st, due)
 			}
 		}
+		due = e.lobby.sweep(monoNow(), due[:0])
+		e.expire(e.lobby.srv, e.lobby, due)
+		e.flushLobby()
 	}
 }
 
