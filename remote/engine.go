@@ -111,17 +111,11 @@ const (
 // gRPC with mutual TLS. It is safe for use by many goroutines and many jobs
 // at once. Its key in a WaitCtx is the *Engine itself.
 type Engine struct {
-	cfg     Config
-	k       *engine.Waker // the contract with the jobs: pausing, waking, callbacks
-	// fleet is the signers of every target, and those still draining,
-	// published whole (see current); fleetMu orders its writers.
-	fleet   atomic.Pointer[[]*signerConn]
-	fleetMu sync.Mutex
-	targets []*target // one per Config.Addrs, set by New
-	lobby   *stream   // where requests wait while there is no signer
-	ids     atomic.Uint64 // the last request ID used
-	slots   chan struct{} // one token per request in flight
-	stats   counters
+	cfg   Config
+	k     *engine.Waker // the contract with the jobs: pausing, waking, callbacks
+	ids   atomic.Uint64 // the last request ID used
+	slots chan struct{} // one token per request in flight
+	stats counters
 
 	// mu orders dispatches against Close: dispatchers hold it shared,
 	// Close exclusively, so no request enters a stream once closed is set.
@@ -136,6 +130,13 @@ type Engine struct {
 	keys keyCache
 
 	wg sync.WaitGroup
+
+	// fleet is the signers of every target, and those still draining,
+	// published whole (see current); fleetMu orders its writers.
+	fleet   atomic.Pointer[[]*signerConn]
+	fleetMu sync.Mutex
+	targets []*target // one per Config.Addrs, set by New
+	lobby   *stream   // where requests wait while there is no signer
 }
 
 // New makes an engine for the signers at cfg.Addrs, and builds their
