@@ -8,8 +8,9 @@ import "time"
 
 // drainTimeout bounds how long a leaving signer may keep the requests it
 // was sent unanswered: past it they are sent to another signer (signing
-// is idempotent, and the first signer's late answers are dropped).
-const drainTimeout = 5 * time.Second
+// is idempotent, and the first signer's late answers are dropped). A
+// variable for the tests.
+var drainTimeout = 5 * time.Second
 
 // drainTick is how often a draining signer's queues are emptied and its
 // requests in flight counted.
