@@ -287,7 +287,20 @@ func TestResolveToNothing(t *testing.T) {
 		t.Errorf("PublicKey: %v; want ErrUnavailable", err)
 	}
 
-	// Requests waiting for a signer get one as soon as it joins.
+	// A request given up while it waits for a signer lets go of its
+	// slot at once, not at its deadline (10s, Config.Timeout's default).
+	start = time.Now()
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if _, err := e.Sign(ctx, kid, Ed25519, []byte("z")); !errors.Is(err, context.Canceled) {
+		t.Errorf("Sign canceled: %v", err)
+	}
+	waitFor(t, "the given-up request to free its slot", func() bool { return e.inFlight() == 0 })
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a given-up request held its slot for %v", d)
+	}
+
+		// Requests waiting for a signer get one as soon as it joins.
 	errs := make(chan error, 1)
 	go func() {
 		_, err := e.Sign(context.Background(), kid, Ed25519, []byte("y"))
@@ -379,5 +392,34 @@ func TestResolveBadConfig(t *testing.T) {
 	defer cancel()
 	if _, err := e.Sign(ctx, keyID(t, dir, "ed25519"), Ed25519, payload(Ed25519, msgOf(1))); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestResolveUnix: a unix:// target reaches a signer on a Unix socket:
+// the address keeps what its resolver says of it (its network), and the
+// authority is the resolver's ("localhost").
+func TestResolveUnix(t *testing.T) {
+	_, dir, _ := testSignd(t)
+	leaktest.Check(t)
+	s, err := signer.New(signer.Config{Dir: dir, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := t.TempDir() + "/signer.sock"
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(lis) }()
+	t.Cleanup(func() {
+		s.Stop(5 * time.Second)
+		<-served
+	})
+	e := dial(t, Config{Addrs: []string{"unix://" + sock}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := e.Sign(ctx, keyID(t, dir, "ed25519"), Ed25519, payload(Ed25519, msgOf(1))); err != nil {
+		t.Fatal(err)
 	}
 }
