@@ -300,7 +300,7 @@ func TestResolveToNothing(t *testing.T) {
 		t.Errorf("a given-up request held its slot for %v", d)
 	}
 
-		// Requests waiting for a signer get one as soon as it joins.
+	// Requests waiting for a signer get one as soon as it joins.
 	errs := make(chan error, 1)
 	go func() {
 		_, err := e.Sign(context.Background(), kid, Ed25519, []byte("y"))
