@@ -39,6 +39,11 @@ type target struct {
 	signers map[addrKey]*signerConn // by address: those not leaving
 }
 
+// maxTargetSigners bounds the signers of one target: what a resolver
+// (a DNS answer) says is not trusted to set how many connections and
+// goroutines the engine keeps. A variable for the tests.
+var maxTargetSigners = 256
+
 // addrKey is what tells two resolved addresses apart.
 type addrKey struct{ addr, serverName string }
 
@@ -183,6 +188,10 @@ func (t *target) update(addrs []resolver.Address) (int, error) {
 		k := addrKey{a.Addr, a.ServerName}
 		if _, ok := next[k]; ok || a.Addr == "" {
 			continue
+		}
+		if len(next) == maxTargetSigners {
+			errs = append(errs, fmt.Errorf("remote: %s resolves to more than %d addresses: the rest are not used", t.name, maxTargetSigners))
+			break
 		}
 		if s, ok := t.signers[k]; ok {
 			next[k] = s
