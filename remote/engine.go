@@ -40,10 +40,11 @@ type Config struct {
 	// Addrs are the signers, each a gRPC target: "host:port" is one
 	// signer at that address (gRPC's passthrough); "scheme:///name" is
 	// every address the resolver for scheme finds for name, each a signer
-	// of its own, such as "dns:///signers.internal:7443" (gRPC's DNS
-	// resolver: one signer per A or AAAA record). A signer's certificate
-	// must name the target's host (signers.internal), not its address,
-	// unless TLS.ServerName says another name. Signers a target resolves
+	// of its own (at most 256 a target), such as
+	// "dns:///signers.internal:7443" (gRPC's DNS resolver: one signer per
+	// A or AAAA record). A signer's certificate must name the target's
+	// host (signers.internal), not its address, unless TLS.ServerName
+	// says another name. Signers a target resolves
 	// to later are used from then on; those it no longer resolves to are
 	// drained: they get no new requests, and those they hold are answered
 	// or sent to another signer. The engine asks each resolver to resolve
@@ -140,14 +141,14 @@ type Engine struct {
 }
 
 // New makes an engine for the signers at cfg.Addrs, and builds their
-// targets' resolvers. It does not connect:
-// connections are made in the background (which is why it is not called
-// Dial, as gRPC renamed its Dial to NewClient), and operations started
-// meanwhile wait for them (up to their deadline). A signer that refuses
-// this client's certificate is reported by the first operation, with an
-// error wrapping ErrRefused. New returns an error wrapping ErrBadConfig
-// for a bad cfg. Close the engine to release its connections and
-// goroutines.
+// targets' resolvers. It does not connect: connections are made in the
+// background (which is why it is not called Dial, as gRPC renamed its
+// Dial to NewClient), and operations started meanwhile wait for them (up
+// to their deadline). A signer that refuses this client's certificate is
+// reported by the first operation, with an error wrapping ErrRefused. New
+// returns an error wrapping ErrBadConfig for a bad cfg, or a target whose
+// resolver cannot be built. Close the engine to release its connections,
+// resolvers and goroutines.
 func New(cfg Config) (*Engine, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -243,10 +244,9 @@ func (e *Engine) Config() Config {
 // Close stops the engine: operations in flight and operations started
 // from now on return ErrClosed, and Close returns once the engine's
 // goroutines have exited, its resolvers and its connections are closed.
-// Closing a closed
-// engine returns nil. Wait fds the engine set stay with their WaitCtxs,
-// which close them when freed. If a WaitCtx callback panicked, Close
-// returns the first such panic as a *PanicError.
+// Closing a closed engine returns nil. Wait fds the engine set stay with
+// their WaitCtxs, which close them when freed. If a WaitCtx callback
+// panicked, Close returns the first such panic as a *PanicError.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	first := !e.closed.Load()

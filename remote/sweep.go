@@ -117,8 +117,9 @@ func expired(r *request, now int64) bool {
 }
 
 // sweep removes from the stream the requests whose time is up, and the
-// queued ones whose caller gave them up, and appends them to due; it asks the signer to drop those it was sent, which stay in
-// flight, against the stream's bounds, until the signer answers them.
+// queued ones whose caller gave them up, and appends them to due; it asks
+// the signer to drop those it was sent, which stay in flight, against the
+// stream's bounds, until the signer answers them.
 func (st *stream) sweep(now int64, due []*request) []*request {
 	st.mu.Lock()
 	defer st.mu.Unlock()
