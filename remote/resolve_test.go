@@ -163,10 +163,15 @@ func TestResolveJoinLeave(t *testing.T) {
 	// a and b leave, jobs running too.
 	_, dir, _ := testSignd(t)
 	kid := keyID(t, dir, "ed25519")
+	pub := certOf(t, dir, "ed25519").PublicKey
+	const jobs = 600
 	jobsDone := make(chan error, 1)
 	go func() {
-		_, errs, err := runJobs(context.Background(), e, loop.ModeCallback, 64, 600, kid, Ed25519)
-		for _, e := range errs {
+		sigs, errs, err := runJobs(context.Background(), e, loop.ModeCallback, 64, jobs, kid, Ed25519)
+		for i, e := range errs {
+			if e == nil {
+				e = verify(t, pub, Ed25519, msgOf(i), sigs[i])
+			}
 			err = cmpOr(err, e)
 		}
 		jobsDone <- err
@@ -190,8 +195,14 @@ func TestResolveJoinLeave(t *testing.T) {
 		t.Errorf("drained signers got requests: a %d -> %d, b %d -> %d", ra, a.received(), rb, b.received())
 	}
 	l.end(t)
-	if st := e.Stats(); st.Retries != 0 {
-		t.Errorf("%+v; want no request sent twice", st)
+	// Every operation sent once, received once, answered once.
+	ops := uint64(l.ops.Load()) + jobs
+	st := e.Stats()
+	if st.Retries != 0 || st.Sent != ops || st.Answered != ops {
+		t.Errorf("%d operations, %+v; want each sent and answered once", ops, st)
+	}
+	if got := a.received() + b.received() + c.received(); got != ops {
+		t.Errorf("the signers received %d requests; want %d", got, ops)
 	}
 	if l.ops.Load() < 200 {
 		t.Errorf("only %d operations under load", l.ops.Load())
