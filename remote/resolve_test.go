@@ -460,3 +460,56 @@ func TestResolveBound(t *testing.T) {
 		t.Errorf("trouble noted: %v", err)
 	}
 }
+
+// TestResolveUpdateDuringClose: resolver updates racing Close, signers
+// joining and leaving all the while, leave no goroutine behind: no
+// signer starts once Close has begun, and updates after it are refused.
+func TestResolveUpdateDuringClose(t *testing.T) {
+	_, dir, _ := testSignd(t)
+	leaktest.Check(t)
+	a, b := startInProc(t, 0), startInProc(t, 0)
+	kid := keyID(t, dir, "ed25519")
+	for round := range 3 {
+		r := manual.NewBuilderWithScheme(fmt.Sprintf("signers-race%d", round))
+		r.InitialState(state(a))
+		e, err := New(Config{Addrs: []string{r.Scheme() + ":///localhost"}, Resolvers: []resolver.Builder{r}, TLS: clientTLS(t, dir)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r.UpdateState([]resolver.State{state(a), state(a, b), state(b), {}}[i%4])
+				time.Sleep(time.Millisecond)
+			}
+		})
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				e.Sign(ctx, kid, Ed25519, []byte("x"))
+				cancel()
+			}
+		})
+		time.Sleep(200 * time.Millisecond)
+		if err := e.Close(); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(20 * time.Millisecond) // updates after Close
+		close(stop)
+		wg.Wait()
+		if _, err := e.Sign(context.Background(), kid, Ed25519, []byte("x")); !errors.Is(err, ErrClosed) {
+			t.Errorf("Sign after Close: %v", err)
+		}
+	}
+}
