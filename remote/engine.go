@@ -40,21 +40,21 @@ type Config struct {
 	// Addrs are the signers, each a gRPC target: "host:port" is one
 	// signer at that address (gRPC's passthrough); "scheme:///name" is
 	// every address the resolver for scheme finds for name, each a signer
-	// of its own (at most 256 a target), such as
-	// "dns:///signers.internal:7443" (gRPC's DNS resolver: one signer per
-	// A or AAAA record). A signer's certificate must name the target's
-	// host (signers.internal), not its address, unless TLS.ServerName
-	// says another name. Signers a target resolves
-	// to later are used from then on; those it no longer resolves to are
-	// drained: they get no new requests, and those they hold are answered
-	// or sent to another signer. The engine asks each resolver to resolve
-	// again every HealthInterval and when one of its signers fails; gRPC's
-	// DNS resolver does so at most every 30 seconds. Until a target has
-	// resolved, or while every target resolves to no address, requests
-	// wait for a signer until their deadline, then fail with
-	// ErrUnavailable and the resolver's error. Requests are spread over
-	// the signers by least outstanding requests. A scheme no resolver has
-	// is ErrBadConfig.
+	// with its own connection and streams (at most 256 a target): such as
+	// "dns:///signers.internal:7443" (gRPC's DNS resolver, one signer per
+	// A or AAAA record) or "unix:///run/signer.sock". A signer's
+	// certificate must name the target's host (signers.internal), not its
+	// address, unless TLS.ServerName says another name. Signers a target
+	// resolves to later take requests from then on; those it no longer
+	// resolves to are drained: they get no new requests, and those they
+	// hold are answered, or after 5s sent to another signer. The engine
+	// asks each resolver to resolve again every HealthInterval and when one
+	// of its signers fails; gRPC's DNS resolver does so at most every 30
+	// seconds. Until a target has resolved, or while every target resolves
+	// to no address, requests wait for a signer until their deadline, then
+	// fail with ErrUnavailable and the resolver's error. Requests are
+	// spread over the signers by least outstanding requests. A scheme no
+	// resolver has is ErrBadConfig.
 	Addrs []string
 	// Resolvers are resolvers for the schemes of Addrs, looked up before
 	// those registered with gRPC (resolver.Register: dns, passthrough and
