@@ -36,7 +36,7 @@ func TestDeadline(t *testing.T) {
 	if _, err := e.PublicKey(context.Background(), kid); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a live stream", func() bool { return e.signers[0].up() })
+	waitFor(t, "a live stream", func() bool { return e.current()[0].up() })
 
 	start := time.Now() // before the deadline is set: took >= 50ms
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

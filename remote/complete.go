@@ -45,16 +45,11 @@ func (e *Engine) resend(r *request, from *signerConn, cause error) {
 		e.finish(r, nil, fmt.Errorf("remote: sent %d times, to signers that failed: %w: %w", r.failed, ErrUnavailable, cause))
 		return
 	}
-	st, err := e.pick(from)
-	if err != nil {
-		e.finish(r, nil, err)
-		return
-	}
 	if r.sends > 0 {
 		e.stats.retries.Add(1)
 	}
-	if !st.enqueue(r) {
-		e.finish(r, nil, ErrClosed)
+	if err := e.place(r, from); err != nil {
+		e.finish(r, nil, err)
 	}
 }
 
@@ -71,13 +66,8 @@ func (e *Engine) retry(r *request) {
 		e.finish(r, nil, ErrClosed)
 		return
 	}
-	st, err := e.pick(nil)
-	if err != nil {
+	if err := e.place(r, nil); err != nil {
 		e.finish(r, nil, err)
-		return
-	}
-	if !st.enqueue(r) {
-		e.finish(r, nil, ErrClosed)
 	}
 }
 

@@ -59,7 +59,7 @@ func TestDenied(t *testing.T) {
 	digest := sha256.Sum256([]byte("denied"))
 
 	// Both signers up, so that requests go to each.
-	for _, s := range e.signers {
+	for _, s := range e.current() {
 		waitFor(t, "both signers up", s.up)
 	}
 	const n = 40

@@ -69,6 +69,19 @@
 // (CODE_PERMISSION_DENIED) fails at once with [ErrDenied], and is never
 // sent to another signer.
 //
+// # Finding signers
+//
+// Each of [Config.Addrs] is a gRPC target, resolved by gRPC's own
+// resolver for its scheme (or one of [Config.Resolvers]): "host:port" is
+// one signer; "dns:///signers.internal:7443" is one per address the name
+// resolves to, each with its own connection and streams, and each
+// certified for the name. A signer that joins takes requests from the
+// resolver update that names it; one that leaves takes no more, and is
+// drained: the requests it was sent are answered, or after 5s sent to
+// another signer, and its late answers dropped. While no target resolves
+// to any address, requests wait (see Overload) and fail at their deadline
+// with [ErrUnavailable], wrapping the resolver's error.
+//
 // # Overload
 //
 // A signer holds each stream to bounds it states in the stream's first

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/resolver"
+
 	"github.com/seed-e1024768/async"
 	"github.com/seed-e1024768/async/engine"
 )
@@ -35,9 +37,31 @@ const (
 // Config configures an Engine. Addrs and TLS are required; the other
 // fields have defaults.
 type Config struct {
-	// Addrs are the signers' addresses, "host:port". Requests are spread
-	// over them by least outstanding requests.
+	// Addrs are the signers, each a gRPC target: "host:port" is one
+	// signer at that address (gRPC's passthrough); "scheme:///name" is
+	// every address the resolver for scheme finds for name, each a signer
+	// with its own connection and streams (at most 256 a target): such as
+	// "dns:///signers.internal:7443" (gRPC's DNS resolver, one signer per
+	// A or AAAA record) or "unix:///run/signer.sock". A signer's
+	// certificate must name the target's host (signers.internal), not its
+	// address, unless TLS.ServerName says another name. Signers a target
+	// resolves to later take requests from then on; those it no longer
+	// resolves to are drained: they get no new requests, and those they
+	// hold are answered, or after 5s sent to another signer. The engine
+	// asks each resolver to resolve again every HealthInterval and when one
+	// of its signers fails; gRPC's DNS resolver does so at most every 30
+	// seconds. Until a target has resolved, or while every target resolves
+	// to no address, requests wait for a signer until their deadline, then
+	// fail with ErrUnavailable and the resolver's error. Requests are
+	// spread over the signers by least outstanding requests. A scheme no
+	// resolver has is ErrBadConfig.
 	Addrs []string
+	// Resolvers are resolvers for the schemes of Addrs, looked up before
+	// those registered with gRPC (resolver.Register: dns, passthrough and
+	// unix are), as grpc.WithResolvers does: for a scheme of one's own,
+	// or a test's (google.golang.org/grpc/resolver/manual). Each is built
+	// once per target of its scheme, and closed by Close.
+	Resolvers []resolver.Builder
 	// TLS is the client's TLS configuration: its certificate, and the
 	// roots that verify the signers' (signer.ClientTLS makes one). The
 	// engine uses a copy, with TLS 1.3 as the minimum version.
@@ -88,12 +112,11 @@ const (
 // gRPC with mutual TLS. It is safe for use by many goroutines and many jobs
 // at once. Its key in a WaitCtx is the *Engine itself.
 type Engine struct {
-	cfg     Config
-	k       *engine.Waker // the contract with the jobs: pausing, waking, callbacks
-	signers []*signerConn
-	ids     atomic.Uint64 // the last request ID used
-	slots   chan struct{} // one token per request in flight
-	stats   counters
+	cfg   Config
+	k     *engine.Waker // the contract with the jobs: pausing, waking, callbacks
+	ids   atomic.Uint64 // the last request ID used
+	slots chan struct{} // one token per request in flight
+	stats counters
 
 	// mu orders dispatches against Close: dispatchers hold it shared,
 	// Close exclusively, so no request enters a stream once closed is set.
@@ -108,16 +131,24 @@ type Engine struct {
 	keys keyCache
 
 	wg sync.WaitGroup
+
+	// fleet is the signers of every target, and those still draining,
+	// published whole (see current); fleetMu orders its writers.
+	fleet   atomic.Pointer[[]*signerConn]
+	fleetMu sync.Mutex
+	targets []*target // one per Config.Addrs, set by New
+	lobby   *stream   // where requests wait while there is no signer
 }
 
-// New makes an engine for the signers at cfg.Addrs. It does not connect:
-// connections are made in the background (which is why it is not called
-// Dial, as gRPC renamed its Dial to NewClient), and operations started
-// meanwhile wait for them (up to their deadline). A signer that refuses
-// this client's certificate is reported by the first operation, with an
-// error wrapping ErrRefused. New returns an error wrapping ErrBadConfig
-// for a bad cfg. Close the engine to release its connections and
-// goroutines.
+// New makes an engine for the signers at cfg.Addrs, and builds their
+// targets' resolvers. It does not connect: connections are made in the
+// background (which is why it is not called Dial, as gRPC renamed its
+// Dial to NewClient), and operations started meanwhile wait for them (up
+// to their deadline). A signer that refuses this client's certificate is
+// reported by the first operation, with an error wrapping ErrRefused. New
+// returns an error wrapping ErrBadConfig for a bad cfg, or a target whose
+// resolver cannot be built. Close the engine to release its connections,
+// resolvers and goroutines.
 func New(cfg Config) (*Engine, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
@@ -149,23 +180,16 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("remote: New: %w: %w", ErrBadConfig, err)
 	}
 	e.k = k
+	e.lobby = e.newLobby()
 	tlsCfg := cfg.TLS.Clone()
 	if tlsCfg.MinVersion < tls.VersionTLS13 {
 		tlsCfg.MinVersion = tls.VersionTLS13
 	}
-	for i, addr := range cfg.Addrs {
-		s, err := newSignerConn(e, i, addr, tlsCfg)
-		if err != nil {
-			for _, s := range e.signers {
-				s.conn.Close()
-			}
-			stop()
+	for _, addr := range cfg.Addrs {
+		if err := e.addTarget(addr, tlsCfg); err != nil {
+			e.Close()
 			return nil, fmt.Errorf("remote: New %s: %w: %w", addr, ErrBadConfig, err)
 		}
-		e.signers = append(e.signers, s)
-	}
-	for _, s := range e.signers {
-		s.start()
 	}
 	e.wg.Add(1)
 	go e.sweeper()
@@ -189,7 +213,11 @@ func (c *Config) fill() error {
 			return bad("empty address")
 		}
 	}
-	c.Addrs = append([]string(nil), c.Addrs...)
+	if slices.Contains(c.Resolvers, nil) {
+		return bad("nil resolver")
+	}
+	c.Addrs = slices.Clone(c.Addrs)
+	c.Resolvers = slices.Clone(c.Resolvers)
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
 	}
@@ -209,26 +237,33 @@ func (c *Config) fill() error {
 func (e *Engine) Config() Config {
 	c := e.cfg
 	c.Addrs = slices.Clone(c.Addrs)
+	c.Resolvers = slices.Clone(c.Resolvers)
 	return c
 }
 
 // Close stops the engine: operations in flight and operations started
 // from now on return ErrClosed, and Close returns once the engine's
-// goroutines have exited and its connections are closed. Closing a closed
-// engine returns nil. Wait fds the engine set stay with their WaitCtxs,
-// which close them when freed. If a WaitCtx callback panicked, Close
-// returns the first such panic as a *PanicError.
+// goroutines have exited, its resolvers and its connections are closed.
+// Closing a closed engine returns nil. Wait fds the engine set stay with
+// their WaitCtxs, which close them when freed. If a WaitCtx callback
+// panicked, Close returns the first such panic as a *PanicError.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	first := !e.closed.Load()
 	e.closed.Store(true)
 	e.mu.Unlock()
+	if first {
+		for _, t := range e.targets { // no signer joins from now on
+			t.close()
+		}
+	}
 	e.stop()
 	e.wg.Wait()
 	if first {
-		for _, s := range e.signers {
-			s.conn.Close()
+		for _, s := range e.current() {
+			s.closeConn()
 		}
+		e.closeLobby()
 		return e.k.Lost()
 	}
 	return nil
@@ -332,13 +367,16 @@ func (e *Engine) unansweredError(cause error) error {
 		return cause
 	}
 	var last error
-	for _, s := range e.signers {
+	for _, s := range e.current() {
 		if s.up() {
 			return fmt.Errorf("remote: %w", cause)
 		}
 		if last == nil {
 			last = s.trouble()
 		}
+	}
+	if last == nil {
+		return e.noSigner(cause)
 	}
 	return noAnswer(cause, last)
 }

@@ -19,7 +19,8 @@ var (
 	// return it, and so do those still in flight when Close was called.
 	ErrClosed = errors.New("remote: engine closed")
 	// ErrBadConfig: New was given no address, an empty address, no TLS
-	// config, a negative size or timeout, or an unknown Notify.
+	// config, a negative size or timeout, or an unknown Notify; or a
+	// target whose scheme no resolver has, or whose resolver refused it.
 	ErrBadConfig = errors.New("remote: bad config")
 	// ErrBadInput: an operation was given a malformed key ID, an unknown
 	// algorithm, a digest of the wrong length or an oversized message; or

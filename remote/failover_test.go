@@ -139,7 +139,7 @@ func TestHungSigner(t *testing.T) {
 	e := dial(t, Config{Notify: NotifyAuto, HealthInterval: 100 * time.Millisecond, Timeout: 20 * time.Second}, a, b)
 	kid := keyID(t, dir, "ed25519")
 	pub := certOf(t, dir, "ed25519").PublicKey
-	waitFor(t, "both signers up", func() bool { return e.signers[0].up() && e.signers[1].up() })
+	waitFor(t, "both signers up", func() bool { return e.current()[0].up() && e.current()[1].up() })
 	go func() {
 		for e.Stats().Sent < 40 {
 			time.Sleep(time.Millisecond)
@@ -163,7 +163,7 @@ func TestHungSigner(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("took %v", d)
 	}
-	if st := e.Stats(); st.Retries == 0 || !e.signers[0].sick.Load() {
+	if st := e.Stats(); st.Retries == 0 || !e.current()[0].sick.Load() {
 		t.Errorf("the hung signer was not given up: %+v", st)
 	}
 }
@@ -180,7 +180,7 @@ func TestSignerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Kill()
-	waitFor(t, "the engine to see the signer gone", func() bool { return !e.signers[0].up() })
+	waitFor(t, "the engine to see the signer gone", func() bool { return !e.current()[0].up() })
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

@@ -18,9 +18,10 @@ import (
 func TestLateAnswerReachesNoOne(t *testing.T) {
 	e := &Engine{cfg: Config{Timeout: time.Hour}, slots: make(chan struct{}, 2)}
 	e.k = newWaker(t, e)
-	e.signers = []*signerConn{{e: e, addr: "test"}}
-	st := newStream(e.signers[0])
-	e.signers[0].streams = []*stream{st}
+	s := &signerConn{e: e, addr: "test"}
+	e.join([]*signerConn{s})
+	st := newStream(s)
+	s.streams = []*stream{st}
 
 	send := func(r *request) uint64 {
 		e.slots <- struct{}{}
@@ -75,9 +76,10 @@ func TestLateAnswerReachesNoOne(t *testing.T) {
 func TestGivenUpRequestExpires(t *testing.T) {
 	e := &Engine{cfg: Config{Timeout: time.Hour}, slots: make(chan struct{}, 1)}
 	e.k = newWaker(t, e)
-	e.signers = []*signerConn{{e: e, addr: "test"}}
-	st := newStream(e.signers[0])
-	e.signers[0].streams = []*stream{st}
+	s := &signerConn{e: e, addr: "test"}
+	e.join([]*signerConn{s})
+	st := newStream(s)
+	s.streams = []*stream{st}
 	e.slots <- struct{}{}
 	r := e.getRequest(context.Background(), "k", Ed25519, []byte("x"))
 	r.expires = monoNow() + int64(time.Minute)

@@ -72,7 +72,7 @@ func TestOneRefuses(t *testing.T) {
 			t.Fatalf("task %d: %v", i, err)
 		}
 	}
-	if err := e.signers[0].trouble(); !errors.Is(err, ErrRefused) {
+	if err := e.current()[0].trouble(); !errors.Is(err, ErrRefused) {
 		t.Errorf("the refusing signer's trouble: %v", err)
 	}
 }

@@ -115,7 +115,8 @@ func (e *Engine) unary(ctx context.Context, op string, call func(context.Context
 	for {
 		var last error
 		refused := 0
-		for _, s := range e.order() {
+		signers := e.order()
+		for _, s := range signers {
 			err := call(ctx, s.client)
 			if err == nil {
 				return nil
@@ -127,27 +128,31 @@ func (e *Engine) unary(ctx context.Context, op string, call func(context.Context
 			if errors.Is(last, ErrRefused) {
 				refused++
 			}
-			if isRequestError(last) || refused == len(e.signers) || ctx.Err() != nil {
+			if isRequestError(last) || refused == len(signers) || ctx.Err() != nil {
 				return last
 			}
 		}
 		select { // every signer failed at once: wait a little
 		case <-ctx.Done():
+			if last == nil { // no signer to ask
+				return e.noSigner(ctx.Err())
+			}
 			return last
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
 
-// order returns the signers, those up first.
+// order returns the signers that are not leaving, those up first.
 func (e *Engine) order() []*signerConn {
-	out := make([]*signerConn, 0, len(e.signers))
-	for _, s := range e.signers {
+	signers := e.takers()
+	out := make([]*signerConn, 0, len(signers))
+	for _, s := range signers {
 		if s.up() {
 			out = append(out, s)
 		}
 	}
-	for _, s := range e.signers {
+	for _, s := range signers {
 		if !s.up() {
 			out = append(out, s)
 		}

@@ -114,34 +114,33 @@ func (st *stream) reset() {
 	st.mu.Unlock()
 }
 
-// run serves the stream until the engine is closed: it opens a gRPC
-// stream, sends batches until the stream fails, fails the requests it held
-// over to other streams, waits a little, and starts again. The wait
-// doubles, from minRetry to maxRetry, while streams fail to open.
+// run serves the stream until the engine is closed or its signer has
+// left: it opens a gRPC stream, sends batches until the stream fails,
+// fails the requests it held over to other streams, waits a little, and
+// starts again. The wait doubles, from minRetry to maxRetry, while streams
+// fail to open.
 //
 // Failing requests over, or failing them at Close, may call a WaitCtx
 // callback on this goroutine, which may end it with runtime.Goexit: each
 // then goes on with the other requests, and the deferred call here starts
 // a new run, so that the stream goes on serving.
 func (st *stream) run() {
-	e := st.srv.e
+	e, s := st.srv.e, st.srv
 	exited := true
 	defer func() {
-		if exited && e.ctx.Err() == nil {
-			e.wg.Add(1) // before Done: Close's Wait cannot return between
-			go st.run()
+		if exited && s.ctx.Err() == nil {
+			s.spawn(st.run) // counted before this one ends: Close's Wait cannot return between
 		}
-		e.wg.Done()
 	}()
 	retry := time.NewTimer(0)
 	<-retry.C
 	defer retry.Stop()
 	wait := minRetry
-	for e.ctx.Err() == nil {
+	for s.ctx.Err() == nil {
 		opened, err := st.session()
-		st.srv.note(err)
+		s.note(err)
 		st.failover(err)
-		if e.ctx.Err() != nil {
+		if s.ctx.Err() != nil {
 			break
 		}
 		if opened {
@@ -151,7 +150,7 @@ func (st *stream) run() {
 		wait = min(2*wait, maxRetry)
 		select {
 		case <-retry.C:
-		case <-e.ctx.Done():
+		case <-s.ctx.Done():
 		}
 	}
 	exited = false
@@ -159,6 +158,10 @@ func (st *stream) run() {
 	st.exited = true
 	held := st.takeAll()
 	st.mu.Unlock()
+	if e.ctx.Err() == nil { // the signer left: another takes its requests
+		each(held, func(r *request) { e.resend(r, s, errLeft) })
+		return
+	}
 	each(held, func(r *request) { e.finish(r, nil, ErrClosed) })
 }
 
@@ -185,7 +188,7 @@ func jittered(d time.Duration) time.Duration {
 // it ended, once receive has returned too.
 func (st *stream) session() (opened bool, err error) {
 	e := st.srv.e
-	ctx, abort := context.WithCancel(e.ctx)
+	ctx, abort := context.WithCancel(st.srv.ctx)
 	defer abort()
 	st.mu.Lock()
 	st.abort = abort

@@ -52,12 +52,15 @@ func (e *Engine) sweeper() {
 			exited = false
 			return
 		}
-		for _, s := range e.signers {
+		for _, s := range e.current() {
 			for _, st := range s.streams {
 				due = st.sweep(monoNow(), due[:0])
 				e.expire(s, st, due)
 			}
 		}
+		due = e.lobby.sweep(monoNow(), due[:0])
+		e.expire(e.lobby.srv, e.lobby, due)
+		e.flushLobby()
 	}
 }
 
@@ -113,15 +116,18 @@ func expired(r *request, now int64) bool {
 	return now >= r.expires || (!r.abandoned() && r.ctx.Err() != nil)
 }
 
-// sweep removes from the stream the requests whose time is up and appends
-// them to due; it asks the signer to drop those it was sent, which stay in
-// flight, against the stream's bounds, until the signer answers them.
+// sweep removes from the stream the requests whose time is up, and the
+// queued ones whose caller gave them up, and appends them to due; it asks
+// the signer to drop those it was sent, which stay in flight, against the
+// stream's bounds, until the signer answers them.
 func (st *stream) sweep(now int64, due []*request) []*request {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	q := st.queue[:0]
 	for _, r := range st.queue {
-		if !expired(r, now) {
+		// One given up is dropped here too, not only when a batch is
+		// filled: the lobby fills none.
+		if !expired(r, now) && !r.abandoned() {
 			q = append(q, r)
 			continue
 		}

@@ -284,7 +284,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	mode := fs.String("mode", "", "how the event loop waits for paused jobs: fd, callback or poll (default: all three)")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "engine worker goroutines")
 	asJSON := fs.Bool("json", false, "print one JSON object per row, and nothing else on standard output")
-	remoteAddrs := fs.String("remote", "", "measure through remote signers at `ADDR[,ADDR...]` (asyncsignd), or \"embedded\" for one started in this process")
+	remoteAddrs := fs.String("remote", "", "measure through remote signers at `ADDR[,ADDR...]` (asyncsignd; host:port, or gRPC targets such as dns:///NAME:PORT), or \"embedded\" for one started in this process")
 	remoteDir := fs.String("remote-dir", "", "with -remote ADDR: the deployment `DIR` with signer-ca.pem, client.pem, client-key.pem and certs/")
 	remoteDelay := fs.Duration("remote-delay", time.Millisecond, "the embedded signer's delay before it signs a request")
 	remoteClient := fs.String("remote-client", "", "with -remote-dir: measure as the client `NAME`, from DIR/clients/NAME (asyncsignd client)")

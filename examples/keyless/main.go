@@ -165,7 +165,7 @@ func parseFlags(args []string, stderr io.Writer) (config, string, error) {
 	fs.SetOutput(stderr)
 	var cfg config
 	fs.StringVar(&cfg.dir, "dir", "", "deployment `directory` (see asyncsignd init); DIR/keys is never read")
-	signers := fs.String("signer", "", "the signers' `addresses`, comma-separated")
+	signers := fs.String("signer", "", "the signers' `addresses`, comma-separated: host:port, or gRPC targets such as dns:///NAME:PORT (every address NAME resolves to)")
 	listen := fs.String("listen", "", "`address` to listen on, e.g. 127.0.0.1:0")
 	fs.StringVar(&cfg.alg, "alg", "", "serve only DIR/certs/`NAME`.pem (default: every DIR/certs/*.pem, chosen by SNI)")
 	fs.BoolVar(&cfg.skipMissing, "skip-missing", false, "skip, with a log line, a certificate whose key no signer holds (default: exit 1)")
