@@ -371,20 +371,6 @@ func (s *Server) isDraining() bool {
 	}
 }
 
-// Stats returns the server's counters.
-func (s *Server) Stats() *pb.StatsResponse {
-	c := &s.counters
-	return &pb.StatsResponse{
-		Received:   c.received.Load(),
-		Signed:     c.signed.Load(),
-		Canceled:   c.canceled.Load(),
-		Expired:    c.expired.Load(),
-		Failed:     c.failed.Load(),
-		BatchesIn:  c.batchesIn.Load(),
-		BatchesOut: c.batchesOut.Load(),
-	}
-}
-
 // KeyIDs returns the IDs of the server's keys, sorted.
 func (s *Server) KeyIDs() []string {
 	ids := make([]string, 0, len(s.keys))
