@@ -108,25 +108,53 @@ func copyCerts(dir string, w writer) error {
 	return nil
 }
 
-// readCA reads the CA of a deployment's role: its certificate and key.
+// ErrNoCAKey is returned (wrapped) by AddClient, and whatever else issues
+// certificates, when the CA's private key is in neither CADir(dir) nor
+// dir: it was moved offline, or dir is a client's directory.
+var ErrNoCAKey = errors.New("signer: CA private key not found")
+
+// readCA reads the CA of a deployment's role: its certificate from dir,
+// its private key from CADir(dir), where Init keeps it out of the
+// directory the signer serves from. A key found in dir itself, where an
+// Init before CADir put it, is taken too (serve refuses such a dir: see
+// New). Everything that issues certificates reads the CAs through here.
 func readCA(dir, certName, keyName string) (*x509.Certificate, crypto.Signer, error) {
-	data, err := os.ReadFile(filepath.Join(dir, certName))
+	certPath := filepath.Join(dir, certName)
+	data, err := os.ReadFile(certPath)
 	if err != nil {
 		return nil, nil, oldDeployment(dir, err)
 	}
 	b, _ := pem.Decode(data)
 	if b == nil || b.Type != "CERTIFICATE" {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, certName), ErrNoPEM)
+		return nil, nil, fmt.Errorf("%s: %w", certPath, ErrNoPEM)
 	}
 	cert, err := x509.ParseCertificate(b.Bytes)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s: %w", certPath, err)
 	}
-	key, err := readPrivateKey(filepath.Join(dir, keyName))
+	keyPath := filepath.Join(CADir(dir), keyName)
+	if _, err := os.Lstat(keyPath); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(filepath.Join(dir, keyName)); err == nil {
+			keyPath = filepath.Join(dir, keyName)
+		} else {
+			return nil, nil, fmt.Errorf("%w: %s does not exist (init keeps the CA keys in %s, beside %s: put them back there from where you keep them offline)",
+				ErrNoCAKey, keyPath, CADir(dir), dir)
+		}
+	}
+	key, err := readPrivateKey(keyPath)
 	if err != nil {
 		return nil, nil, err
 	}
+	if !publicKeysEqual(cert.PublicKey, key.Public()) {
+		return nil, nil, fmt.Errorf("signer: %s is not the key of %s", keyPath, certPath)
+	}
 	return cert, key, nil
+}
+
+// publicKeysEqual reports whether a and b are the same public key.
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	eq, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(b)
 }
 
 // oldDeployment turns the failure to read a file of a role's CA into

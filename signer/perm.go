@@ -33,8 +33,12 @@ func (e *PermissionError) Unwrap() error { return ErrTooOpen }
 // others may read or replace: keys/ and keys/*.key, and every *-key.pem
 // of dir (the signer's identity, the CAs' and the client's keys: whoever
 // reads the client CA's key makes clients). dir itself must not be
-// writable by others, who could swap keys/ for their own.
+// writable by others, who could swap keys/ for their own. It refuses a
+// CA's private key in dir too (checkNoCAKeys).
 func checkPrivate(dir string) error {
+	if err := checkNoCAKeys(dir); err != nil {
+		return err
+	}
 	if runtime.GOOS == "windows" {
 		return nil // modes say nothing there
 	}

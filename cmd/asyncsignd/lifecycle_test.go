@@ -18,7 +18,7 @@ import (
 )
 
 // deploymentFiles are the files of a whole deployment.
-var deploymentFiles = []string{"ca.pem", "ca-key.pem", "signer-ca.pem", "signer-ca-key.pem", "client-ca.pem", "client-ca-key.pem",
+var deploymentFiles = []string{"ca.pem", "signer-ca.pem", "client-ca.pem",
 	"server.pem", "server-key.pem", "client.pem", "client-key.pem",
 	"keys/ecdsap256.key", "keys/ed25519.key", "keys/rsa2048.key", "certs/ecdsap256.pem", "certs/ed25519.pem", "certs/rsa2048.pem"}
 
