@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -125,5 +126,27 @@ func TestInitRefusesExistingCADir(t *testing.T) {
 	}
 	if _, err := os.Lstat(dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Init wrote %s", dir)
+	}
+}
+
+// TestInitKilledBetweenRenames: the CA directory an Init killed after
+// renaming it, before renaming the deployment, is removed by the next
+// Init; one whose Init still runs is not.
+func TestInitKilledBetweenRenames(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "deploy")
+	if err := os.Mkdir(CADir(dir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mark := filepath.Join(CADir(dir), initMark)
+	os.WriteFile(mark, []byte(strconv.Itoa(os.Getpid())), 0o600) // alive
+	if err := Init(dir); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Init beside the CA dir of a running Init: %v, want fs.ErrExist", err)
+	}
+	os.WriteFile(mark, []byte("2147483646"), 0o600) // gone
+	if err := Init(dir); err != nil {
+		t.Fatalf("Init beside the CA dir of a killed Init: %v", err)
+	}
+	if _, err := os.Lstat(mark); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a finished Init left its mark: %v", err)
 	}
 }

@@ -137,7 +137,7 @@ var initStep func(name string)
 // .NAME.ca.init-PID-*) and renames them into place at the end, the CA
 // directory first, so that whenever it stops, even killed, dir holds a
 // whole deployment or none (a kill between the two renames leaves
-// CADir(dir) alone: remove it before the next Init). dir must not exist,
+// CADir(dir) alone, marked: the next Init removes it). dir must not exist,
 // or be an empty directory (which is replaced), and CADir(dir) must not
 // exist: otherwise Init writes nothing and returns an error wrapping
 // fs.ErrExist. The half-built directories of an Init that was killed are
@@ -151,6 +151,7 @@ func Init(dir string, hosts ...string) error {
 		return fmt.Errorf("signer: init %s: %w", dir, err)
 	}
 	caDir := CADir(dir)
+	removeStaleCADir(caDir)
 	if _, err := os.Lstat(caDir); !errors.Is(err, fs.ErrNotExist) {
 		if err == nil {
 			err = fmt.Errorf("%s exists (the CA keys of another deployment, or of an init that was killed: remove it if so): %w", caDir, fs.ErrExist)
@@ -177,6 +178,12 @@ func Init(dir string, hosts ...string) error {
 			os.RemoveAll(tmpCA)
 		}
 	}()
+	// The mark says, until dir is in place too, that the CA directory
+	// is an Init's that may yet be killed: the next Init removes it.
+	mark := filepath.Join(tmpCA, initMark)
+	if err := writeNew(mark, []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return fmt.Errorf("signer: init: %w", err)
+	}
 	if err := build(tmp, tmpCA, hosts); err != nil {
 		return fmt.Errorf("signer: init: %w", err)
 	}
@@ -206,11 +213,36 @@ func Init(dir string, hosts ...string) error {
 		return fmt.Errorf("signer: init %s: %w", dir, err)
 	}
 	done = true
-	// The rename is the deployment's birth: make it durable too.
+	// The renames are the deployment's birth: make them durable too.
 	if err := syncDir(parent); err != nil {
 		return fmt.Errorf("signer: init: %w", err)
 	}
+	if err := os.Remove(filepath.Join(caDir, initMark)); err != nil {
+		return fmt.Errorf("signer: init: %w", err)
+	}
 	return nil
+}
+
+// initMark is the file that marks a CA directory as an Init's, not yet
+// done: it holds the Init's process ID.
+const initMark = ".init-pid"
+
+// removeStaleCADir removes caDir if an Init killed between its two
+// renames left it: it holds initMark, naming a process that is gone,
+// and its deployment directory does not exist.
+func removeStaleCADir(caDir string) {
+	data, err := os.ReadFile(filepath.Join(caDir, initMark))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(string(data))
+	if err != nil || pid <= 0 || processAlive(pid) {
+		return
+	}
+	if _, err := os.Lstat(strings.TrimSuffix(caDir, ".ca")); !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	os.RemoveAll(caDir)
 }
 
 // checkInitTarget accepts a dir that does not exist or is an empty

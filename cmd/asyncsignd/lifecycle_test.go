@@ -55,6 +55,7 @@ func TestInitKilled(t *testing.T) {
 			}
 			whole++
 			os.RemoveAll(dir)
+			os.RemoveAll(dir + ".ca") // the CA keys of that whole one
 		}
 	}
 	t.Logf("%d kills over an init of %v: %d left no deployment, %d a whole one", kills, full, absent, whole)
@@ -64,7 +65,7 @@ func TestInitKilled(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(parent)
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".killed.init-") {
+		if strings.HasPrefix(e.Name(), ".killed.init-") || strings.HasPrefix(e.Name(), ".killed.ca.init-") {
 			t.Errorf("left beside the deployment: %s", e.Name())
 		}
 	}
