@@ -46,8 +46,8 @@ const (
 	// estimate); gRPC lets no less (64 KiB). A message being read is
 	// let in whole, once paid for.
 	StreamWindow = 64 << 10
-	// ConnWindow is the connection's window, every stream's share.
-	ConnWindow = MaxStreams * StreamWindow
+	// connWindow is the connection's window, every stream's share.
+	connWindow = MaxStreams * StreamWindow
 	// ioBuffer is the size of the connection's read and write buffers.
 	ioBuffer = 32 << 10
 	// connFixed is what else a connection holds, as estimated: TLS's
@@ -219,7 +219,7 @@ func New(cfg Config) (*Server, error) {
 		grpc.ForceServerCodecV2(newCodec()),
 		grpc.MaxConcurrentStreams(MaxStreams),
 		grpc.InitialWindowSize(StreamWindow),
-		grpc.InitialConnWindowSize(ConnWindow),
+		grpc.InitialConnWindowSize(connWindow),
 		grpc.ReadBufferSize(ioBuffer),
 		grpc.WriteBufferSize(ioBuffer),
 		grpc.WaitForHandlers(true),
