@@ -17,9 +17,9 @@ var ErrTooOpen = errors.New("signer: permissions too open")
 // A PermissionError says which file or directory is too open, and how to
 // close it.
 type PermissionError struct {
-	Path string
-	Mode fs.FileMode
-	Fix  string // the command that fixes it, e.g. "chmod 600 PATH"
+	Path string      // the file or directory
+	Mode fs.FileMode // its mode, which lets group or others in
+	Fix  string      // the command that fixes it, e.g. "chmod 600 PATH"
 }
 
 func (e *PermissionError) Error() string {

@@ -71,8 +71,10 @@ const (
 
 // Config configures a Server.
 type Config struct {
-	// Dir is the deployment directory (see Init). The server reads
-	// ca.pem, server.pem, server-key.pem and keys/*.key.
+	// Dir is the deployment directory (see Init). The server reads its
+	// TLS identity (server.pem, server-key.pem), the CA its clients'
+	// certificates must come from (client-ca.pem), and, unless Keys is
+	// set, its keys (keys/*.key).
 	Dir string
 	// Keys is where the signing keys come from; nil means the key files
 	// of the deployment, DirKeys(Dir/keys).
@@ -154,9 +156,12 @@ type counters struct {
 	received, signed, canceled, expired, failed, batchesIn, batchesOut atomic.Uint64
 }
 
-// New reads the deployment in cfg.Dir and returns a server for its keys,
-// not yet serving. Its errors are those of reading the deployment; one
-// without keys is ErrNoKeys.
+// New reads the deployment in cfg.Dir and the keys of cfg.Keys, and
+// returns a server for them, not yet serving. Its errors are those of
+// reading the deployment and the keys, each naming its file; and
+// ErrNoKeys (no keys), *PermissionError (a private key others may read),
+// ErrCAKeyServed (a CA's private key in cfg.Dir), ErrOldDeployment,
+// ErrMemoryBounds.
 func New(cfg Config) (*Server, error) {
 	if err := checkPrivate(cfg.Dir); err != nil {
 		return nil, err
@@ -241,7 +246,8 @@ var ErrMemoryBounds = errors.New("signer: memory bounds do not fit")
 
 // MinClientMemory is the least Config.ClientMemory: room for two of a
 // client's streams or calls to read a message of MaxRecvMsgSize at once
-// (see recvReserve), so that a client alone always makes progress.
+// (about twice its size each), so that a client alone always makes
+// progress.
 const MinClientMemory = 2 * recvReserve
 
 // ErrServing is returned by a second call of Serve.
