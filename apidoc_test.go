@@ -21,8 +21,8 @@ var internalRef = regexp.MustCompile(`internal/|\bsignpb\b|\bsignd\b`)
 // the signer was internal, and remote's documentation sent its users to
 // internal packages): no doc comment of an exported name of a public
 // package, nor its package doc, mentions an internal package; and no
-// file of a public package that holds an Example imports one, since a
-// user could not run it as it is written.
+// file of a public package that holds an Example imports one, nor does
+// the code of examples/, since a user could not run it as it is written.
 func TestPublicDocs(t *testing.T) {
 	err := filepath.WalkDir(".", func(dir string, d fs.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
@@ -59,6 +59,9 @@ func checkPackageDocs(t *testing.T, dir string) {
 		if strings.HasSuffix(name, "_test.go") {
 			checkExampleImports(t, filepath.Join(dir, name), f)
 			continue
+		}
+		if strings.HasPrefix(filepath.ToSlash(dir), "examples/") {
+			checkNoInternal(t, filepath.Join(dir, name), f, "is an example a user copies")
 		}
 		files = append(files, f)
 	}
@@ -120,9 +123,14 @@ func checkExampleImports(t *testing.T, path string, f *ast.File) {
 	if !hasExample {
 		return
 	}
+	checkNoInternal(t, path, f, "holds Examples")
+}
+
+// checkNoInternal refuses a file that imports an internal package.
+func checkNoInternal(t *testing.T, path string, f *ast.File, why string) {
 	for _, imp := range f.Imports {
 		if p, _ := strconv.Unquote(imp.Path.Value); strings.Contains(p, "/internal/") {
-			t.Errorf("%s holds Examples and imports %s, which a user cannot", path, p)
+			t.Errorf("%s %s, and imports %s, which a user cannot", path, why, p)
 		}
 	}
 }
