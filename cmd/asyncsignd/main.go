@@ -237,7 +237,7 @@ func printUsage(w io.Writer) {
 
 // printCommandUsage prints c's usage, its flags as fs holds them.
 func printCommandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "usage: asyncsignd %s %s\n", c.name, c.synopsis)
+	fmt.Fprintln(w, strings.TrimSpace("usage: asyncsignd "+c.name+" "+c.synopsis))
 	if c.doc != "" {
 		fmt.Fprintf(w, "\n%s\n", c.doc)
 	}
