@@ -150,3 +150,31 @@ func TestInitKilledBetweenRenames(t *testing.T) {
 		t.Errorf("a finished Init left its mark: %v", err)
 	}
 }
+
+// TestErrorsNameTheFile (first contact, item 7 of the signer in
+// production: a bad server.pem was reported as "tls: failed to find any
+// PEM data in certificate input", a missing deployment by the first file
+// missing in it): the error says which file, or that the directory
+// itself is missing.
+func TestErrorsNameTheFile(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nowhere")
+	if _, err := New(Config{Dir: missing}); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "deployment directory") || !strings.Contains(err.Error(), missing) {
+		t.Errorf("New of a missing directory: %v", err)
+	}
+	for _, name := range []string{serverCertFile, clientCertFile} {
+		dir := copyDeployment(t)
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("junk"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if name == serverCertFile {
+			_, err = New(Config{Dir: dir})
+		} else {
+			_, err = ClientTLS(dir)
+		}
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s holding junk: %v; want an error naming it", name, err)
+		}
+	}
+}

@@ -538,8 +538,14 @@ func pemBlock(typ string, der []byte) []byte {
 // error names the file and the commands that move it to CADir.
 var ErrCAKeyServed = errors.New("signer: a CA's private key is in the directory the signer serves from")
 
-// checkNoCAKeys refuses a dir that holds a CA's private key.
+// checkNoCAKeys refuses a dir that holds a CA's private key, or that is
+// no directory at all.
 func checkNoCAKeys(dir string) error {
+	if fi, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("signer: deployment directory: %w (asyncsignd init writes one)", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("signer: deployment directory %s is not a directory", dir)
+	}
 	for _, name := range caKeyFiles {
 		path := filepath.Join(dir, name)
 		if _, err := os.Lstat(path); err == nil {
