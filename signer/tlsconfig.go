@@ -10,34 +10,58 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 )
 
 // ErrNoPEM is returned (wrapped) when a file that should hold a PEM block
 // of some type holds none.
 var ErrNoPEM = errors.New("signer: no PEM block of the expected type")
 
-// readPrivateKey reads a PKCS #8 PEM private key.
+// ErrKeyFormat is returned (wrapped) for a key file that holds no
+// private key in a form the signer reads: PEM of PKCS #8 ("PRIVATE
+// KEY"), SEC1 ("EC PRIVATE KEY") or PKCS #1 ("RSA PRIVATE KEY"),
+// unencrypted. The error names the file, what it holds, and the openssl
+// command that converts it.
+var ErrKeyFormat = errors.New("signer: not a private key the signer reads")
+
+// readPrivateKey reads a PEM private key: PKCS #8, SEC1 or PKCS #1, the
+// first block of one of those types in the file.
 func readPrivateKey(path string) (crypto.Signer, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
+	const fix = "want an unencrypted PEM private key, PKCS #8 (PRIVATE KEY), SEC1 (EC PRIVATE KEY) or PKCS #1 (RSA PRIVATE KEY); openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.p8 converts one"
+	var seen []string
 	for {
 		var b *pem.Block
 		b, data = pem.Decode(data)
 		if b == nil {
-			return nil, fmt.Errorf("%s: %w", path, ErrNoPEM)
+			holds := "no PEM block"
+			if len(seen) > 0 {
+				holds = "PEM blocks " + strings.Join(seen, ", ")
+			}
+			return nil, fmt.Errorf("%s: %w: it holds %s; %s", path, ErrKeyFormat, holds, fix)
 		}
-		if b.Type != "PRIVATE KEY" {
+		var k any
+		switch b.Type {
+		case "PRIVATE KEY":
+			k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+		case "EC PRIVATE KEY":
+			k, err = x509.ParseECPrivateKey(b.Bytes)
+		case "RSA PRIVATE KEY":
+			k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
+		default:
+			seen = append(seen, strconv.Quote(b.Type))
 			continue
 		}
-		k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w: its %s block does not parse (%w); %s", path, ErrKeyFormat, b.Type, err, fix)
 		}
 		s, ok := k.(crypto.Signer)
 		if !ok {
-			return nil, fmt.Errorf("%s: %T cannot sign", path, k)
+			return nil, fmt.Errorf("%s: %w: a %T cannot sign", path, ErrKeyFormat, k)
 		}
 		return s, nil
 	}
