@@ -73,3 +73,25 @@ func TestKeyFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestDirKeysSaysWhy (item 7 of the signer in production: an unreadable
+// keys/ was reported as "no signing keys"): a keys directory that is
+// missing or cannot be read is an error that says so and names it; an
+// empty one is ErrNoKeys.
+func TestDirKeysSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	if _, err := DirKeys(missing).Keys(); !errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrNoKeys) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("a missing keys dir: %v", err)
+	}
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o600)
+	if _, err := DirKeys(file).Keys(); err == nil || errors.Is(err, ErrNoKeys) || !strings.Contains(err.Error(), file) {
+		t.Errorf("a keys dir that is a file: %v", err)
+	}
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o700)
+	if _, err := DirKeys(empty).Keys(); !errors.Is(err, ErrNoKeys) {
+		t.Errorf("an empty keys dir: %v, want ErrNoKeys", err)
+	}
+}

@@ -3,6 +3,7 @@ package signer
 import (
 	"crypto"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -36,6 +37,10 @@ type dirKeys string
 
 // Keys reads every key file, in the order of their names.
 func (d dirKeys) Keys() ([]Key, error) {
+	// Glob ignores a directory it cannot read: say why, not "no keys".
+	if _, err := os.ReadDir(string(d)); err != nil {
+		return nil, err
+	}
 	paths, err := filepath.Glob(filepath.Join(string(d), "*.key"))
 	if err != nil {
 		return nil, err
