@@ -22,9 +22,10 @@ var ErrClientName = errors.New("signer: bad client name")
 var clientName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // AddClient issues a new client identity named name (its certificate's
-// CommonName: the name the signer counts its bounds and fair share by)
-// from the client CA of the deployment dir, and writes it, with what a
-// client of the signer needs, as the directory dir/clients/NAME:
+// CommonName: the name the signer counts its bounds and fair share by,
+// and a policy names it by) from the client CA of the deployment dir,
+// whose key it reads from CADir(dir), and writes it, with what a client
+// of the signer needs, as the directory dir/clients/NAME:
 //
 //	signer-ca.pem               the signer CA, as in dir
 //	client.pem, client-key.pem  the new identity (the key with mode 0600)
@@ -33,8 +34,9 @@ var clientName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // so that ClientTLS, `asyncspeed -remote-dir` and `keyless -dir` take that
 // directory as they take dir. It returns the directory's path. Like Init
 // it is all or nothing. Its errors: ErrClientName; fs.ErrExist (wrapped)
-// if the client exists; ErrOldDeployment; those of reading dir's client
-// CA and writing the files.
+// if the client exists; ErrNoCAKey if the client CA's key is not in
+// CADir(dir) (moved offline); ErrOldDeployment; those of reading dir's
+// client CA and writing the files, which name the file.
 func AddClient(dir, name string) (string, error) {
 	if !clientName.MatchString(name) {
 		return "", fmt.Errorf("%w %q", ErrClientName, name)
