@@ -1,5 +1,6 @@
 // Package remote is an async-aware engine that signs with keys held by
-// remote signers (cmd/asyncsignd), over gRPC with mutual TLS. It is to a
+// remote signers (command asyncsignd, or a program that embeds package
+// signer), over gRPC with mutual TLS. It is to a
 // network signing service what package offload is to local worker
 // goroutines: called from inside an [async.Job] it sends the request,
 // pauses the job, and returns the signature when the job is resumed, so
@@ -85,7 +86,7 @@
 // # Overload
 //
 // A signer holds each stream to bounds it states in the stream's first
-// answer (signpb.Limits: requests in flight, their encoded bytes, and
+// answer (its limits: requests in flight, their encoded bytes, and
 // requests per batch), and holds each client to bounds of its own. The
 // engine keeps each stream within its bounds: a request that does not
 // fit waits in the stream's queue, and the stream sends it when an answer
@@ -150,7 +151,10 @@
 // # Security
 //
 // Connections use TLS 1.3 only, verify the signer's certificate against
-// the roots in [Config.TLS], and present the client's certificate. The
+// the roots in [Config.TLS], and present the client's certificate
+// ([github.com/seed-e1024768/async/signer.ClientTLS] makes that
+// configuration from a deployment, or from a client's directory that
+// `asyncsignd client` wrote). The
 // engine checks that a public key a signer sends has the ID that was
 // asked for. Key IDs are the lowercase hex SHA-256 of a key's DER
 // SubjectPublicKeyInfo ([KeyID]).

@@ -56,7 +56,7 @@ func startInProc(t testing.TB, delay time.Duration) *inProc {
 	return &inProc{addr: lis.Addr().String(), srv: s}
 }
 
-func (p *inProc) received() uint64 { return p.srv.Stats().GetReceived() }
+func (p *inProc) received() uint64 { return p.srv.Stats().Received }
 
 // state is a resolver state of the signers' addresses.
 func state(ps ...*inProc) resolver.State {

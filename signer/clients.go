@@ -22,9 +22,10 @@ var ErrClientName = errors.New("signer: bad client name")
 var clientName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // AddClient issues a new client identity named name (its certificate's
-// CommonName: the name the signer counts its bounds and fair share by)
-// from the client CA of the deployment dir, and writes it, with what a
-// client of the signer needs, as the directory dir/clients/NAME:
+// CommonName: the name the signer counts its bounds and fair share by,
+// and a policy names it by) from the client CA of the deployment dir,
+// whose key it reads from CADir(dir), and writes it, with what a client
+// of the signer needs, as the directory dir/clients/NAME:
 //
 //	signer-ca.pem               the signer CA, as in dir
 //	client.pem, client-key.pem  the new identity (the key with mode 0600)
@@ -34,8 +35,9 @@ var clientName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // directory as they take dir. The deployment's policy (see Policy) names
 // the keys the client may use by name. It returns the directory's path. Like Init
 // it is all or nothing. Its errors: ErrClientName; fs.ErrExist (wrapped)
-// if the client exists; ErrOldDeployment; those of reading dir's client
-// CA and writing the files.
+// if the client exists; ErrNoCAKey if the client CA's key is not in
+// CADir(dir) (moved offline); ErrOldDeployment; those of reading dir's
+// client CA and writing the files, which name the file.
 func AddClient(dir, name string) (string, error) {
 	if !clientName.MatchString(name) {
 		return "", fmt.Errorf("%w %q", ErrClientName, name)
@@ -109,25 +111,53 @@ func copyCerts(dir string, w writer) error {
 	return nil
 }
 
-// readCA reads the CA of a deployment's role: its certificate and key.
+// ErrNoCAKey is returned (wrapped) by AddClient, and whatever else issues
+// certificates, when the CA's private key is in neither CADir(dir) nor
+// dir: it was moved offline, or dir is a client's directory.
+var ErrNoCAKey = errors.New("signer: CA private key not found")
+
+// readCA reads the CA of a deployment's role: its certificate from dir,
+// its private key from CADir(dir), where Init keeps it out of the
+// directory the signer serves from. A key found in dir itself, where an
+// Init before CADir put it, is taken too (serve refuses such a dir: see
+// New). Everything that issues certificates reads the CAs through here.
 func readCA(dir, certName, keyName string) (*x509.Certificate, crypto.Signer, error) {
-	data, err := os.ReadFile(filepath.Join(dir, certName))
+	certPath := filepath.Join(dir, certName)
+	data, err := os.ReadFile(certPath)
 	if err != nil {
 		return nil, nil, oldDeployment(dir, err)
 	}
 	b, _ := pem.Decode(data)
 	if b == nil || b.Type != "CERTIFICATE" {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, certName), ErrNoPEM)
+		return nil, nil, fmt.Errorf("%s: %w", certPath, ErrNoPEM)
 	}
 	cert, err := x509.ParseCertificate(b.Bytes)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%s: %w", certPath, err)
 	}
-	key, err := readPrivateKey(filepath.Join(dir, keyName))
+	keyPath := filepath.Join(CADir(dir), keyName)
+	if _, err := os.Lstat(keyPath); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(filepath.Join(dir, keyName)); err == nil {
+			keyPath = filepath.Join(dir, keyName)
+		} else {
+			return nil, nil, fmt.Errorf("%w: %s does not exist (init keeps the CA keys in %s, beside %s: put them back there from where you keep them offline)",
+				ErrNoCAKey, keyPath, CADir(dir), dir)
+		}
+	}
+	key, err := readPrivateKey(keyPath)
 	if err != nil {
 		return nil, nil, err
 	}
+	if !publicKeysEqual(cert.PublicKey, key.Public()) {
+		return nil, nil, fmt.Errorf("signer: %s is not the key of %s", keyPath, certPath)
+	}
 	return cert, key, nil
+}
+
+// publicKeysEqual reports whether a and b are the same public key.
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	eq, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(b)
 }
 
 // oldDeployment turns the failure to read a file of a role's CA into

@@ -18,13 +18,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
-// The files of a deployment, relative to its directory. Each role has a
+// The files of a deployment, relative to its directory (the CAs' keys:
+// to its CA directory, CADir). Each role has a
 // CA of its own, so that a certificate is good in its own role only: a
 // front end's certificate (certs/, issued by the site CA) or a client's
 // (issued by the client CA) served by a fake signer is refused by a
@@ -61,6 +63,37 @@ var signingKeys = []struct {
 	{"rsa2048", func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) }},
 }
 
+// caKeyFiles are the CA keys Init writes into CADir(dir), out of dir.
+var caKeyFiles = []string{caKeyFile, signerCAKeyFile, clientCAKeyFile}
+
+// CADir returns the directory that holds the private keys of the CAs of
+// the deployment dir: dir's path with ".ca" appended (deploy.ca beside
+// deploy). Init writes them there, out of the directory the signer
+// serves from, so that a signer that is broken into gives away no CA:
+// whoever holds the client CA's key makes clients, the signer CA's
+// signers, the site CA's front ends. Only AddClient (asyncsignd client)
+// needs them, and a key made in a token (asyncsignd pkcs11-key), the
+// site CA's: keep the directory offline between those, and put it back
+// at CADir(dir) for them.
+func CADir(dir string) string { return filepath.Clean(dir) + ".ca" }
+
+// ErrHost is returned (wrapped) by Init for a host name that is neither
+// an IP address nor a DNS name (letters, digits, '-' and '.', or a
+// leading "*." wildcard).
+var ErrHost = errors.New("signer: bad host name")
+
+var dnsName = regexp.MustCompile(`^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+// checkHosts refuses a host name a certificate cannot hold.
+func checkHosts(hosts []string) error {
+	for _, h := range hosts {
+		if net.ParseIP(h) == nil && (len(h) > 253 || !dnsName.MatchString(h)) {
+			return fmt.Errorf("%w %q: want an IP address or a DNS name", ErrHost, h)
+		}
+	}
+	return nil
+}
+
 // validity is how long the certificates Init makes are valid.
 const validity = 10 * 365 * 24 * time.Hour
 
@@ -74,76 +107,142 @@ var ErrOldDeployment = errors.New("signer: deployment from an older asyncsignd i
 // with its name: the moment a kill would leave things as they are.
 var initStep func(name string)
 
-// Init writes a ready deployment into dir:
+// Init writes a ready deployment into dir, and the keys of its CAs into
+// CADir(dir):
 //
-//	ca.pem, ca-key.pem                the site CA, which issues certs/*.pem:
-//	                                  what a browser or curl trusts
-//	signer-ca.pem, signer-ca-key.pem  the signer CA, which issues server.pem:
-//	                                  what clients trust for signers
-//	client-ca.pem, client-ca-key.pem  the client CA, which issues clients'
-//	                                  certificates: what the signer trusts
-//	server.pem, server-key.pem        the signer's identity, for localhost
-//	                                  and 127.0.0.1
-//	client.pem, client-key.pem        a client's identity, DefaultClientName
-//	keys/{ecdsap256,ed25519,rsa2048}.key    signing keys, PKCS #8 PEM
-//	certs/{ecdsap256,ed25519,rsa2048}.pem   a front end's certificate for
-//	                                         each signing key, for localhost
-//	                                         and 127.0.0.1
+//	ca.pem                 the site CA, which issues certs/*.pem: what a
+//	                       browser or curl trusts
+//	signer-ca.pem          the signer CA, which issues server.pem: what
+//	                       clients trust for signers
+//	client-ca.pem          the client CA, which issues clients'
+//	                       certificates: what the signer trusts
+//	server.pem, server-key.pem   the signer's identity, for localhost,
+//	                             127.0.0.1 and hosts
+//	client.pem, client-key.pem   a client's identity, DefaultClientName
+//	keys/NAME.key          signing keys (ecdsap256, ed25519, rsa2048...),
+//	                       PKCS #8 PEM
+//	certs/NAME.pem         a front end's certificate for each signing key,
+//	                       for localhost, 127.0.0.1 and hosts
 //
-// Private keys get mode 0600, keys/ mode 0700. AddClient adds more client
-// identities.
+//	CADir(dir)/ca-key.pem, signer-ca-key.pem, client-ca-key.pem
+//	                       the CAs' private keys, out of dir
 //
-// Init is all or nothing: it builds the deployment in a new directory
-// beside dir (named .NAME.init-PID-*) and renames it to dir at the end, so
-// that whenever it stops, even killed, dir holds a whole deployment or
-// none. dir must not exist, or be an empty directory (which is replaced):
-// otherwise Init writes nothing and returns an error wrapping fs.ErrExist.
-// The half-built directory of an Init that was killed is removed by the
-// next Init of the same dir, once its process is gone.
-func Init(dir string) error {
+// hosts are more names for the certificates of the signer and of the
+// front ends, each an IP address or a DNS name (ErrHost otherwise).
+// Private keys get mode 0600, keys/ and CADir(dir) mode 0700. AddClient
+// adds more client identities.
+//
+// Init is all or nothing: it builds the deployment and the CA directory
+// in new directories beside dir (named .NAME.init-PID-* and
+// .NAME.ca.init-PID-*) and renames them into place at the end, the CA
+// directory first, so that whenever it stops, even killed, dir holds a
+// whole deployment or none (a kill between the two renames leaves
+// CADir(dir) alone, marked: the next Init removes it). dir must not exist,
+// or be an empty directory (which is replaced), and CADir(dir) must not
+// exist: otherwise Init writes nothing and returns an error wrapping
+// fs.ErrExist. The half-built directories of an Init that was killed are
+// removed by the next Init of the same dir, once its process is gone.
+func Init(dir string, hosts ...string) error {
 	dir = filepath.Clean(dir)
+	if err := checkHosts(hosts); err != nil {
+		return err
+	}
 	if err := checkInitTarget(dir); err != nil {
 		return fmt.Errorf("signer: init %s: %w", dir, err)
 	}
+	caDir := CADir(dir)
+	removeStaleCADir(caDir)
+	if _, err := os.Lstat(caDir); !errors.Is(err, fs.ErrNotExist) {
+		if err == nil {
+			err = fmt.Errorf("%s exists (the CA keys of another deployment, or of an init that was killed: remove it if so): %w", caDir, fs.ErrExist)
+		}
+		return fmt.Errorf("signer: init %s: %w", dir, err)
+	}
 	parent, base := filepath.Dir(dir), filepath.Base(dir)
-	prefix := "." + base + ".init-"
+	prefix, caPrefix := "."+base+".init-", "."+base+".ca.init-"
 	removeStale(parent, prefix)
+	removeStale(parent, caPrefix)
 	tmp, err := os.MkdirTemp(parent, prefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
+		return fmt.Errorf("signer: init: %w", err)
+	}
+	tmpCA, err := os.MkdirTemp(parent, caPrefix+strconv.Itoa(os.Getpid())+"-") // mode 0700
+	if err != nil {
+		os.RemoveAll(tmp)
 		return fmt.Errorf("signer: init: %w", err)
 	}
 	done := false
 	defer func() {
 		if !done {
 			os.RemoveAll(tmp)
+			os.RemoveAll(tmpCA)
 		}
 	}()
-	if err := build(tmp); err != nil {
+	// The mark says, until dir is in place too, that the CA directory
+	// is an Init's that may yet be killed: the next Init removes it.
+	mark := filepath.Join(tmpCA, initMark)
+	if err := writeNew(mark, []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return fmt.Errorf("signer: init: %w", err)
+	}
+	if err := build(tmp, tmpCA, hosts); err != nil {
 		return fmt.Errorf("signer: init: %w", err)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return fmt.Errorf("signer: init: %w", err)
 	}
-	if err := syncDir(tmp); err != nil {
-		return fmt.Errorf("signer: init: %w", err)
+	for _, d := range []string{tmp, tmpCA} {
+		if err := syncDir(d); err != nil {
+			return fmt.Errorf("signer: init: %w", err)
+		}
 	}
 	// os.Rename never replaces a directory, even an empty one: remove it
 	// first (which only an empty one allows).
 	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("signer: init %s: %w (%w)", dir, fs.ErrExist, err)
 	}
+	// os.Rename refuses to replace a directory, so a CADir made
+	// meanwhile stays.
+	if err := os.Rename(tmpCA, caDir); err != nil {
+		return fmt.Errorf("signer: init %s: %w", dir, err)
+	}
 	if err := os.Rename(tmp, dir); err != nil {
 		if _, serr := os.Lstat(dir); serr == nil {
 			err = fmt.Errorf("%s was created meanwhile: %w", dir, fs.ErrExist)
 		}
+		os.Rename(caDir, tmpCA) // so that the deferred cleanup removes it
 		return fmt.Errorf("signer: init %s: %w", dir, err)
 	}
 	done = true
-	// The rename is the deployment's birth: make it durable too.
+	// The renames are the deployment's birth: make them durable too.
 	if err := syncDir(parent); err != nil {
 		return fmt.Errorf("signer: init: %w", err)
 	}
+	if err := os.Remove(filepath.Join(caDir, initMark)); err != nil {
+		return fmt.Errorf("signer: init: %w", err)
+	}
 	return nil
+}
+
+// initMark is the file that marks a CA directory as an Init's, not yet
+// done: it holds the Init's process ID.
+const initMark = ".init-pid"
+
+// removeStaleCADir removes caDir if an Init killed between its two
+// renames left it: it holds initMark, naming a process that is gone,
+// and its deployment directory does not exist.
+func removeStaleCADir(caDir string) {
+	data, err := os.ReadFile(filepath.Join(caDir, initMark))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(string(data))
+	if err != nil || pid <= 0 || processAlive(pid) {
+		return
+	}
+	if _, err := os.Lstat(strings.TrimSuffix(caDir, ".ca")); !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	os.RemoveAll(caDir)
 }
 
 // checkInitTarget accepts a dir that does not exist or is an empty
@@ -203,9 +302,10 @@ func removeStale(parent, prefix string) {
 	}
 }
 
-// deploymentFiles lists the files Init writes.
+// deploymentFiles lists the files Init writes into the deployment's
+// directory (and caKeyFiles those it writes into CADir).
 func deploymentFiles() []string {
-	names := []string{caCertFile, caKeyFile, signerCACertFile, signerCAKeyFile, clientCACertFile, clientCAKeyFile,
+	names := []string{caCertFile, signerCACertFile, clientCACertFile,
 		serverCertFile, serverKeyFile, clientCertFile, clientKeyFile}
 	for _, sk := range signingKeys {
 		names = append(names, filepath.Join(keysDir, sk.name+".key"), filepath.Join(certsDir, sk.name+".pem"))
@@ -248,10 +348,13 @@ func syncDir(dir string) error {
 	return err
 }
 
-// writer writes the files of a deployment into dir, each as it is made.
+// writer writes the files of a deployment into dir, each as it is made,
+// and the CAs' keys into caDir.
 type writer struct {
-	dir string
-	now time.Time
+	dir   string
+	caDir string
+	now   time.Time
+	hosts []string // more names for the server certificates
 }
 
 func (w writer) file(name string, data []byte, perm fs.FileMode) error {
@@ -290,7 +393,7 @@ func (w writer) ca(cn, certName, keyName string) (*x509.Certificate, crypto.Sign
 	if err := w.cert(certName, der); err != nil {
 		return nil, nil, err
 	}
-	if err := w.key(keyName, k); err != nil {
+	if err := (writer{dir: w.caDir, now: w.now}).key(keyName, k); err != nil {
 		return nil, nil, err
 	}
 	return cert, k, nil
@@ -303,7 +406,7 @@ func (w writer) identity(ca *x509.Certificate, caKey crypto.Signer, cn string, u
 	if err != nil {
 		return err
 	}
-	der, _, err := issue(leafTemplate(cn, k.Public(), usage, w.now), ca, k.Public(), caKey)
+	der, _, err := issue(w.leaf(cn, k.Public(), usage), ca, k.Public(), caKey)
 	if err != nil {
 		return err
 	}
@@ -314,9 +417,9 @@ func (w writer) identity(ca *x509.Certificate, caKey crypto.Signer, cn string, u
 }
 
 // build makes every key and certificate of a deployment and writes them
-// into dir, which exists and is empty.
-func build(dir string) error {
-	w := writer{dir: dir, now: time.Now()}
+// into dir, and the CAs' keys into caDir; both exist and are empty.
+func build(dir, caDir string, hosts []string) error {
+	w := writer{dir: dir, caDir: caDir, now: time.Now(), hosts: hosts}
 	for _, d := range []struct {
 		name string
 		perm fs.FileMode
@@ -351,7 +454,7 @@ func build(dir string) error {
 		if err := w.key(filepath.Join(keysDir, sk.name+".key"), k); err != nil {
 			return err
 		}
-		der, _, err := issue(leafTemplate("localhost", k.Public(), x509.ExtKeyUsageServerAuth, w.now), siteCA, k.Public(), siteKey)
+		der, _, err := issue(w.leaf("localhost", k.Public(), x509.ExtKeyUsageServerAuth), siteCA, k.Public(), siteKey)
 		if err != nil {
 			return err
 		}
@@ -395,6 +498,21 @@ func leafTemplate(cn string, pub crypto.PublicKey, usage x509.ExtKeyUsage, now t
 	return tmpl
 }
 
+// leaf is leafTemplate with w's hosts added to a server's names.
+func (w writer) leaf(cn string, pub crypto.PublicKey, usage x509.ExtKeyUsage) *x509.Certificate {
+	tmpl := leafTemplate(cn, pub, usage, w.now)
+	if usage == x509.ExtKeyUsageServerAuth {
+		for _, h := range w.hosts {
+			if ip := net.ParseIP(h); ip != nil {
+				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			} else {
+				tmpl.DNSNames = append(tmpl.DNSNames, h)
+			}
+		}
+	}
+	return tmpl
+}
+
 // issue signs tmpl as parent with a fresh random serial number.
 func issue(tmpl, parent *x509.Certificate, pub crypto.PublicKey, priv crypto.Signer) ([]byte, *x509.Certificate, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
@@ -412,4 +530,29 @@ func issue(tmpl, parent *x509.Certificate, pub crypto.PublicKey, priv crypto.Sig
 
 func pemBlock(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+// ErrCAKeyServed is returned (wrapped) by New for a deployment directory
+// that holds a CA's private key, as one an Init before CADir wrote does:
+// whoever broke into the signer could issue certificates with it. The
+// error names the file and the commands that move it to CADir.
+var ErrCAKeyServed = errors.New("signer: a CA's private key is in the directory the signer serves from")
+
+// checkNoCAKeys refuses a dir that holds a CA's private key, or that is
+// no directory at all.
+func checkNoCAKeys(dir string) error {
+	if fi, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("signer: deployment directory: %w (asyncsignd init writes one)", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("signer: deployment directory %s is not a directory", dir)
+	}
+	for _, name := range caKeyFiles {
+		path := filepath.Join(dir, name)
+		if _, err := os.Lstat(path); err == nil {
+			ca := CADir(dir)
+			return fmt.Errorf("%w: %s; move the CA keys out, and offline if you can: mkdir -m 700 %s && mv %s %s/",
+				ErrCAKeyServed, path, ca, filepath.Join(dir, "*ca-key.pem"), ca)
+		}
+	}
+	return nil
 }

@@ -1,7 +1,34 @@
-// Package signer is a remote signer: a gRPC service (see package signpb for
-// the wire protocol) that signs with private keys it never reveals, for
-// clients that authenticate with TLS 1.3 client certificates. Command
-// asyncsignd runs it; package remote is its client.
+// Package signer is a remote signer: a gRPC service that signs with
+// private keys it never reveals, for clients that authenticate with
+// TLS 1.3 client certificates. Command asyncsignd runs it; a program of
+// your own can embed it. Package remote is its client: an async-aware
+// engine, and a [crypto.Signer] for each key.
+//
+// # Embedding
+//
+// A [Server] takes its keys from a [KeyStore]: [DirKeys] reads key
+// files, and any type with a Keys method will do, in front of an HSM or
+// a KMS (each key's Signer is called from several goroutines at once).
+// Its TLS identity, and the CA its clients' certificates must come from,
+// are those of a deployment directory ([Init] writes one, [AddClient]
+// adds clients to it):
+//
+//	s, err := signer.New(signer.Config{Dir: dir, Keys: store})
+//	if err != nil {
+//		return err // names the file or the bound at fault
+//	}
+//	lis, err := net.Listen("tcp", ":7000")
+//	if err != nil {
+//		return err
+//	}
+//	go s.Serve(lis)
+//	// ... until the program ends:
+//	s.Stop(10 * time.Second) // answers the requests in flight, then closes
+//
+// A client dials it with [ClientTLS] of the deployment, or of a client's
+// directory, and package remote. [Config] holds the bounds on memory and
+// connections, whose defaults suit a few front ends; [Server.Stats]
+// counts what the server did. Example shows the whole of it.
 //
 // # Deployment
 //
@@ -15,11 +42,14 @@
 // clients', and is the only CA the server takes a client's from; the site
 // CA (ca.pem, what a browser trusts) issues the front ends'. A front
 // end's or a client's certificate presented by a fake signer is refused.
-// [AddClient] issues more client identities, each a directory a client
-// takes as it takes the deployment. [New] reads the server's half of it,
-// [ClientTLS] the client's. A deployment an older Init wrote, with one CA
-// for every role, is refused by both ([ErrOldDeployment]): re-run init in
-// a new directory.
+// The CAs' private keys are kept out of the directory, in [CADir] beside
+// it: a signer that is broken into gives away no CA, and [New] refuses a
+// directory that holds one ([ErrCAKeyServed]). [AddClient] issues more
+// client identities, from the client CA's key in CADir, each a directory
+// a client takes as it takes the deployment. [New] reads the server's
+// half of it, [ClientTLS] the client's. A deployment an older Init wrote,
+// with one CA for every role, is refused by both ([ErrOldDeployment]):
+// re-run init in a new directory.
 //
 // Init is all or nothing: it builds the deployment beside its directory
 // and renames it into place, so that a killed Init leaves none. [New]

@@ -2,9 +2,11 @@ package signer_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"fmt"
 	"log"
 	"net"
@@ -12,16 +14,23 @@ import (
 	"path/filepath"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-
-	pb "github.com/seed-e1024768/async/internal/signpb"
+	"github.com/seed-e1024768/async/remote"
 	"github.com/seed-e1024768/async/signer"
 )
 
-// A deployment, a signer serving it on loopback, and a client that has
-// an ECDSA signature made and checks it.
+// memoryKeys is a KeyStore of keys the program holds: where a real one
+// would ask an HSM or a KMS for its keys, each a crypto.Signer.
+type memoryKeys []signer.Key
+
+func (m memoryKeys) Keys() ([]signer.Key, error) { return m, nil }
+
+// A signer embedded in a program, serving a key of the program's own
+// KeyStore on loopback, and a client (package remote) that has a
+// signature made with the key.
 func Example() {
+	// The deployment: the signer's TLS identity and the CA of its
+	// clients' certificates (and a client identity). Its keys/ are not
+	// served: Config.Keys replaces them.
 	tmp, err := os.MkdirTemp("", "signer-example-")
 	if err != nil {
 		log.Fatal(err)
@@ -31,8 +40,12 @@ func Example() {
 	if err := signer.Init(dir); err != nil {
 		log.Fatal(err)
 	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		log.Fatal(err)
+	}
 
-	s, err := signer.New(signer.Config{Dir: dir})
+	s, err := signer.New(signer.Config{Dir: dir, Keys: memoryKeys{{Name: "web", Signer: key}}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -43,44 +56,38 @@ func Example() {
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(lis) }()
 	defer func() {
-		s.Stop(5 * time.Second)
+		s.Stop(5 * time.Second) // answers what is in flight, then closes
 		if err := <-served; err != nil {
 			log.Fatal(err)
 		}
 	}()
 
-	tc, err := signer.ClientTLS(dir)
+	// A client, as the deployment's client identity.
+	tlsCfg, err := signer.ClientTLS(dir)
 	if err != nil {
 		log.Fatal(err)
 	}
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	e, err := remote.New(remote.Config{Addrs: []string{lis.Addr().String()}, TLS: tlsCfg})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer conn.Close()
-	client := pb.NewSignerClient(conn)
-	ctx := context.Background()
-
-	// Find the ECDSA key among the signer's keys.
-	for _, id := range s.KeyIDs() {
-		pk, err := client.PublicKey(ctx, &pb.PublicKeyRequest{KeyId: id})
-		if err != nil {
-			log.Fatal(err)
-		}
-		pub, err := x509.ParsePKIXPublicKey(pk.Spki)
-		if err != nil {
-			log.Fatal(err)
-		}
-		ec, ok := pub.(*ecdsa.PublicKey)
-		if !ok {
-			continue
-		}
-		digest := sha256.Sum256([]byte("hello"))
-		r, err := client.SignOne(ctx, &pb.SignRequest{KeyId: id, Algorithm: pb.Algorithm_ECDSA_P256_SHA256, Payload: digest[:]})
-		if err != nil {
-			log.Fatal(err)
-		}
-		fmt.Println(r.Code, ecdsa.VerifyASN1(ec, digest[:], r.Signature))
+	defer e.Close()
+	id, err := signer.KeyID(key.Public())
+	if err != nil {
+		log.Fatal(err)
 	}
-	// Output: CODE_OK true
+	remoteKey, err := e.Signer(context.Background(), id)
+	if err != nil {
+		log.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("hello"))
+	sig, err := remoteKey.Sign(rand.Reader, digest[:], crypto.SHA256)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("verifies:", ecdsa.VerifyASN1(&key.PublicKey, digest[:], sig))
+	fmt.Println("signed:", s.Stats().Signed)
+	// Output:
+	// verifies: true
+	// signed: 1
 }

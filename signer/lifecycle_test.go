@@ -9,15 +9,25 @@ import (
 	"testing"
 )
 
-// copyDeployment copies testDir, modes included, into a new directory.
+// copyDeployment copies testDir, modes included, into a new directory,
+// and its CADir beside it.
 func copyDeployment(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "deploy")
-	err := filepath.WalkDir(testDir, func(path string, d fs.DirEntry, err error) error {
+	copyTree(t, testDir, dir)
+	copyTree(t, CADir(testDir), CADir(dir))
+	return dir
+}
+
+// copyTree copies the tree from, modes included, to to, leaving out the
+// clients/ other tests added.
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(testDir, path)
+		rel, _ := filepath.Rel(from, path)
 		if rel == clientsDir && d.IsDir() {
 			return filepath.SkipDir // what other tests added
 		}
@@ -25,7 +35,7 @@ func copyDeployment(t *testing.T) string {
 		if err != nil {
 			return err
 		}
-		to := filepath.Join(dir, rel)
+		to := filepath.Join(to, rel)
 		if d.IsDir() {
 			if err := os.Mkdir(to, fi.Mode().Perm()); err != nil {
 				return err
@@ -44,7 +54,6 @@ func copyDeployment(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dir
 }
 
 // TestInitKilledMidway (item 8 of the signer audit: init was not atomic;
@@ -73,8 +82,8 @@ func TestInitKilledMidway(t *testing.T) {
 	if err := Init(dir); err != nil {
 		t.Fatal(err)
 	}
-	if len(steps) != len(deploymentFiles()) {
-		t.Errorf("%d steps, want %d", len(steps), len(deploymentFiles()))
+	if want := len(deploymentFiles()) + len(caKeyFiles); len(steps) != want {
+		t.Errorf("%d steps, want %d", len(steps), want)
 	}
 	for _, name := range deploymentFiles() {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
@@ -82,7 +91,7 @@ func TestInitKilledMidway(t *testing.T) {
 		}
 	}
 	entries, _ := os.ReadDir(parent)
-	if len(entries) != 1 {
+	if len(entries) != 2 { // dir and CADir(dir)
 		var names []string
 		for _, e := range entries {
 			names = append(names, e.Name())
@@ -148,7 +157,6 @@ func TestServeRefusesOpenKeys(t *testing.T) {
 		{keysDir, 0o755, 0o700, "chmod 700"},
 		{keysDir, 0o733, 0o700, "chmod 700"},
 		{serverKeyFile, 0o640, 0o600, "chmod 600"},
-		{clientCAKeyFile, 0o604, 0o600, "chmod 600"},
 		{".", 0o777, 0o755, "chmod go-w"},
 	} {
 		dir := copyDeployment(t)

@@ -17,9 +17,9 @@ var ErrTooOpen = errors.New("signer: permissions too open")
 // A PermissionError says which file or directory is too open, and how to
 // close it.
 type PermissionError struct {
-	Path string
-	Mode fs.FileMode
-	Fix  string // the command that fixes it, e.g. "chmod 600 PATH"
+	Path string      // the file or directory
+	Mode fs.FileMode // its mode, which lets group or others in
+	Fix  string      // the command that fixes it, e.g. "chmod 600 PATH"
 }
 
 func (e *PermissionError) Error() string {
@@ -33,8 +33,12 @@ func (e *PermissionError) Unwrap() error { return ErrTooOpen }
 // others may read or replace: keys/ and keys/*.key, and every *-key.pem
 // of dir (the signer's identity, the CAs' and the client's keys: whoever
 // reads the client CA's key makes clients). dir itself must not be
-// writable by others, who could swap keys/ for their own.
+// writable by others, who could swap keys/ for their own. It refuses a
+// CA's private key in dir too (checkNoCAKeys).
 func checkPrivate(dir string) error {
+	if err := checkNoCAKeys(dir); err != nil {
+		return err
+	}
 	if runtime.GOOS == "windows" {
 		return nil // modes say nothing there
 	}

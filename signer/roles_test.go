@@ -134,7 +134,7 @@ func withCert(cfg *tls.Config, c tls.Certificate) *tls.Config {
 // re-run init in a new directory.
 func TestOldDeployment(t *testing.T) {
 	dir := copyDeployment(t)
-	for _, f := range []string{signerCACertFile, signerCAKeyFile, clientCACertFile, clientCAKeyFile} {
+	for _, f := range []string{signerCACertFile, clientCACertFile} {
 		if err := os.Remove(filepath.Join(dir, f)); err != nil {
 			t.Fatal(err)
 		}

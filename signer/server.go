@@ -47,8 +47,8 @@ const (
 	// estimate); gRPC lets no less (64 KiB). A message being read is
 	// let in whole, once paid for.
 	StreamWindow = 64 << 10
-	// ConnWindow is the connection's window, every stream's share.
-	ConnWindow = MaxStreams * StreamWindow
+	// connWindow is the connection's window, every stream's share.
+	connWindow = MaxStreams * StreamWindow
 	// ioBuffer is the size of the connection's read and write buffers.
 	ioBuffer = 32 << 10
 	// connFixed is what else a connection holds, as estimated: TLS's
@@ -72,8 +72,10 @@ const (
 
 // Config configures a Server.
 type Config struct {
-	// Dir is the deployment directory (see Init). The server reads
-	// ca.pem, server.pem, server-key.pem and keys/*.key.
+	// Dir is the deployment directory (see Init). The server reads its
+	// TLS identity (server.pem, server-key.pem), the CA its clients'
+	// certificates must come from (client-ca.pem), and, unless Keys is
+	// set, its keys (keys/*.key).
 	Dir string
 	// Keys is where the signing keys come from; nil means the key files
 	// of the deployment, DirKeys(Dir/keys).
@@ -167,10 +169,13 @@ type counters struct {
 	received, signed, canceled, expired, failed, batchesIn, batchesOut atomic.Uint64
 }
 
-// New reads the deployment in cfg.Dir and returns a server for its keys,
-// not yet serving. Its errors are those of reading the deployment; one
-// without keys is ErrNoKeys, a policy file that does not parse a
-// *PolicyError, which says the file, line and column.
+// New reads the deployment in cfg.Dir and the keys of cfg.Keys, and
+// returns a server for them, not yet serving. Its errors are those of
+// reading the deployment and the keys, each naming its file; and
+// ErrNoKeys (no keys), *PermissionError (a private key others may read),
+// ErrCAKeyServed (a CA's private key in cfg.Dir), ErrOldDeployment,
+// ErrMemoryBounds, and a *PolicyError for a policy file that does not
+// parse, which names the file, line and column.
 func New(cfg Config) (*Server, error) {
 	store := cfg.Keys
 	if store == nil {
@@ -229,7 +234,7 @@ func New(cfg Config) (*Server, error) {
 		grpc.ForceServerCodecV2(newCodec()),
 		grpc.MaxConcurrentStreams(MaxStreams),
 		grpc.InitialWindowSize(StreamWindow),
-		grpc.InitialConnWindowSize(ConnWindow),
+		grpc.InitialConnWindowSize(connWindow),
 		grpc.ReadBufferSize(ioBuffer),
 		grpc.WriteBufferSize(ioBuffer),
 		grpc.WaitForHandlers(true),
@@ -251,7 +256,8 @@ var ErrMemoryBounds = errors.New("signer: memory bounds do not fit")
 
 // MinClientMemory is the least Config.ClientMemory: room for two of a
 // client's streams or calls to read a message of MaxRecvMsgSize at once
-// (see recvReserve), so that a client alone always makes progress.
+// (about twice its size each), so that a client alone always makes
+// progress.
 const MinClientMemory = 2 * recvReserve
 
 // ErrServing is returned by a second call of Serve.
@@ -378,20 +384,6 @@ func (s *Server) isDraining() bool {
 		return true
 	default:
 		return false
-	}
-}
-
-// Stats returns the server's counters.
-func (s *Server) Stats() *pb.StatsResponse {
-	c := &s.counters
-	return &pb.StatsResponse{
-		Received:   c.received.Load(),
-		Signed:     c.signed.Load(),
-		Canceled:   c.canceled.Load(),
-		Expired:    c.expired.Load(),
-		Failed:     c.failed.Load(),
-		BatchesIn:  c.batchesIn.Load(),
-		BatchesOut: c.batchesOut.Load(),
 	}
 }
 

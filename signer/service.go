@@ -153,5 +153,9 @@ func (v service) PublicKey(ctx context.Context, req *pb.PublicKeyRequest) (*pb.P
 
 // Stats is the RPC of Server.Stats.
 func (v service) Stats(context.Context, *pb.StatsRequest) (*pb.StatsResponse, error) {
-	return v.s.Stats(), nil
+	st := v.s.Stats()
+	return &pb.StatsResponse{
+		Received: st.Received, Signed: st.Signed, Canceled: st.Canceled, Expired: st.Expired,
+		Failed: st.Failed, BatchesIn: st.BatchesIn, BatchesOut: st.BatchesOut,
+	}, nil
 }

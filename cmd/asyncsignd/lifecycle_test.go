@@ -18,7 +18,7 @@ import (
 )
 
 // deploymentFiles are the files of a whole deployment.
-var deploymentFiles = []string{"ca.pem", "ca-key.pem", "signer-ca.pem", "signer-ca-key.pem", "client-ca.pem", "client-ca-key.pem",
+var deploymentFiles = []string{"ca.pem", "signer-ca.pem", "client-ca.pem",
 	"server.pem", "server-key.pem", "client.pem", "client-key.pem",
 	"keys/ecdsap256.key", "keys/ed25519.key", "keys/rsa2048.key", "certs/ecdsap256.pem", "certs/ed25519.pem", "certs/rsa2048.pem"}
 
@@ -55,6 +55,7 @@ func TestInitKilled(t *testing.T) {
 			}
 			whole++
 			os.RemoveAll(dir)
+			os.RemoveAll(dir + ".ca") // the CA keys of that whole one
 		}
 	}
 	t.Logf("%d kills over an init of %v: %d left no deployment, %d a whole one", kills, full, absent, whole)
@@ -64,7 +65,7 @@ func TestInitKilled(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(parent)
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".killed.init-") {
+		if strings.HasPrefix(e.Name(), ".killed.init-") || strings.HasPrefix(e.Name(), ".killed.ca.init-") {
 			t.Errorf("left beside the deployment: %s", e.Name())
 		}
 	}

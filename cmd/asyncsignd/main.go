@@ -1,10 +1,10 @@
 // Command asyncsignd is a remote signer: it signs, over gRPC with mutual
-// TLS 1.3, with private keys that never leave it (package signd; the
-// protocol is internal/signpb, the client package remote).
+// TLS 1.3, with private keys that never leave it (package signer; its
+// client is package remote).
 //
 // Usage:
 //
-//	asyncsignd init DIR
+//	asyncsignd init [-hosts NAME,...] DIR
 //	asyncsignd client DIR NAME
 //	asyncsignd serve -dir DIR -listen ADDR [-delay D] [-workers N] [-grace D] [-cpuprofile FILE]
 //	                 [-handshake-timeout D] [-max-conns N] [-max-handshakes N]
@@ -12,40 +12,61 @@
 //	                 [-max-memory BYTES] [-client-memory BYTES]
 //	                 [-pkcs11 MODULE -pkcs11-token LABEL -pkcs11-pin-file FILE]
 //	asyncsignd pkcs11-key -pkcs11 MODULE -pkcs11-token LABEL -pkcs11-pin-file FILE [-type ecdsap256|rsa2048] -name NAME DIR
+//	asyncsignd version
+//	asyncsignd help [COMMAND]
+//
+// Every command prints its usage on standard output and exits 0 with -h
+// or --help, as "asyncsignd help COMMAND" does; "asyncsignd -h" lists
+// the commands.
 //
 // init writes a ready deployment into DIR, with a CA for each role, so
-// that each certificate is good in its own role only: the site CA (ca.pem,
-// ca-key.pem), which issues the front ends' certificates and is what a
-// browser or curl trusts; the signer CA (signer-ca.pem, signer-ca-key.pem),
-// which issues the signer's identity (server.pem, server-key.pem, for
-// localhost and 127.0.0.1) and is the only CA clients take a signer's
-// certificate from; the client CA (client-ca.pem, client-ca-key.pem),
+// that each certificate is good in its own role only: the site CA
+// (ca.pem), which issues the front ends' certificates and is what a
+// browser or curl trusts; the signer CA (signer-ca.pem), which issues the
+// signer's identity (server.pem, server-key.pem) and is the only CA
+// clients take a signer's certificate from; the client CA (client-ca.pem),
 // which issues the client identities and is the only CA the signer takes
 // a client's certificate from; a client identity (client.pem,
-// client-key.pem); signing keys (keys/ecdsap256.key, keys/ed25519.key,
-// keys/rsa2048.key, PKCS #8) and a front end's certificate for each
-// (certs/*.pem, for localhost and 127.0.0.1), for a TLS front end that
-// serves with a key while the key stays here. Private keys get mode 0600,
-// keys/ 0700. init is all or nothing: it builds the deployment beside DIR
-// and renames it to DIR, so a killed init leaves no DIR (run it again).
-// DIR must not exist or be an empty directory.
+// client-key.pem); signing keys (keys/NAME.key, PKCS #8) and a front
+// end's certificate for each (certs/NAME.pem), for a TLS front end that
+// serves with a key while the key stays here. The certificates of the
+// signer and of the front ends name localhost and 127.0.0.1, and each
+// name of -hosts (DNS names or IP addresses, comma-separated). The CAs'
+// private keys (ca-key.pem, signer-ca-key.pem, client-ca-key.pem) go to
+// DIR.ca beside DIR, never into DIR: move DIR.ca offline, and back when
+// "client" needs it. Private keys get mode 0600, keys/ and DIR.ca 0700.
+// init is all or nothing: it builds the deployment beside DIR and renames
+// it to DIR, so a killed init leaves no DIR (run it again). DIR must not
+// exist or be an empty directory, and DIR.ca must not exist. init prints
+// each file it wrote and the command to run next.
 //
 // client issues another client identity, NAME (letters, digits, '.',
-// '_', '-'), and writes it as DIR/clients/NAME: a directory with
-// signer-ca.pem, client.pem, client-key.pem and certs/, which a client
-// takes as it takes DIR. The signer counts each client's bounds by its
-// name, and DIR/policy.json says which keys it may use (see package
-// signer's Policy): {"alice": ["ecdsap256"], "bob": ["*"]}. Without a
-// policy file every client may use every key. (add-client is an older
-// name of client.)
+// '_', '-'), from the client CA's key in DIR.ca, and writes it as
+// DIR/clients/NAME: a directory with signer-ca.pem, client.pem,
+// client-key.pem and certs/, which a client takes as it takes DIR. The
+// signer counts each client's bounds by its name, and DIR/policy.json
+// says which keys it may use (see package signer's Policy):
+// {"alice": ["ecdsap256"], "bob": ["*"]}. Without a policy file every
+// client may use every key. (add-client is the same command, by its old
+// name.)
+//
+// pkcs11-key generates key NAME inside a PKCS #11 token (never as a file)
+// and writes DIR/certs/NAME.pem, its front end's certificate, issued by
+// the site CA (DIR.ca).
+//
+// version prints the module's version ("(devel)" for a build from a
+// checkout) and the VCS revision the binary was built from ("unknown" if
+// the build did not record it, as with -buildvcs=false).
 //
 // serve serves every key in DIR/keys on ADDR: gRPC over TLS 1.3 only,
 // client certificates required and verified against DIR/client-ca.pem,
 // and the standard gRPC health service. It refuses, as ssh does, a
 // deployment whose private keys (keys/*.key, *-key.pem) or keys/ group or
-// others may read or write, saying which and the chmod that fixes it; and
-// a deployment written by an older init, with one CA for every role
-// (re-run init in a new directory). Its first line on standard output is
+// others may read or write, saying which and the chmod that fixes it; a
+// deployment that holds a CA's private key (an older init put them there),
+// saying how to move it to DIR.ca; and a deployment written by an older
+// init still, with one CA for every role (re-run init in a new
+// directory). Its first line on standard output is
 //
 //	listening on HOST:PORT
 //
@@ -101,10 +122,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"math"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -114,17 +137,56 @@ import (
 	"github.com/seed-e1024768/async/signer"
 )
 
-const usage = `usage:
-  asyncsignd init DIR
-  asyncsignd client DIR NAME
-  asyncsignd serve -dir DIR -listen ADDR [-delay D] [-workers N] [-grace D] [-cpuprofile FILE]
-                   [-handshake-timeout D] [-max-conns N] [-max-handshakes N]
-                   [-max-conns-per-client N] [-idle-timeout D]
-                   [-max-memory BYTES] [-client-memory BYTES]
-                   [-pkcs11 MODULE -pkcs11-token LABEL -pkcs11-pin-file FILE]
-  asyncsignd pkcs11-key -pkcs11 MODULE -pkcs11-token LABEL -pkcs11-pin-file FILE
-                        [-type ecdsap256|rsa2048] -name NAME DIR
-`
+// A command of asyncsignd: its name, its synopsis (the arguments after
+// the name), what it does in a line and in a paragraph, and its run,
+// which defines its flags on fs and parses args with it. Bad arguments:
+// run says why on stderr and returns errUsage. -h or -help: run returns
+// flag.ErrHelp before doing anything. Either way dispatch prints the
+// command's usage, with its flags as run defined them.
+type command struct {
+	name, synopsis, summary, doc string
+	hidden                       bool // an alias kept for old scripts
+	run                          func(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error
+}
+
+// commands are asyncsignd's commands, in the order help lists them.
+// (Set in init: help reads the table.)
+var commands []command
+
+func init() {
+	commands = []command{
+		{name: "init", synopsis: "[-hosts NAME,...] DIR", summary: "write a new deployment into DIR",
+			doc: `Writes a ready deployment into DIR (which must not exist or be empty):
+a CA per role, the signer's identity, a client identity, signing keys
+(keys/NAME.key) and a front end's certificate for each (certs/NAME.pem).
+The CAs' private keys go to DIR.ca, out of the directory the signer
+serves from: keep that offline; "asyncsignd client" needs it back.
+Prints each file it wrote, and the command to run next.`,
+			run: initCmd},
+		{name: "client", synopsis: "DIR NAME", summary: "issue client identity NAME into DIR/clients/NAME",
+			doc: `Issues the client identity NAME (letters, digits, '.', '_', '-'), signed by
+the client CA (DIR.ca/client-ca-key.pem), into DIR/clients/NAME: client.pem,
+client-key.pem (mode 0600), signer-ca.pem and certs/. A client takes that
+directory as it takes DIR (asyncspeed -remote-dir, keyless -dir).
+DIR/policy.json says which keys NAME may use. Prints the directory.`,
+			run: clientCmd},
+		{name: "add-client", synopsis: "DIR NAME", summary: "the same as client", hidden: true, run: clientCmd},
+		{name: "serve", synopsis: "-dir DIR -listen ADDR [flags]", summary: "sign with DIR's keys on ADDR",
+			doc: `Serves the keys of DIR (or of a PKCS #11 token) on ADDR, over gRPC with
+mutual TLS 1.3, and prints "listening on HOST:PORT" once it listens.
+SIGHUP reloads; SIGTERM or SIGINT drains (a second one ends at once).`,
+			run: serve},
+		{name: "pkcs11-key", synopsis: "-pkcs11 MODULE -pkcs11-token LABEL -pkcs11-pin-file FILE [-type ecdsap256|rsa2048] -name NAME DIR",
+			summary: "make a key inside a PKCS #11 token, and its front end's certificate",
+			doc: `Generates key NAME inside the token (never as a file) and writes
+DIR/certs/NAME.pem, a certificate for a TLS front end naming localhost,
+127.0.0.1 and NAME.localhost, issued by the site CA (DIR.ca/ca-key.pem).
+"asyncsignd serve -pkcs11 ..." then serves it.`,
+			run: pkcs11Key},
+		{name: "version", summary: "print the module version and VCS revision", run: versionCmd},
+		{name: "help", synopsis: "[COMMAND]", summary: "print the usage of asyncsignd or of COMMAND", run: helpCmd},
+	}
+}
 
 // errUsage marks bad arguments: exit status 2.
 var errUsage = errors.New("bad arguments")
@@ -133,7 +195,6 @@ func main() {
 	err := run(os.Args[1:], os.Stdout, os.Stderr)
 	switch {
 	case errors.Is(err, errUsage):
-		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "asyncsignd:", err)
@@ -141,46 +202,167 @@ func main() {
 	}
 }
 
+// run runs the command args name. Usage asked for goes to stdout, and is
+// no error; usage after bad arguments goes to stderr, with errUsage.
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, "asyncsignd: no command")
+		printUsage(stderr)
 		return errUsage
 	}
 	switch args[0] {
-	case "init":
-		if len(args) != 2 || args[1] == "" {
-			fmt.Fprintln(stderr, "asyncsignd init: want one directory")
-			return errUsage
-		}
-		return signer.Init(args[1])
-	case "client", "add-client": // add-client: its older name
-		if len(args) != 3 || args[1] == "" {
-			fmt.Fprintln(stderr, "asyncsignd client: want a deployment directory and a name")
-			return errUsage
-		}
-		dir, err := signer.AddClient(args[1], args[2])
-		if errors.Is(err, signer.ErrClientName) {
-			fmt.Fprintln(stderr, "asyncsignd client:", err, "(want letters, digits, '.', '_' or '-')")
-			return errUsage
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, dir)
+	case "-h", "-help", "--help":
+		printUsage(stdout)
 		return nil
-	case "serve":
-		return serve(args[1:], stdout, stderr)
-	case "pkcs11-key":
-		return pkcs11Key(args[1:], stdout, stderr)
-	default:
+	}
+	c := lookup(args[0])
+	if c == nil {
 		fmt.Fprintf(stderr, "asyncsignd: unknown command %q\n", args[0])
+		printUsage(stderr)
 		return errUsage
+	}
+	fs := flag.NewFlagSet("asyncsignd "+c.name, flag.ContinueOnError)
+	fs.SetOutput(stderr) // the errors flag reports
+	fs.Usage = func() {} // printed below, once
+	err := c.run(fs, args[1:], stdout, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		printCommandUsage(stdout, c, fs)
+		return nil
+	case errors.Is(err, errUsage):
+		printCommandUsage(stderr, c, fs)
+	}
+	return err
+}
+
+// parse parses args with fs: flag.ErrHelp for -h, errUsage for a bad
+// flag (which fs has reported).
+func parse(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return errUsage
+	}
+	return err
+}
+
+func lookup(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+// printUsage prints the list of commands.
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: asyncsignd COMMAND [ARGS]\n\ncommands:")
+	for _, c := range commands {
+		if !c.hidden {
+			fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+		}
+	}
+	fmt.Fprintln(w, "\n\"asyncsignd help COMMAND\" or \"asyncsignd COMMAND -h\" prints a command's usage.")
+}
+
+// printCommandUsage prints c's usage, its flags as fs holds them.
+func printCommandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
+	fmt.Fprintln(w, strings.TrimSpace("usage: asyncsignd "+c.name+" "+c.synopsis))
+	if c.doc != "" {
+		fmt.Fprintf(w, "\n%s\n", c.doc)
+	}
+	hasFlags := false
+	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+	if hasFlags {
+		fmt.Fprintln(w, "\nflags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
 	}
 }
 
-func serve(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("asyncsignd serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// helpCmd prints the usage of asyncsignd, or of the command named.
+func helpCmd(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() == 0:
+		printUsage(stdout)
+		return nil
+	case fs.NArg() > 1:
+		fmt.Fprintln(stderr, "asyncsignd help: want at most one command")
+		return errUsage
+	case lookup(fs.Arg(0)) == nil || fs.Arg(0) == "help":
+		if fs.Arg(0) == "help" {
+			return flag.ErrHelp
+		}
+		fmt.Fprintf(stderr, "asyncsignd help: unknown command %q\n", fs.Arg(0))
+		return errUsage
+	}
+	return run([]string{fs.Arg(0), "-h"}, stdout, stderr)
+}
+
+// initCmd writes a deployment, and says what it wrote and what to do next.
+func initCmd(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	var hosts []string
+	fs.Func("hosts", "more `NAME,...` (DNS names or IP addresses) for the certificates of the signer and of the front ends, besides localhost and 127.0.0.1", func(v string) error {
+		for h := range strings.SplitSeq(v, ",") {
+			hosts = append(hosts, strings.TrimSpace(h))
+		}
+		return nil
+	})
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || fs.Arg(0) == "" {
+		fmt.Fprintln(stderr, "asyncsignd init: want one directory, after the flags")
+		return errUsage
+	}
+	dir := fs.Arg(0)
+	if err := signer.Init(dir, hosts...); errors.Is(err, signer.ErrHost) {
+		fmt.Fprintln(stderr, "asyncsignd init -hosts:", err)
+		return errUsage
+	} else if err != nil {
+		return err
+	}
+	for _, d := range []string{dir, signer.CADir(dir)} {
+		err := filepath.WalkDir(d, func(path string, e iofs.DirEntry, err error) error {
+			if err == nil && e.Type().IsRegular() {
+				fmt.Fprintln(stdout, "wrote", path)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "The CAs' private keys are in %s, out of the directory the signer serves from: move it offline; \"asyncsignd client\" needs it back.\n", signer.CADir(dir))
+	fmt.Fprintf(stdout, "next: asyncsignd serve -dir %s -listen 127.0.0.1:7000\n", dir)
+	return nil
+}
+
+// clientCmd issues a client identity.
+func clientCmd(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 || fs.Arg(0) == "" {
+		fmt.Fprintln(stderr, "asyncsignd client: want a deployment directory and a name")
+		return errUsage
+	}
+	dir, err := signer.AddClient(fs.Arg(0), fs.Arg(1))
+	if errors.Is(err, signer.ErrClientName) {
+		fmt.Fprintln(stderr, "asyncsignd client:", err, "(want letters, digits, '.', '_' or '-')")
+		return errUsage
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, dir)
+	return nil
+}
+
+func serve(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	dir := fs.String("dir", "", "deployment `directory` (see asyncsignd init)")
 	listen := fs.String("listen", "", "`address` to listen on, e.g. 127.0.0.1:0")
 	delay := fs.Duration("delay", 0, "how long every request waits before it is signed")
@@ -198,8 +380,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	fs.Func("max-memory", "`bytes` the signer holds at most for all clients' requests and answers together (default 512MiB)", byteSize(&maxMemory))
 	fs.Func("client-memory", "`bytes` the signer holds at most for each client identity (default 64MiB)", byteSize(&clientMemory))
 	p11 := addPKCS11Flags(fs)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parse(fs, args); err != nil {
+		return err
 	}
 	switch {
 	case fs.NArg() != 0:

@@ -89,7 +89,7 @@ func exitCode(t *testing.T, args ...string) (int, string) {
 
 func TestInitCommand(t *testing.T) {
 	needBinary(t)
-	for _, name := range []string{"ca.pem", "ca-key.pem", "signer-ca.pem", "signer-ca-key.pem", "client-ca.pem", "client-ca-key.pem",
+	for _, name := range []string{"ca.pem", "signer-ca.pem", "client-ca.pem",
 		"server.pem", "server-key.pem", "client.pem", "client-key.pem",
 		"keys/ecdsap256.key", "keys/ed25519.key", "keys/rsa2048.key", "certs/ecdsap256.pem", "certs/ed25519.pem", "certs/rsa2048.pem"} {
 		fi, err := os.Stat(filepath.Join(deploy, name))

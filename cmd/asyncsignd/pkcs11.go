@@ -12,10 +12,6 @@ import (
 	"github.com/seed-e1024768/async/signer/pkcs11store"
 )
 
-const pkcs11KeyUsage = `usage: asyncsignd pkcs11-key -pkcs11 MODULE -pkcs11-token LABEL -pkcs11-pin-file FILE
-                           [-type ecdsap256|rsa2048] -name NAME DIR
-`
-
 // pkcs11Flags name a PKCS #11 token: serve's and pkcs11-key's.
 type pkcs11Flags struct{ module, token, pinFile string }
 
@@ -80,23 +76,12 @@ func (f *pkcs11Flags) keyStore(stderr io.Writer) (signer.KeyStore, func(), error
 // pkcs11Key is asyncsignd pkcs11-key: a key made in the token, and its
 // front end's certificate issued by the site CA. All or nothing: if the
 // certificate cannot be written, the key is deleted from the token.
-func pkcs11Key(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("asyncsignd pkcs11-key", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), pkcs11KeyUsage)
-		fs.PrintDefaults()
-	}
+func pkcs11Key(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	p11 := addPKCS11Flags(fs)
 	typ := fs.String("type", string(pkcs11store.ECDSAP256), "key `type`: ecdsap256 or rsa2048")
 	name := fs.String("name", "", "the key's `name`: its label in the token, and DIR/certs/NAME.pem")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return nil
-		}
-		return errUsage
+	if err := parse(fs, args); err != nil {
+		return err
 	}
 	named, err := p11.check("asyncsignd pkcs11-key", stderr)
 	switch {

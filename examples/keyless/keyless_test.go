@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seed-e1024768/async/internal/signpb"
 	"github.com/seed-e1024768/async/internal/signtest"
 	"github.com/seed-e1024768/async/signer"
 )
@@ -136,7 +135,7 @@ func TestHangupCancelsSignature(t *testing.T) {
 			// The cancellation must reach the signer before the
 			// signature's delay is over.
 			deadline := time.Now().Add(delay)
-			for signer.Stats().GetCanceled() == before.GetCanceled() {
+			for signer.Stats().Canceled == before.Canceled {
 				if time.Now().After(deadline) {
 					t.Fatalf("the signer counted no cancellation %v after the client hung up: %v", delay, signer.Stats())
 				}
@@ -144,8 +143,8 @@ func TestHangupCancelsSignature(t *testing.T) {
 			}
 			time.Sleep(delay) // long enough for the request to have been signed, had it not been canceled
 			after := signer.Stats()
-			if after.GetSigned() != before.GetSigned() {
-				t.Errorf("the signer signed %d requests for a client that had hung up", after.GetSigned()-before.GetSigned())
+			if after.Signed != before.Signed {
+				t.Errorf("the signer signed %d requests for a client that had hung up", after.Signed-before.Signed)
 			}
 			waitLog(t, logs, errHungUp.Error())
 		})
@@ -154,10 +153,10 @@ func TestHangupCancelsSignature(t *testing.T) {
 
 // waitReceived waits (at most 10s) for the signer to receive a request
 // more than it had by before.
-func waitReceived(t *testing.T, signer *signer.Server, before *signpb.StatsResponse) {
+func waitReceived(t *testing.T, signer *signer.Server, before signer.Stats) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for signer.Stats().GetReceived() == before.GetReceived() {
+	for signer.Stats().Received == before.Received {
 		if time.Now().After(deadline) {
 			t.Fatalf("the signer received no request in 10s: %v", signer.Stats())
 		}
@@ -297,7 +296,7 @@ func TestResumedSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkBody(t, body, tls.ECDSAWithP256AndSHA256)
-	signed := signer.Stats().GetSigned()
+	signed := signer.Stats().Signed
 	body, err = get(ctx, cfg, addr)
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +304,7 @@ func TestResumedSession(t *testing.T) {
 	if !strings.Contains(body, "Handshake signature: none, the session was resumed\n") {
 		t.Errorf("second connection, resumed, says:\n%s", body)
 	}
-	if n := signer.Stats().GetSigned() - signed; n != 0 {
+	if n := signer.Stats().Signed - signed; n != 0 {
 		t.Errorf("the resumed session cost %d signatures", n)
 	}
 }
