@@ -173,6 +173,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	maxMemory, clientMemory := int64(signer.DefaultMaxMemory), int64(signer.DefaultClientMemory)
 	fs.Func("max-memory", "`bytes` the signer holds at most for all clients' requests and answers together (default 512MiB)", byteSize(&maxMemory))
 	fs.Func("client-memory", "`bytes` the signer holds at most for each client identity (default 64MiB)", byteSize(&clientMemory))
+	obs := addObserveFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -201,11 +202,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	logger, metrics := obs.setup(stderr)
 	s, err := signer.New(signer.Config{
 		Dir: *dir, Delay: *delay, Workers: *workers,
 		HandshakeTimeout: *handshakeTimeout, MaxConns: *maxConns, MaxHandshakes: *maxHandshakes,
 		MaxConnsPerClient: *maxPerClient, IdleTimeout: *idleTimeout,
 		MaxMemory: maxMemory, ClientMemory: clientMemory,
+		Logger: logger, Metrics: metrics,
 	})
 	if err != nil {
 		return err
@@ -214,12 +217,18 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	metricsLis, err := obs.listen()
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	// Signals are caught only while serving: init and add-client stay
 	// interruptible as any command is.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	fmt.Fprintf(stdout, "listening on %s\n", lis.Addr())
+	defer obs.serveMetrics(metricsLis, stdout, logger)() // stopped once the signer is
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(lis) }()
 	for {
