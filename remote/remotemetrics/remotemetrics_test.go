@@ -106,9 +106,9 @@ func TestCollector(t *testing.T) {
 	m := scrape(t, reg)
 	up := `asyncsign_remote_signer_up{signer="` + lis.Addr().String() + `"}`
 	for series, want := range map[string]float64{
-		"asyncsign_remote_requests_sent_total": n,
-		"asyncsign_remote_answers_total":       n,
-		"asyncsign_remote_denied_total":        0,
+		"asyncsign_remote_requests_sent_total":                               n,
+		"asyncsign_remote_answers_total":                                     n,
+		"asyncsign_remote_denied_total":                                      0,
 		`asyncsign_remote_outstanding{signer="` + lis.Addr().String() + `"}`: 0,
 		up: 1,
 		`asyncsign_remote_signer_up{signer="` + deadAddr + `"}`:      0,
