@@ -133,8 +133,8 @@ var (
 // once, whose hot children are made up front.
 type metrics struct {
 	requests [numCodes][numKeyTypes]prometheus.Counter
-	sign     [numKeyTypes]prometheus.Observer
-	wait     prometheus.Histogram
+	sign     *histVec // by key type
+	wait     *histVec // one
 	refused  [numRefusals]prometheus.Counter
 	reloads  prometheus.Counter
 	failures prometheus.Counter
@@ -154,19 +154,15 @@ func newMetrics(s *Server, o *observer) *metrics {
 			m.requests[c][t] = requests.WithLabelValues(codeName(c), keyTypeNames[t])
 		}
 	}
-	sign := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "asyncsignd_sign_seconds",
-		Help:    "Time a worker spent signing a request, by key type.",
-		Buckets: signBuckets,
-	}, []string{"key_type"})
+	types := make([][]string, numKeyTypes)
 	for t := range numKeyTypes {
-		m.sign[t] = sign.WithLabelValues(keyTypeNames[t])
+		types[t] = []string{keyTypeNames[t]}
 	}
-	m.wait = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "asyncsignd_queue_wait_seconds",
-		Help:    "Time a request waited, from its arrival to a worker taking it (Config.Delay's first half included).",
-		Buckets: waitBuckets,
-	})
+	m.sign = newHistVec("asyncsignd_sign_seconds", "Time a worker spent signing a request, by key type.",
+		signBuckets, []string{"key_type"}, types)
+	m.wait = newHistVec("asyncsignd_queue_wait_seconds",
+		"Time a request waited, from its arrival to a worker taking it (Config.Delay's first half included).",
+		waitBuckets, nil, [][]string{nil})
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "asyncsignd_clients_refused_total",
 		Help: "Connections and requests refused, by reason: max_conns, handshake_evicted, max_conns_per_client, handshake_failed, denied (by the policy).",
@@ -186,7 +182,7 @@ func newMetrics(s *Server, o *observer) *metrics {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, f)
 	}
 	m.all = []prometheus.Collector{
-		requests, sign, m.wait, refused, m.reloads, m.failures,
+		requests, m.sign, m.wait, refused, m.reloads, m.failures,
 		gauge("asyncsignd_requests_in_flight", "Requests a worker is signing now.", nil,
 			func() float64 { return float64(o.signing.Load()) }),
 		gauge("asyncsignd_requests_queued", "Requests waiting for a worker.", nil,

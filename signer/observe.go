@@ -62,7 +62,10 @@ func (s *Server) keyTypeOf(req *pb.SignRequest) keyType {
 
 // request counts an answer with code for a key of type kt.
 func (o *observer) request(code pb.Code, kt keyType) {
-	o.requests(code, kt, 1)
+	if o == nil || o.m == nil {
+		return
+	}
+	o.m.requests[codeIndex(code)][kt].Inc()
 }
 
 // requests counts n answers with code for keys of type kt.
@@ -70,11 +73,15 @@ func (o *observer) requests(code pb.Code, kt keyType, n int) {
 	if o == nil || o.m == nil {
 		return
 	}
-	c := int(code)
-	if c < 0 || c >= numCodes-1 {
-		c = numCodes - 1
+	o.m.requests[codeIndex(code)][kt].Add(float64(n))
+}
+
+// codeIndex returns the index of code in metrics.requests.
+func codeIndex(code pb.Code) int {
+	if code < 0 || int(code) >= numCodes-1 {
+		return numCodes - 1
 	}
-	o.m.requests[c][kt].Add(float64(n))
+	return int(code)
 }
 
 // arrived stamps ops with their arrival, for the queue wait: one
@@ -96,7 +103,7 @@ func (o *observer) taken(op *op) time.Duration {
 		return 0
 	}
 	now := time.Since(o.base)
-	o.m.wait.Observe((now - op.arrived).Seconds())
+	o.m.wait.observe(0, now-op.arrived)
 	o.signing.Add(1)
 	return now
 }
@@ -107,7 +114,7 @@ func (o *observer) signed(start time.Duration, kt keyType) {
 	if o == nil || o.m == nil {
 		return
 	}
-	o.m.sign[kt].Observe((time.Since(o.base) - start).Seconds())
+	o.m.sign.observe(int(kt), time.Since(o.base)-start)
 	o.signing.Add(-1)
 }
 

@@ -10,6 +10,7 @@
 //	                 [-handshake-timeout D] [-max-conns N] [-max-handshakes N]
 //	                 [-max-conns-per-client N] [-idle-timeout D]
 //	                 [-max-memory BYTES] [-client-memory BYTES]
+//	                 [-metrics ADDR] [-log-format text|json] [-log-level debug|info|warn|error]
 //
 // init writes a ready deployment into DIR, with a CA for each role, so
 // that each certificate is good in its own role only: the site CA (ca.pem,
@@ -102,6 +103,7 @@ const usage = `usage:
                    [-handshake-timeout D] [-max-conns N] [-max-handshakes N]
                    [-max-conns-per-client N] [-idle-timeout D]
                    [-max-memory BYTES] [-client-memory BYTES]
+                   [-metrics ADDR] [-log-format text|json] [-log-level debug|info|warn|error]
 `
 
 // errUsage marks bad arguments: exit status 2.

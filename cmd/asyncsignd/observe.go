@@ -17,6 +17,21 @@ import (
 	"golang.org/x/net/netutil"
 )
 
+// serve's metrics and log:
+//
+// -metrics ADDR serves the signer's Prometheus metrics (see "Metrics and
+// logs" in package signer's doc), with the Go runtime's and the
+// process's, at http://ADDR/metrics, and prints "metrics on HOST:PORT"
+// right after the "listening on" line (so that -metrics 127.0.0.1:0 can
+// be used). It is plain HTTP without authentication: give it a loopback
+// or private address. At most metricsConns connections are served at
+// once, with timeouts; it stops with the signer.
+//
+// -log-format text|json (default text) and -log-level
+// debug|info|warn|error (default info) set the log on standard error:
+// connections opened and closed, reloads, refused clients
+// (rate-limited). Any other value is a usage error.
+
 // observeFlags are serve's flags for its metrics and its log.
 type observeFlags struct {
 	metrics   string
