@@ -122,19 +122,10 @@ var refusalNames = [numRefusals]string{
 	refusedDenied:      "denied",
 }
 
-// Histogram buckets, in seconds: from 10 µs (a queue with a worker
-// free, an ECDSA signature) to 10 s (a deep queue, an HSM that stalls).
-var (
-	signBuckets = []float64{10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}
-	waitBuckets = append(signBuckets[:len(signBuckets):len(signBuckets)], 2.5, 10)
-)
-
 // metrics are a server's Prometheus metrics: one Collector, registered
 // once, whose hot children are made up front.
 type metrics struct {
-	requests [numCodes][numKeyTypes]prometheus.Counter
-	sign     *histVec // by key type
-	wait     *histVec // one
+	hot      shards // the request path's
 	refused  [numRefusals]prometheus.Counter
 	reloads  prometheus.Counter
 	failures prometheus.Counter
@@ -142,27 +133,9 @@ type metrics struct {
 	all []prometheus.Collector
 }
 
-// newMetrics makes the metrics of s, whose observer is o.
-func newMetrics(s *Server, o *observer) *metrics {
+// newMetrics makes the metrics of s.
+func newMetrics(s *Server) *metrics {
 	m := &metrics{}
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "asyncsignd_requests_total",
-		Help: "Requests answered, by wire code (ok, overloaded, permission_denied, ...) and key type (unknown: a key the signer does not hold).",
-	}, []string{"code", "key_type"})
-	for c := range numCodes {
-		for t := range numKeyTypes {
-			m.requests[c][t] = requests.WithLabelValues(codeName(c), keyTypeNames[t])
-		}
-	}
-	types := make([][]string, numKeyTypes)
-	for t := range numKeyTypes {
-		types[t] = []string{keyTypeNames[t]}
-	}
-	m.sign = newHistVec("asyncsignd_sign_seconds", "Time a worker spent signing a request, by key type.",
-		signBuckets, []string{"key_type"}, types)
-	m.wait = newHistVec("asyncsignd_queue_wait_seconds",
-		"Time a request waited, from its arrival to a worker taking it (Config.Delay's first half included).",
-		waitBuckets, nil, [][]string{nil})
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "asyncsignd_clients_refused_total",
 		Help: "Connections and requests refused, by reason: max_conns, handshake_evicted, max_conns_per_client, handshake_failed, denied (by the policy).",
@@ -182,9 +155,7 @@ func newMetrics(s *Server, o *observer) *metrics {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, f)
 	}
 	m.all = []prometheus.Collector{
-		requests, m.sign, m.wait, refused, m.reloads, m.failures,
-		gauge("asyncsignd_requests_in_flight", "Requests a worker is signing now.", nil,
-			func() float64 { return float64(o.signing.Load()) }),
+		newHotCollector(&m.hot), refused, m.reloads, m.failures,
 		gauge("asyncsignd_requests_queued", "Requests waiting for a worker.", nil,
 			func() float64 { return float64(s.q.len()) }),
 		gauge("asyncsignd_connections_open", "Connections open, by state.", prometheus.Labels{"state": "handshaking"},

@@ -212,7 +212,7 @@ func TestRefusalLogRateLimited(t *testing.T) {
 	o.refusals.init(refusalRate, refusalBurst, func() time.Time { return now })
 	ts := testServer(nil)
 	ts.conns = newLimiter(1, 1, 1)
-	o.m = newMetrics(ts, o)
+	o.m = newMetrics(ts)
 	reg.MustRegister(o.m)
 	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}
 	lines := func() int { return strings.Count(logs.String(), "\n") }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync/atomic"
 	"time"
 
 	pb "github.com/seed-e1024768/async/internal/signpb"
@@ -23,9 +22,8 @@ import (
 type observer struct {
 	m        *metrics // nil: no metrics
 	log      *slog.Logger
-	base     time.Time    // the server's: op.arrived counts from here
-	signing  atomic.Int64 // requests a worker is signing now
-	refusals logBucket    // rate limit of the lines of refused clients
+	base     time.Time // the server's: op.arrived counts from here
+	refusals logBucket // rate limit of the lines of refused clients
 }
 
 // observe sets up s's metrics and log from cfg, if it asks for either;
@@ -41,7 +39,7 @@ func (s *Server) observe(cfg Config) error {
 	}
 	s.obs = o
 	if cfg.Metrics != nil {
-		o.m = newMetrics(s, o)
+		o.m = newMetrics(s)
 		if err := cfg.Metrics.Register(o.m); err != nil {
 			s.obs = nil
 			return fmt.Errorf("signer: registering the metrics: %w", err)
@@ -65,7 +63,7 @@ func (o *observer) request(code pb.Code, kt keyType) {
 	if o == nil || o.m == nil {
 		return
 	}
-	o.m.requests[codeIndex(code)][kt].Inc()
+	o.m.hot.pick().requests[codeIndex(code)][kt].Add(1)
 }
 
 // requests counts n answers with code for keys of type kt.
@@ -73,7 +71,7 @@ func (o *observer) requests(code pb.Code, kt keyType, n int) {
 	if o == nil || o.m == nil {
 		return
 	}
-	o.m.requests[codeIndex(code)][kt].Add(float64(n))
+	o.m.hot.pick().requests[codeIndex(code)][kt].Add(uint64(n))
 }
 
 // codeIndex returns the index of code in metrics.requests.
@@ -103,8 +101,11 @@ func (o *observer) taken(op *op) time.Duration {
 		return 0
 	}
 	now := time.Since(o.base)
-	o.m.wait.observe(0, now-op.arrived)
-	o.signing.Add(1)
+	wait := now - op.arrived
+	sh := o.m.hot.at(now)
+	sh.wait[bucket(waitBounds, wait)].Add(1)
+	sh.waitSum.Add(int64(wait))
+	sh.signing.Add(1)
 	return now
 }
 
@@ -114,8 +115,12 @@ func (o *observer) signed(start time.Duration, kt keyType) {
 	if o == nil || o.m == nil {
 		return
 	}
-	o.m.sign.observe(int(kt), time.Since(o.base)-start)
-	o.signing.Add(-1)
+	end := time.Since(o.base)
+	d := end - start
+	sh := o.m.hot.at(end)
+	sh.sign[kt][bucket(signBounds, d)].Add(1)
+	sh.signSum[kt].Add(int64(d))
+	sh.signing.Add(-1)
 }
 
 // noteReload is told of each reload: err is nil when it took effect,
