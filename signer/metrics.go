@@ -14,9 +14,11 @@ import (
 // a client is refused. Nothing a client chooses becomes a label: a
 // request's ID, key ID or client name would make a series of each.
 //
-// The request path pays an array index, a few atomic additions and two
+// The request path pays a map lookup (its key's type), a few atomic
+// additions to counters of its own shard (see metrics_shard.go) and two
 // readings of the monotonic clock per request, no allocation (see
-// BenchmarkObserveRequest): every labelled child is made once, here.
+// BenchmarkObserveRequest); the other counters are made once, here, and
+// the gauges read when the metrics are collected.
 
 // keyType is a key's type as the metrics label it; keyUnknown for a
 // request whose key the server does not hold.
@@ -123,7 +125,7 @@ var refusalNames = [numRefusals]string{
 }
 
 // metrics are a server's Prometheus metrics: one Collector, registered
-// once, whose hot children are made up front.
+// once.
 type metrics struct {
 	hot      shards // the request path's
 	refused  [numRefusals]prometheus.Counter

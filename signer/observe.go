@@ -74,7 +74,7 @@ func (o *observer) requests(code pb.Code, kt keyType, n int) {
 	o.m.hot.pick().requests[codeIndex(code)][kt].Add(uint64(n))
 }
 
-// codeIndex returns the index of code in metrics.requests.
+// codeIndex returns the index of code in shard.requests.
 func codeIndex(code pb.Code) int {
 	if code < 0 || int(code) >= numCodes-1 {
 		return numCodes - 1
