@@ -61,8 +61,10 @@ func TryStart(t testing.TB, bin string, args ...string) (*Proc, error) {
 	lines := make(chan string, 1)
 	go func() {
 		r := bufio.NewReader(out)
-		if line, err := r.ReadString('\n'); err == nil {
-			lines <- line
+		// A Reader, not a Scanner, so that what follows the first line
+		// stays for Stdout.
+		if line, err := r.ReadString('\n'); err == nil || line != "" {
+			lines <- strings.TrimRight(line, "\r\n")
 		}
 		close(lines)
 		io.Copy(p.Stdout, r) // until the process exits
