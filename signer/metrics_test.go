@@ -355,3 +355,33 @@ func TestMetricsEvicted(t *testing.T) {
 		t.Errorf("%v failed handshakes counted, want 0 (the evicted ones are counted apart)", got)
 	}
 }
+
+// TestRefusalFloodLogBounded: a flood of connections that fail their
+// handshake writes a bounded number of log lines, at most the bucket's
+// burst and rate over the time it took (and the lines saying how many
+// were suppressed), while the metrics count every one.
+func TestRefusalFloodLogBounded(t *testing.T) {
+	sv, reg, logs := observed(t, Config{})
+	const n = 300
+	start := time.Now()
+	for range n {
+		c, err := net.Dial("tcp", sv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("not TLS\r\n\r\n"))
+		c.Close()
+	}
+	waitFor(t, func() bool {
+		// Those beyond MaxHandshakes at once are evicted instead.
+		m := scrape(t, reg)
+		return m[`asyncsignd_clients_refused_total{reason="handshake_failed"}`]+
+			m[`asyncsignd_clients_refused_total{reason="handshake_evicted"}`] == n
+	})
+	elapsed := time.Since(start)
+	lines := strings.Count(logs.String(), ` reason=handshake_`)
+	bound := refusalBurst + int(elapsed.Seconds()*refusalRate) + 1
+	if lines > bound || lines < refusalBurst {
+		t.Errorf("%d refused clients in %v wrote %d lines, want %d to %d", n, elapsed, lines, refusalBurst, bound)
+	}
+}
