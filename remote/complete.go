@@ -87,6 +87,7 @@ func (e *Engine) answer(st *stream, r *request, res *signpb.SignResult) {
 		return
 	}
 	e.stats.answered.Add(1)
+	e.stats.noteAnswer(res.GetCode())
 	if res.GetCode() == signpb.Code_CODE_UNAVAILABLE {
 		// The signer is shutting down: another will do.
 		e.resend(r, from, fmt.Errorf("%s: %s", from.addr, res.GetError()))

@@ -38,6 +38,7 @@ var errEvicted = errors.New("signer: connection closed to make room for another 
 // limiter counts the connections of a server.
 type limiter struct {
 	maxConns, maxHandshakes, maxPerClient int
+	obs                                   *observer // set by Server.observe, before serving
 
 	mu          sync.Mutex
 	total       int
@@ -71,8 +72,10 @@ type trackedConn struct {
 // Close lets go of the connection's place, once, and closes it.
 func (c *trackedConn) Close() error {
 	c.l.mu.Lock()
+	opened := c.state == connAuthenticated
 	c.l.release(c)
 	c.l.mu.Unlock()
+	c.l.obs.connClosed(opened, c.identity, c.RemoteAddr())
 	return c.Conn.Close()
 }
 
@@ -104,6 +107,7 @@ func (l *limiter) admit(c net.Conn) *trackedConn {
 		if front == nil {
 			l.mu.Unlock()
 			c.Close()
+			l.obs.refused(refusedConns, "", c.RemoteAddr())
 			return nil
 		}
 		evict = front.Value.(*trackedConn)
@@ -115,6 +119,7 @@ func (l *limiter) admit(c net.Conn) *trackedConn {
 	l.mu.Unlock()
 	if evict != nil {
 		evict.Conn.Close() // its handshake fails; gRPC then closes it again
+		l.obs.refused(refusedEvicted, "", evict.RemoteAddr())
 	}
 	return tc
 }
@@ -176,6 +181,7 @@ type limitCreds struct {
 func (c limitCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	conn, info, err := c.TransportCredentials.ServerHandshake(raw)
 	if err != nil {
+		c.l.obs.handshakeFailed(raw, err)
 		return nil, nil, err
 	}
 	tc, ok := raw.(*trackedConn)
@@ -187,9 +193,11 @@ func (c limitCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInf
 		identity = identityOf(ti.State.VerifiedChains[0][0])
 	}
 	if err := c.l.authenticate(tc, identity); err != nil {
+		c.l.obs.notAuthenticated(err, identity, raw.RemoteAddr())
 		conn.Close()
 		return nil, nil, err
 	}
+	c.l.obs.connOpened(identity, raw.RemoteAddr())
 	return conn, info, nil
 }
 

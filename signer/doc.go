@@ -209,4 +209,34 @@
 // bounds in bytes); a client identity (its certificate's CommonName) may hold
 // MaxConnsPerClient; and a connection with no RPC for IdleTimeout is
 // closed.
+//
+// # Metrics and logs
+//
+// With [Config.Metrics] the server registers its Prometheus metrics
+// there: asyncsignd_requests_total by code (the wire's, lowercase: ok,
+// overloaded, permission_denied, ...) and key_type (ecdsa_p256,
+// ecdsa_p384, ecdsa_p521, rsa2048, rsa3072, rsa4096, rsa_other,
+// ed25519, or unknown for a key the signer does not hold);
+// asyncsignd_queue_wait_seconds, from a request's arrival to a worker
+// taking it, and asyncsignd_sign_seconds by key_type, the signing alone;
+// asyncsignd_requests_in_flight (being signed) and
+// asyncsignd_requests_queued; asyncsignd_connections_open by state
+// (handshaking, authenticated) and asyncsignd_streams_open;
+// asyncsignd_clients_refused_total by reason (max_conns,
+// handshake_evicted, max_conns_per_client, handshake_failed, denied);
+// asyncsignd_reloads_total and asyncsignd_reload_failures_total; and
+// the bytes held and batches received and sent. Every label value comes
+// from a fixed set: no request ID, key ID or client name, which a client
+// could multiply. A request costs the metrics a few atomic additions and
+// two readings of the clock, and allocates nothing; without Metrics and
+// Logger it costs nothing.
+//
+// With [Config.Logger] the server logs, with log/slog, a line for each
+// connection authenticated and each one closed, with its client's name
+// and address; each reload, and why one failed; and each refused client
+// (over a bound on connections, a failed handshake, a request its policy
+// denies). The refusals' lines are rate-limited, 10 a second after a
+// burst of 10, with a line saying how many more were suppressed, so
+// that a flood cannot fill a disk; the metrics count them all. No key,
+// payload or signature ever reaches a log line or an error.
 package signer

@@ -25,6 +25,7 @@ type op struct {
 	cost     int64         // what signing it takes, in the scheduler's units (see cost)
 	due      time.Duration // since queue.base: no worker takes it sooner
 	deadline time.Duration // since queue.base: expired past it; 0 for none
+	arrived  time.Duration // since Server.base, with metrics only: see observer.arrived
 	state    atomic.Uint32 // opQueued, then opStarted or opCanceled
 	refs     atomic.Int32
 	res      pb.SignResult

@@ -164,6 +164,7 @@ func (st *stream) takeRaw(data []byte, b *pb.RequestBatch, ops *[]*op) (int, err
 	}
 	flush := func() {
 		*ops = st.take(b, (*ops)[:0])
+		st.s.obs.arrived(*ops...)
 		st.s.q.push(*ops...)
 		clear(*ops)
 		clear(b.Requests)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -117,6 +116,7 @@ func (s *Server) Reload() error {
 	c, err := load(s.dir, s.store, s.auth)
 	if err == nil {
 		s.apply(c)
+		s.notePolicy(c.policy, c.unmatched)
 	}
 	s.noteReload(err)
 	return err
@@ -127,7 +127,6 @@ func (s *Server) apply(c *config) {
 	s.tls.Store(c.tls)
 	s.ring.Store(c.ring)
 	s.q.setQuantum(c.ring.quantum)
-	s.notePolicy(c.policy, c.unmatched)
 }
 
 // setQuantum changes the cost each client's turn is worth, for keys
@@ -154,7 +153,10 @@ func (s *Server) dynamicTLS() *tls.Config {
 // came from (path; "" for none, when every authenticated client may use
 // every key) and which of its entries name no key the server holds.
 func (s *Server) notePolicy(path string, unmatched []string) {
-	log := slog.Default()
+	if s.obs == nil {
+		return
+	}
+	log := s.obs.log
 	switch path {
 	case "":
 		log.Info("signer: no policy file: every authenticated client may use every key", "file", filepath.Join(s.dir, PolicyFile))

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"runtime"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -128,6 +130,15 @@ type Config struct {
 	// of its streams, calls and connections (0: DefaultClientMemory,
 	// 64 MiB). At least MinClientMemory.
 	ClientMemory int64
+
+	// Metrics, if not nil, is where the server registers its metrics
+	// (see "Metrics and logs" in the package doc); New fails if that
+	// fails, as when it holds another server's. Nil: no metrics, at no
+	// cost.
+	Metrics prometheus.Registerer
+	// Logger is where the server logs its connections, reloads and
+	// refused clients (see "Metrics and logs"); nil: nowhere.
+	Logger *slog.Logger
 }
 
 // Server is a signer. Create one with New, run it with Serve, stop it
@@ -142,6 +153,7 @@ type Server struct {
 	grpc    *grpc.Server
 	health  *health.Server
 	conns   *limiter
+	obs     *observer // nil: no metrics and no logger
 
 	// What Reload swaps, and what it reads them from.
 	ring     atomic.Pointer[keyring]    // the keys, and who may use them
@@ -247,6 +259,10 @@ func New(cfg Config) (*Server, error) {
 	s.grpc.RegisterService(&signerDesc, service{s: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.health.SetServingStatus(pb.Signer_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	if err := s.observe(cfg); err != nil {
+		return nil, err
+	}
+	s.notePolicy(loaded.policy, loaded.unmatched)
 	return s, nil
 }
 
@@ -444,14 +460,17 @@ func (s *Server) run(o *op) {
 		sig  []byte
 		msg  string
 	)
-	// The clock is read only for a deadline.
+	kt := s.keyTypeOf(o.req)
+	// The clock is read only for a deadline (and the metrics).
 	if o.deadline != 0 && o.expired(time.Since(s.base)) {
 		code, msg = pb.Code_CODE_DEADLINE_EXCEEDED, errExpired
 	} else {
+		start := s.obs.taken(o)
 		code, sig, msg = handle(s.ring.Load().keys, o.req)
+		s.obs.signed(start, kt)
 	}
 	o.answer(code, sig, msg)
-	s.count(code)
+	s.count(code, kt)
 	if s.hold > 0 {
 		o.due += s.hold // Delay after the request arrived
 		s.held.pushDue(o)
@@ -483,8 +502,9 @@ func (s *Server) hand(o *op) {
 	o.release()
 }
 
-// count counts an answer.
-func (s *Server) count(code pb.Code) {
+// count counts an answer, for a key of type kt.
+func (s *Server) count(code pb.Code, kt keyType) {
+	s.obs.request(code, kt)
 	switch code {
 	case pb.Code_CODE_OK:
 		s.counters.signed.Add(1)

@@ -44,7 +44,7 @@ func (s *Server) signOne(ctx context.Context, cl *client, req *pb.SignRequest, r
 	s.counters.received.Add(1)
 	if s.isDraining() {
 		s.budget.unreserve(cl, resv)
-		s.count(pb.Code_CODE_UNAVAILABLE)
+		s.count(pb.Code_CODE_UNAVAILABLE, s.keyTypeOf(req))
 		return &pb.SignResult{Id: req.GetId(), Code: pb.Code_CODE_UNAVAILABLE, Error: errShuttingDown}, nil
 	}
 	var arrived time.Duration
@@ -56,14 +56,14 @@ func (s *Server) signOne(ctx context.Context, cl *client, req *pb.SignRequest, r
 	if denied != nil {
 		s.budget.unreserve(cl, resv)
 		s.noteDenied(cl.id, denied.name)
-		s.count(pb.Code_CODE_PERMISSION_DENIED)
+		s.count(pb.Code_CODE_PERMISSION_DENIED, s.keyTypeOf(req))
 		return &pb.SignResult{Id: req.GetId(), Code: pb.Code_CODE_PERMISSION_DENIED, Error: errDenied}, nil
 	}
 	size := int64(proto.Size(req))
 	msg := s.budget.chargeFrom(cl, resv, size)
 	s.budget.unreserve(cl, resv)
 	if msg != "" {
-		s.count(pb.Code_CODE_OVERLOADED)
+		s.count(pb.Code_CODE_OVERLOADED, s.keyTypeOf(req))
 		return &pb.SignResult{Id: req.GetId(), Code: pb.Code_CODE_OVERLOADED, Error: msg}, nil
 	}
 	o := newOp(req, nil, 2)
@@ -75,12 +75,13 @@ func (s *Server) signOne(ctx context.Context, cl *client, req *pb.SignRequest, r
 	if o.done == nil {
 		o.done = make(chan struct{}, 1)
 	}
+	s.obs.arrived(o)
 	s.q.push(o)
 	select {
 	case <-o.done:
 	case <-ctx.Done():
 		if o.state.CompareAndSwap(opQueued, opCanceled) {
-			s.count(pb.Code_CODE_CANCELED)
+			s.count(pb.Code_CODE_CANCELED, s.keyTypeOf(req))
 			o.release()
 			return nil, status.FromContextError(ctx.Err()).Err()
 		}

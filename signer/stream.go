@@ -126,6 +126,7 @@ func (st *stream) receive(ss grpc.BidiStreamingServer[pb.RequestBatch, pb.Result
 			if errors.Is(err, errBatchTooLarge) {
 				st.s.counters.received.Add(uint64(n))
 				st.s.counters.failed.Add(uint64(n))
+				st.s.obs.requests(pb.Code_CODE_BAD_REQUEST, keyUnknown, n)
 			}
 			st.endRecv(err)
 			return
@@ -232,7 +233,7 @@ func (st *stream) take(b *pb.RequestBatch, ops []*op) []*op {
 		s.budget.force(st.cl, opOverhead)
 		o.state.Store(opStarted)
 		o.answer(code, nil, msg)
-		s.count(code)
+		s.count(code, s.keyTypeOf(r))
 		st.queueAnswer(o)
 	}
 	if wasEmpty && len(st.pending) > 0 {
@@ -268,7 +269,7 @@ func (st *stream) cancel(ids []uint64) {
 		}
 		st.forget(o)
 		o.answer(pb.Code_CODE_CANCELED, nil, errCanceled)
-		st.s.count(pb.Code_CODE_CANCELED)
+		st.s.count(pb.Code_CODE_CANCELED, st.s.keyTypeOf(o.req))
 		st.queueAnswer(o)
 	}
 	if wasEmpty && len(st.pending) > 0 {

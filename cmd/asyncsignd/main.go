@@ -10,6 +10,7 @@
 //	                 [-handshake-timeout D] [-max-conns N] [-max-handshakes N]
 //	                 [-max-conns-per-client N] [-idle-timeout D]
 //	                 [-max-memory BYTES] [-client-memory BYTES]
+//	                 [-metrics ADDR] [-log-format text|json] [-log-level debug|info|warn|error]
 //	                 [-pkcs11 MODULE -pkcs11-token LABEL -pkcs11-pin-file FILE]
 //	asyncsignd pkcs11-key -pkcs11 MODULE -pkcs11-token LABEL -pkcs11-pin-file FILE [-type ecdsap256|rsa2048] -name NAME DIR
 //	asyncsignd version
@@ -380,6 +381,7 @@ func serve(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	fs.Func("max-memory", "`bytes` the signer holds at most for all clients' requests and answers together (default 512MiB)", byteSize(&maxMemory))
 	fs.Func("client-memory", "`bytes` the signer holds at most for each client identity (default 64MiB)", byteSize(&clientMemory))
 	p11 := addPKCS11Flags(fs)
+	obs := addObserveFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -413,11 +415,13 @@ func serve(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	logger, metrics := obs.setup(stderr)
 	s, err := signer.New(signer.Config{
 		Dir: *dir, Delay: *delay, Workers: *workers,
 		HandshakeTimeout: *handshakeTimeout, MaxConns: *maxConns, MaxHandshakes: *maxHandshakes,
 		MaxConnsPerClient: *maxPerClient, IdleTimeout: *idleTimeout,
 		MaxMemory: maxMemory, ClientMemory: clientMemory, Keys: keys,
+		Logger: logger, Metrics: metrics,
 	})
 	if err != nil {
 		return err
@@ -426,12 +430,18 @@ func serve(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	metricsLis, err := obs.listen()
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	// Signals are caught only while serving: init and add-client stay
 	// interruptible as any command is.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	fmt.Fprintf(stdout, "listening on %s\n", lis.Addr())
+	defer obs.serveMetrics(metricsLis, stdout, logger)() // stopped once the signer is
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(lis) }()
 	for {

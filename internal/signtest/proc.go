@@ -25,6 +25,7 @@ type Proc struct {
 	Cmd    *exec.Cmd
 	Addr   string  // HOST:PORT, from its "listening on" line
 	Stderr *Buffer // what it writes on standard error
+	Stdout *Buffer // what it writes on standard output after its first line
 
 	t    testing.TB
 	done chan struct{}
@@ -48,7 +49,7 @@ func Start(t testing.TB, bin string, args ...string) *Proc {
 // it started, is ended).
 func TryStart(t testing.TB, bin string, args ...string) (*Proc, error) {
 	cmd := exec.Command(bin, args...)
-	p := &Proc{Cmd: cmd, Stderr: new(Buffer), t: t, done: make(chan struct{})}
+	p := &Proc{Cmd: cmd, Stderr: new(Buffer), Stdout: new(Buffer), t: t, done: make(chan struct{})}
 	cmd.Stderr = p.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -59,12 +60,14 @@ func TryStart(t testing.TB, bin string, args ...string) (*Proc, error) {
 	}
 	lines := make(chan string, 1)
 	go func() {
-		sc := bufio.NewScanner(out)
-		if sc.Scan() {
-			lines <- sc.Text()
+		r := bufio.NewReader(out)
+		// A Reader, not a Scanner, so that what follows the first line
+		// stays for Stdout.
+		if line, err := r.ReadString('\n'); err == nil || line != "" {
+			lines <- strings.TrimRight(line, "\r\n")
 		}
 		close(lines)
-		io.Copy(io.Discard, out) // until the process exits
+		io.Copy(p.Stdout, r) // until the process exits
 		// Wait only once the pipe is read to its end, as
 		// exec.Cmd.StdoutPipe asks.
 		p.err = cmd.Wait()

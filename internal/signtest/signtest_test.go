@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 var listener struct {
@@ -59,6 +60,13 @@ func TestStartStop(t *testing.T) {
 	conn.Close()
 	if !strings.Contains(p.Stderr.String(), "listener starting") {
 		t.Errorf("Stderr = %q, want what the process wrote", p.Stderr)
+	}
+	// What follows the listening line (asyncsignd's "metrics on") is
+	// kept, though it came in the same read.
+	for start := time.Now(); p.Stdout.String() != "then more\n"; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("Stdout = %q, want %q", p.Stdout, "then more\n")
+		}
 	}
 	p.Stop()
 	select {

@@ -31,7 +31,9 @@ func main() {
 	if *first != "" {
 		fmt.Println(*first)
 	} else {
-		fmt.Println("listening on", lis.Addr())
+		// One write for two lines: Stdout must get the second even when
+		// it arrives with the first.
+		fmt.Printf("listening on %s\nthen more\n", lis.Addr())
 	}
 	<-sig
 }
