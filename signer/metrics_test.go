@@ -373,10 +373,12 @@ func TestRefusalFloodLogBounded(t *testing.T) {
 		c.Close()
 	}
 	waitFor(t, func() bool {
-		// Those beyond MaxHandshakes at once are evicted instead.
+		// Those beyond MaxHandshakes at once are evicted instead, and
+		// those beyond MaxConns (when the server falls behind) closed.
 		m := scrape(t, reg)
 		return m[`asyncsignd_clients_refused_total{reason="handshake_failed"}`]+
-			m[`asyncsignd_clients_refused_total{reason="handshake_evicted"}`] == n
+			m[`asyncsignd_clients_refused_total{reason="handshake_evicted"}`]+
+			m[`asyncsignd_clients_refused_total{reason="max_conns"}`] == n
 	})
 	elapsed := time.Since(start)
 	lines := strings.Count(logs.String(), ` reason=handshake_`)

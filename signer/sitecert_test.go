@@ -17,8 +17,8 @@ import (
 // NAME.localhost, is never written over, and takes only a safe name.
 func TestIssueSiteCert(t *testing.T) {
 	dir := t.TempDir()
-	for _, f := range []string{caCertFile, caKeyFile} {
-		data, err := os.ReadFile(filepath.Join(testDir, f))
+	for f, from := range map[string]string{caCertFile: testDir, caKeyFile: CADir(testDir)} {
+		data, err := os.ReadFile(filepath.Join(from, f))
 		if err != nil {
 			t.Fatal(err)
 		}

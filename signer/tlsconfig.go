@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -64,7 +65,7 @@ func ClientTLS(dir string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signer: client TLS: %w", oldDeployment(dir, err))
 	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, clientCertFile), filepath.Join(dir, clientKeyFile))
+	cert, err := loadKeyPair(dir, clientCertFile, clientKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("signer: client TLS: %w", err)
 	}
@@ -84,7 +85,7 @@ func serverTLS(dir string) (*tls.Config, error) {
 	if err != nil {
 		return nil, oldDeployment(dir, err)
 	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, serverCertFile), filepath.Join(dir, serverKeyFile))
+	cert, err := loadKeyPair(dir, serverCertFile, serverKeyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -94,4 +95,15 @@ func serverTLS(dir string) (*tls.Config, error) {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    pool,
 	}, nil
+}
+
+// loadKeyPair is tls.LoadX509KeyPair, with errors that name the files:
+// its own name only the PEM data at fault.
+func loadKeyPair(dir, certName, keyName string) (tls.Certificate, error) {
+	certPath, keyPath := filepath.Join(dir, certName), filepath.Join(dir, keyName)
+	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+		err = fmt.Errorf("%s, %s: %w", certPath, keyPath, err)
+	}
+	return cert, err
 }
