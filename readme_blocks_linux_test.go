@@ -18,7 +18,7 @@ import (
 // readmeWants are lines the README's runnable blocks must print, by
 // their heading: proof they did what they say, not merely exited 0.
 var readmeWants = map[string][]string{
-	"Remote signing: where async jobs pay": {"ed25519", "Hello from the keyless example", "Handshake signature: ECDSAWithP256AndSHA256"},
+	"Remote signing: where async jobs pay": {"ed25519", "Hello from the keyless example", "Handshake signature: ecdsa_secp256r1_sha256 (ECDSAWithP256AndSHA256)"},
 	"Running a signer":                     {"denied, as the policy says", "asyncsignd_requests_total"},
 }
 
