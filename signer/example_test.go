@@ -3,6 +3,7 @@ package signer_test
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
@@ -61,7 +62,7 @@ func Example() {
 	client := pb.NewSignerClient(conn)
 	ctx := context.Background()
 
-	// Find the ECDSA key among the signer's keys.
+	// Find the ECDSA P-256 key among the signer's keys.
 	for _, id := range s.KeyIDs() {
 		pk, err := client.PublicKey(ctx, &pb.PublicKeyRequest{KeyId: id})
 		if err != nil {
@@ -72,7 +73,7 @@ func Example() {
 			log.Fatal(err)
 		}
 		ec, ok := pub.(*ecdsa.PublicKey)
-		if !ok {
+		if !ok || ec.Curve != elliptic.P256() {
 			continue
 		}
 		digest := sha256.Sum256([]byte("hello"))
