@@ -20,9 +20,10 @@
 // certificate from; the client CA (client-ca.pem, client-ca-key.pem),
 // which issues the client identities and is the only CA the signer takes
 // a client's certificate from; a client identity (client.pem,
-// client-key.pem); signing keys (keys/ecdsap256.key, keys/ed25519.key,
-// keys/rsa2048.key, PKCS #8) and a front end's certificate for each
-// (certs/*.pem, for localhost and 127.0.0.1), for a TLS front end that
+// client-key.pem); signing keys (keys/NAME.key, PKCS #8, for NAME in
+// ecdsap256, ecdsap384, ecdsap521, rsa2048, rsa3072, rsa4096, ed25519)
+// and a front end's certificate for each (certs/NAME.pem, for localhost,
+// 127.0.0.1 and NAME.localhost), for a TLS front end that
 // serves with a key while the key stays here. Private keys get mode 0600,
 // keys/ 0700. init is all or nothing: it builds the deployment beside DIR
 // and renames it to DIR, so a killed init leaves no DIR (run it again).

@@ -5,12 +5,11 @@ package main
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/tls"
 	"fmt"
 	"io"
+
+	"github.com/seed-e1024768/async/remote"
 )
 
 // certificate is the server's GetCertificate. It gives each handshake the
@@ -67,27 +66,5 @@ func (h *handshakeSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpt
 // one it picked, but the key's type and opts tell, among the schemes that
 // signatureSchemes lets it pick. It returns 0 for any other.
 func schemeOf(pub crypto.PublicKey, opts crypto.SignerOpts) tls.SignatureScheme {
-	var h crypto.Hash
-	if opts != nil {
-		h = opts.HashFunc()
-	}
-	switch pub.(type) {
-	case *ecdsa.PublicKey:
-		if h == crypto.SHA256 {
-			return tls.ECDSAWithP256AndSHA256
-		}
-	case ed25519.PublicKey:
-		if h == 0 {
-			return tls.Ed25519
-		}
-	case *rsa.PublicKey:
-		if h != crypto.SHA256 {
-			break
-		}
-		if _, ok := opts.(*rsa.PSSOptions); ok {
-			return tls.PSSWithSHA256
-		}
-		return tls.PKCS1WithSHA256
-	}
-	return 0
+	return remote.SchemeOf(pub, opts)
 }

@@ -223,6 +223,10 @@ func checkBody(t testing.TB, body string, scheme tls.SignatureScheme) {
 // a TLS 1.3 client.
 var wantScheme = map[string]tls.SignatureScheme{
 	"ecdsap256": tls.ECDSAWithP256AndSHA256,
+	"ecdsap384": tls.ECDSAWithP384AndSHA384,
+	"ecdsap521": tls.ECDSAWithP521AndSHA512,
 	"ed25519":   tls.Ed25519,
 	"rsa2048":   tls.PSSWithSHA256,
+	"rsa3072":   tls.PSSWithSHA256,
+	"rsa4096":   tls.PSSWithSHA256,
 }

@@ -41,7 +41,13 @@ func TestServesWithRemoteKey(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", tls.VersionName(v), err)
 				}
-				checkBody(t, body, wantScheme[alg])
+				want := wantScheme[alg]
+				if v == tls.VersionTLS12 && strings.HasPrefix(alg, "ecdsa") {
+					// TLS 1.2 pairs any curve with any hash: the
+					// client's first choice, SHA-256, is taken.
+					want = tls.ECDSAWithP256AndSHA256
+				}
+				checkBody(t, body, want)
 				if want := "TLS: " + tls.VersionName(v) + ","; !strings.Contains(body, want) {
 					t.Errorf("body does not say %q:\n%s", want, body)
 				}
@@ -63,12 +69,15 @@ func TestSchemeOf(t *testing.T) {
 		want tls.SignatureScheme
 	}{
 		{ec.Public(), crypto.SHA256, tls.ECDSAWithP256AndSHA256},
-		{ec.Public(), crypto.SHA384, 0},
+		{ec.Public(), crypto.SHA384, tls.ECDSAWithP384AndSHA384},
+		{ec.Public(), crypto.SHA1, 0},
 		{ed, crypto.Hash(0), tls.Ed25519},
 		{ed, &ed25519.Options{}, tls.Ed25519},
 		{ed, crypto.SHA256, 0},
 		{rsaPub, crypto.SHA256, tls.PKCS1WithSHA256},
 		{rsaPub, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}, tls.PSSWithSHA256},
+		{rsaPub, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA512}, tls.PSSWithSHA512},
+		{rsaPub, crypto.SHA384, tls.PKCS1WithSHA384},
 		{rsaPub, crypto.SHA1, 0},
 		{rsaPub, nil, 0},
 	} {

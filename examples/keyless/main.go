@@ -7,7 +7,7 @@
 //
 // Usage:
 //
-//	keyless -dir DIR -signer ADDR[,ADDR...] -listen ADDR [-alg ecdsap256|ed25519|rsa2048] [-sign-timeout D]
+//	keyless -dir DIR -signer ADDR[,ADDR...] -listen ADDR [-alg ecdsap256|ecdsap384|ecdsap521|ed25519|rsa2048|rsa3072|rsa4096] [-sign-timeout D]
 //
 // DIR is a deployment written by `asyncsignd init DIR`. The server reads
 // DIR/certs/<alg>.pem (the chain it serves, issued by the site CA,
@@ -75,7 +75,7 @@ import (
 	"time"
 )
 
-const usage = `usage: keyless -dir DIR -signer ADDR[,ADDR...] -listen ADDR [-alg ecdsap256|ed25519|rsa2048] [-sign-timeout D]
+const usage = `usage: keyless -dir DIR -signer ADDR[,ADDR...] -listen ADDR [-alg ecdsap256|ecdsap384|ecdsap521|ed25519|rsa2048|rsa3072|rsa4096] [-sign-timeout D]
 `
 
 // errUsage marks bad arguments: exit status 2.

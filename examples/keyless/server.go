@@ -5,9 +5,6 @@ package main
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -27,7 +24,7 @@ import (
 )
 
 // algs are the key types -alg accepts, each the stem of DIR/certs/<alg>.pem.
-var algs = []string{"ecdsap256", "ed25519", "rsa2048"}
+var algs = []string{"ecdsap256", "ecdsap384", "ecdsap521", "ed25519", "rsa2048", "rsa3072", "rsa4096"}
 
 // config is what the server is built from: the flags of the command.
 type config struct {
@@ -135,17 +132,10 @@ func newServerWithKey(cert tls.Certificate, k key, where string, errorLog *log.L
 }
 
 // signatureSchemes are the TLS signature schemes the signer can make with
-// a key like pub: SHA-256 only, and for RSA both paddings.
+// a key like pub (none for a key it cannot use: every handshake fails,
+// saying why).
 func signatureSchemes(pub crypto.PublicKey) []tls.SignatureScheme {
-	switch pub.(type) {
-	case *ecdsa.PublicKey:
-		return []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256}
-	case ed25519.PublicKey:
-		return []tls.SignatureScheme{tls.Ed25519}
-	case *rsa.PublicKey:
-		return []tls.SignatureScheme{tls.PSSWithSHA256, tls.PKCS1WithSHA256}
-	}
-	return []tls.SignatureScheme{} // none: every handshake fails, saying why
+	return remote.SignatureSchemes(pub)
 }
 
 // serve serves HTTPS on lis until close; it returns http.ErrServerClosed
