@@ -17,6 +17,11 @@ func rsaGen(bits int) func() (crypto.Signer, error) {
 	return func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, bits) }
 }
 
+// reuseKeys, when set (by tests), returns the signing keys Init writes
+// in place of new ones: a test binary that calls Init many times makes
+// the RSA keys once (under the race detector they take seconds each).
+var reuseKeys func() ([]crypto.Signer, error)
+
 // genSigningKeys makes the keys of signingKeys, in its order, each on a
 // goroutine of its own: an RSA-4096 key alone takes a second or more (its
 // primes are found by trial), and the RSA-3072 one about half that, so
@@ -24,6 +29,9 @@ func rsaGen(bits int) func() (crypto.Signer, error) {
 // of them, on a machine with cores to spare. Every goroutine has ended
 // when it returns. Its error is the first key's that failed.
 func genSigningKeys() ([]crypto.Signer, error) {
+	if reuseKeys != nil {
+		return reuseKeys()
+	}
 	keys := make([]crypto.Signer, len(signingKeys))
 	errs := make([]error, len(signingKeys))
 	var wg sync.WaitGroup

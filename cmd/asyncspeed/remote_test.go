@@ -140,14 +140,15 @@ func TestRemoteBadArguments(t *testing.T) {
 	}
 }
 
-// With no arguments asyncspeed measures every local algorithm and then
-// ed25519 through an embedded signer with a 1ms delay.
+// With no arguments asyncspeed measures every local algorithm but the
+// larger keys, and then ed25519 through an embedded signer with a 1ms
+// delay.
 func TestDefaultRunHasRemoteGroup(t *testing.T) {
 	cfg, err := parse(nil, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.algorithms) != len(algorithms) || !slices.Equal(cfg.remote.addrs, []string{embedded}) ||
+	if len(cfg.algorithms) != len(defaultAlgorithms()) || !slices.Equal(cfg.remote.addrs, []string{embedded}) ||
 		cfg.remote.delay != time.Millisecond || len(cfg.remote.algorithms) != 1 || cfg.remote.algorithms[0].name != "ed25519" {
 		t.Errorf("default config %+v", cfg)
 	}

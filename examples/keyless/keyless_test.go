@@ -217,7 +217,7 @@ func TestFlags(t *testing.T) {
 		{},
 		{"-dir", "d", "-listen", "127.0.0.1:0"},
 		{"-dir", "d", "-signer", " , ", "-listen", "127.0.0.1:0"},
-		{"-dir", "d", "-signer", "a:1", "-listen", "127.0.0.1:0", "-alg", "rsa4096"},
+		{"-dir", "d", "-signer", "a:1", "-listen", "127.0.0.1:0", "-alg", "rsa1024"},
 		{"-dir", "d", "-signer", "a:1", "-listen", "127.0.0.1:0", "-sign-timeout", "0s"},
 		{"-dir", "d", "-signer", "a:1", "-listen", "127.0.0.1:0", "extra"},
 		{"-nosuchflag"},
