@@ -183,6 +183,11 @@ func allFailed(rows []row) error {
 	return nil
 }
 
+// initDeployment writes the embedded signer's deployment. Tests, which
+// start many, replace it with a copy of one: its RSA-4096 key alone takes
+// seconds to make under the race detector.
+var initDeployment = signer.Init
+
 // startEmbedded starts a signer in this process on loopback, with a
 // throwaway deployment (CA, certificates, keys) in a temporary directory;
 // stop stops it and removes the directory.
@@ -195,7 +200,7 @@ func startEmbedded(delay time.Duration) (addr, dir string, stop func(), err erro
 		os.RemoveAll(dir)
 		return "", "", nil, err
 	}
-	if err := signer.Init(dir); err != nil {
+	if err := initDeployment(dir); err != nil {
 		return fail(err)
 	}
 	srv, err := signer.New(signer.Config{Dir: dir, Delay: delay})
