@@ -270,8 +270,8 @@ func (e *Engine) Close() error {
 }
 
 // Sign signs payload with the signer's key keyID using alg, and returns
-// the signature: for ECDSA and the RSA algorithms payload is a SHA-256
-// digest; for Ed25519 it is the message. Inside a job the job pauses
+// the signature: for ECDSA and the RSA algorithms payload is a digest of
+// alg's hash (Algorithm.Hash); for Ed25519 it is the message. Inside a job the job pauses
 // while the request is out; outside one Sign blocks. Either way payload is
 // copied first, so the caller may reuse it when Sign returns.
 //

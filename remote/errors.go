@@ -30,7 +30,8 @@ var (
 	// (CODE_UNKNOWN_KEY).
 	ErrUnknownKey = errors.New("remote: unknown key")
 	// ErrUnsupported: a Signer was asked for a hash or padding the signer
-	// does not offer for its key (only SHA-256, and Ed25519's own, are).
+	// does not offer for its key (see Signer.SignContext for those it
+	// does), or Engine.Signer for a key of a type it does not know.
 	ErrUnsupported = errors.New("remote: unsupported signature options")
 	// ErrUnavailable: no signer could be reached (or none answered) before
 	// the operation's deadline. The error wraps the last cause seen, such

@@ -51,12 +51,18 @@ func testSignd(t testing.TB) (bin, dir, evil string) {
 		}
 		built.dir = filepath.Join(built.tmp, "deploy")
 		built.evil = filepath.Join(built.tmp, "other")
-		for _, d := range []string{built.dir, built.evil} {
-			if out, err := exec.Command(built.bin, "init", d).CombinedOutput(); err != nil {
-				built.err = fmt.Errorf("asyncsignd init: %v\n%s", err, out)
-				return
-			}
+		// At once: each makes an RSA-4096 key, which takes a while.
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i, d := range []string{built.dir, built.evil} {
+			wg.Go(func() {
+				if out, err := exec.Command(built.bin, "init", d).CombinedOutput(); err != nil {
+					errs[i] = fmt.Errorf("asyncsignd init: %v\n%s", err, out)
+				}
+			})
 		}
+		wg.Wait()
+		built.err = errors.Join(errs...)
 	})
 	if built.err != nil {
 		if errors.Is(built.err, signtest.ErrNoGo) {

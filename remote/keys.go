@@ -41,17 +41,19 @@ func (c *keyCache) put(id string, pub crypto.PublicKey) {
 // signature or the payload.
 func checkSignature(r *request, pub crypto.PublicKey, sig []byte) error {
 	ok := false
+	kind, h := r.alg.spec()
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		ok = r.alg == ECDSAP256SHA256 && ecdsa.VerifyASN1(k, r.payload, sig)
+		ok = kind == kindECDSA && ecdsa.VerifyASN1(k, r.payload, sig)
 	case ed25519.PublicKey:
-		ok = r.alg == Ed25519 && ed25519.Verify(k, r.payload, sig)
+		ok = kind == kindEd25519 && ed25519.Verify(k, r.payload, sig)
 	case *rsa.PublicKey:
-		switch r.alg {
-		case RSAPKCS1SHA256:
-			ok = rsa.VerifyPKCS1v15(k, crypto.SHA256, r.payload, sig) == nil
-		case RSAPSSSHA256:
-			ok = rsa.VerifyPSS(k, crypto.SHA256, r.payload, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+		switch kind {
+		case kindPKCS1:
+			ok = rsa.VerifyPKCS1v15(k, h, r.payload, sig) == nil
+		case kindPSS:
+			// The salt exactly as long as the hash, as TLS requires.
+			ok = rsa.VerifyPSS(k, h, r.payload, sig, &rsa.PSSOptions{SaltLength: h.Size()}) == nil
 		}
 	}
 	if ok {

@@ -189,8 +189,8 @@ func (e *Engine) SignOne(ctx context.Context, keyID string, alg Algorithm, paylo
 // Signer returns a crypto.Signer for the signer's key keyID. It fetches
 // the public key now, as PublicKey does (pausing a job its ctx belongs
 // to, unless the engine has the key already). Errors: those of PublicKey, and
-// ErrUnsupported for a key of a type other than ECDSA P-256, Ed25519 or
-// RSA.
+// ErrUnsupported for a key of a type other than ECDSA on P-256, P-384 or
+// P-521, Ed25519 or RSA.
 func (e *Engine) Signer(ctx context.Context, keyID string) (*Signer, error) {
 	pub, err := e.PublicKey(ctx, keyID)
 	if err != nil {
@@ -198,8 +198,10 @@ func (e *Engine) Signer(ctx context.Context, keyID string) (*Signer, error) {
 	}
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		if k.Curve != elliptic.P256() {
-			return nil, fmt.Errorf("remote: key %s is ECDSA on %s, not P-256: %w", keyID, k.Curve.Params().Name, ErrUnsupported)
+		switch k.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+		default:
+			return nil, fmt.Errorf("remote: key %s is ECDSA on %s, not P-256, P-384 or P-521: %w", keyID, k.Curve.Params().Name, ErrUnsupported)
 		}
 	case ed25519.PublicKey, *rsa.PublicKey:
 	default:
@@ -231,12 +233,27 @@ func (s *Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 }
 
 // SignContext signs digest as crypto.Signer's Sign does, with the
-// algorithm that the key's type and opts call for: ECDSA over a SHA-256
-// digest; Ed25519 over the message itself (opts.HashFunc() must be 0);
-// RSA PKCS #1 v1.5 over a SHA-256 digest; RSA-PSS over a SHA-256 digest
-// when opts is an *rsa.PSSOptions whose salt length is the hash's (or
-// PSSSaltLengthEqualsHash, or PSSSaltLengthAuto, which verifies any).
-// Other hashes and options fail with ErrUnsupported.
+// algorithm that the key's type and opts call for; these are every
+// option crypto/tls and crypto/x509 pass for the keys a signer holds:
+//
+//   - ECDSA, on any of its curves: opts a crypto.Hash, SHA-256, SHA-384
+//     or SHA-512 (TLS 1.2 pairs any curve with any of them), and digest
+//     that hash's output;
+//   - RSA PKCS #1 v1.5: opts a crypto.Hash, SHA-256, SHA-384 or SHA-512;
+//   - RSA-PSS: opts an *rsa.PSSOptions whose Hash is SHA-256, SHA-384 or
+//     SHA-512 and whose SaltLength is rsa.PSSSaltLengthEqualsHash (what
+//     crypto/tls passes) or the hash's size: the signer's salt is as long
+//     as the hash, as TLS requires;
+//   - Ed25519: opts crypto.Hash(0), or an *ed25519.Options asking for
+//     neither a hash nor a context: digest is the message itself.
+//
+// Anything else fails with ErrUnsupported before anything is sent, with
+// an error naming the key type and what was asked: another hash (SHA-1,
+// TLS 1.0's MD5+SHA1, none), options of another key type, a PSS salt of
+// another length (PSSSaltLengthAuto too: it asks for the longest salt,
+// which the signer does not make). A digest whose length is not the
+// hash's fails with ErrBadInput, also before anything is sent. Other
+// errors are those of Engine.Sign.
 func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	alg, err := s.algorithm(opts)
 	if err != nil {
@@ -245,41 +262,55 @@ func (s *Signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 	return s.e.Sign(ctx, s.keyID, alg, digest)
 }
 
+// algorithm returns the algorithm that signs with s's key as opts ask.
 func (s *Signer) algorithm(opts crypto.SignerOpts) (Algorithm, error) {
+	unsupported := func(what string) (Algorithm, error) {
+		return 0, fmt.Errorf("remote: %T key with %s: %w", s.pub, what, ErrUnsupported)
+	}
+	pss, isPSS := opts.(*rsa.PSSOptions)
+	ed, isEd := opts.(*ed25519.Options)
+	if (isPSS && pss == nil) || (isEd && ed == nil) {
+		return unsupported(fmt.Sprintf("nil %T", opts)) // HashFunc would panic
+	}
 	var h crypto.Hash
 	if opts != nil {
 		h = opts.HashFunc()
 	}
-	unsupported := func(what string) (Algorithm, error) {
-		return 0, fmt.Errorf("remote: %T key with %s: %w", s.pub, what, ErrUnsupported)
-	}
 	switch s.pub.(type) {
 	case ed25519.PublicKey:
-		if o, ok := opts.(*ed25519.Options); ok && (o.Hash != 0 || o.Context != "") {
+		switch {
+		case isPSS:
+			return unsupported("RSA-PSS options")
+		case isEd && (ed.Hash != 0 || ed.Context != ""):
 			return unsupported("Ed25519ph or Ed25519ctx")
-		}
-		if h != 0 {
+		case h != 0:
 			return unsupported("hash " + h.String() + " (Ed25519 signs the message itself)")
 		}
 		return Ed25519, nil
 	case *ecdsa.PublicKey:
-		if h != crypto.SHA256 {
-			return unsupported("hash " + hashName(h))
+		if isPSS || isEd {
+			return unsupported(fmt.Sprintf("%T", opts))
 		}
-		return ECDSAP256SHA256, nil
+		if alg, ok := find(kindECDSA, h); ok {
+			return alg, nil
+		}
+		return unsupported("hash " + hashName(h) + " (want SHA-256, SHA-384 or SHA-512)")
 	case *rsa.PublicKey:
-		if h != crypto.SHA256 {
-			return unsupported("hash " + hashName(h))
+		if isEd {
+			return unsupported(fmt.Sprintf("%T", opts))
 		}
-		if o, ok := opts.(*rsa.PSSOptions); ok {
-			switch o.SaltLength {
-			case rsa.PSSSaltLengthAuto, rsa.PSSSaltLengthEqualsHash, crypto.SHA256.Size():
-			default:
-				return unsupported(fmt.Sprintf("PSS salt of %d bytes", o.SaltLength))
-			}
-			return RSAPSSSHA256, nil
+		kind := kindPKCS1
+		if isPSS {
+			kind = kindPSS
 		}
-		return RSAPKCS1SHA256, nil
+		alg, ok := find(kind, h)
+		if !ok {
+			return unsupported("hash " + hashName(h) + " (want SHA-256, SHA-384 or SHA-512)")
+		}
+		if isPSS && pss.SaltLength != rsa.PSSSaltLengthEqualsHash && pss.SaltLength != h.Size() {
+			return unsupported(fmt.Sprintf("PSS salt length %d (the signer's salt is as long as the hash, %d bytes)", pss.SaltLength, h.Size()))
+		}
+		return alg, nil
 	}
 	return unsupported("no known algorithm")
 }

@@ -8,18 +8,28 @@ import (
 )
 
 // What signing costs, in the scheduler's units of about 6.5 µs of one
-// core, as measured here (Go 1.26, amd64): an ECDSA P-256 signature
-// 26 µs, Ed25519 18 µs (over a short message; its message is hashed
-// twice with SHA-512, about 1 unit per 2 KiB), RSA-2048 0.82 ms
-// (PKCS #1 v1.5) and 0.90 ms (PSS), RSA-4096 6.0 ms. An RSA key costs
-// as the cube of its size.
+// core. First measured here (Go 1.26, amd64, an idle machine): an ECDSA
+// P-256 signature 26 µs, Ed25519 18 µs (over a short message; its
+// message is hashed twice with SHA-512, about 1 unit per 2 KiB),
+// RSA-2048 0.82 ms (PKCS #1 v1.5) and 0.90 ms (PSS). The other keys were
+// measured later, on a shared and busy machine, as the CPU time of the
+// signing thread (getrusage RUSAGE_THREAD, median of three runs of
+// thousands of signatures, so that waiting for a core is not counted),
+// each against P-256 and RSA-2048 measured in the same run (31 µs and
+// 0.94 ms there, 15% slower than the first figures): P-384 0.22 ms
+// (7.1× P-256; Go has no assembly for it), P-521 0.80 ms (26×), RSA-3072
+// 2.9 ms (3.1× RSA-2048, PKCS #1 v1.5 and PSS alike), RSA-4096 6.3 ms
+// (6.7×; less than the cube of its size, 8×, would say). An RSA key of
+// another size costs as the cube of its size from the next measured one.
 const (
 	costECDSA     = 4
-	costECDSAP384 = 20 // estimated: measure
-	costECDSAP521 = 48 // estimated: measure
+	costECDSAP384 = 28
+	costECDSAP521 = 106
 	costEd25519   = 3
 	costEdPerUnit = 2 << 10 // bytes of message per further unit
 	costRSA2048   = 128
+	costRSA3072   = 395
+	costRSA4096   = 860
 	costOther     = 1 // a request refused at once by its worker
 )
 
@@ -60,19 +70,38 @@ func costOf(k *key, req *pb.SignRequest) int64 {
 	}
 }
 
+// rsaCost is what a signature by an RSA key of bits costs: measured for
+// 2048, 3072 and 4096 bits, and for other sizes the cube of the size
+// from the smallest measured one at least as large (or the largest).
 func rsaCost(bits int) int64 {
-	b := int64(bits)
-	return max(1, costRSA2048*b*b*b/(2048*2048*2048))
+	ref, c := int64(4096), int64(costRSA4096)
+	switch {
+	case bits <= 2048:
+		ref, c = 2048, costRSA2048
+	case bits <= 3072:
+		ref, c = 3072, costRSA3072
+	}
+	b := int64(min(bits, 1<<16)) // a modulus past 64 Kib: no key, no overflow
+	return max(1, c*b*b*b/(ref*ref*ref))
 }
 
-// quantum is the cost of the costliest signature keys can make: the
-// scheduler gives each client that much per turn.
+// maxQuantum bounds the quantum: a turn is worth at most an RSA-2048
+// signature, under a millisecond, so that a deployment with a costlier
+// key (RSA-4096 costs nearly seven times as much) does not make every
+// client's turn that long, and a request behind other clients' backlogs
+// waits no longer for it. A request that costs more than a turn is
+// signed once its client has saved up the credit of several turns:
+// deficit round robin keeps the shares equal in cost all the same.
+const maxQuantum = costRSA2048
+
+// quantum is the cost of the costliest signature keys can make, but at
+// most maxQuantum: the scheduler gives each client that much per turn.
 func quantum(keys map[string]*key) int64 {
 	q := int64(max(costECDSA, costEd25519+MaxMessage/costEdPerUnit))
 	for _, k := range keys {
 		q = max(q, k.cost)
 	}
-	return q
+	return min(q, maxQuantum)
 }
 
 // deadlineOf returns when req runs out of time, on the server's monotonic

@@ -53,14 +53,21 @@ const (
 // the name the signer counts that client's bounds and share by.
 const DefaultClientName = "asyncsignd client"
 
-// signingKeys are the keys Init makes, by file stem.
+// signingKeys are the keys Init makes, by file stem: one of each type
+// and size a TLS certificate commonly holds. Each front end's
+// certificate also names NAME.localhost, so that one front end can serve
+// them all, choosing by SNI.
 var signingKeys = []struct {
 	name string
 	gen  func() (crypto.Signer, error)
 }{
-	{"ecdsap256", func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }},
+	{"ecdsap256", ecdsaGen(elliptic.P256())},
+	{"ecdsap384", ecdsaGen(elliptic.P384())},
+	{"ecdsap521", ecdsaGen(elliptic.P521())},
+	{"rsa2048", rsaGen(2048)},
+	{"rsa3072", rsaGen(3072)},
+	{"rsa4096", rsaGen(4096)},
 	{"ed25519", func() (crypto.Signer, error) { _, k, err := ed25519.GenerateKey(rand.Reader); return k, err }},
-	{"rsa2048", func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) }},
 }
 
 // caKeyFiles are the CA keys Init writes into CADir(dir), out of dir.
@@ -119,10 +126,12 @@ var initStep func(name string)
 //	server.pem, server-key.pem   the signer's identity, for localhost,
 //	                             127.0.0.1 and hosts
 //	client.pem, client-key.pem   a client's identity, DefaultClientName
-//	keys/NAME.key          signing keys (ecdsap256, ed25519, rsa2048...),
-//	                       PKCS #8 PEM
+//	keys/NAME.key          signing keys, PKCS #8 PEM, for NAME in
+//	                       ecdsap256, ecdsap384, ecdsap521, rsa2048,
+//	                       rsa3072, rsa4096, ed25519
 //	certs/NAME.pem         a front end's certificate for each signing key,
-//	                       for localhost, 127.0.0.1 and hosts
+//	                       for localhost, 127.0.0.1, NAME.localhost and
+//	                       hosts
 //
 //	CADir(dir)/ca-key.pem, signer-ca-key.pem, client-ca-key.pem
 //	                       the CAs' private keys, out of dir
@@ -446,15 +455,18 @@ func build(dir, caDir string, hosts []string) error {
 	if err := w.identity(clientCA, clientKey, DefaultClientName, x509.ExtKeyUsageClientAuth, clientCertFile, clientKeyFile); err != nil {
 		return err
 	}
-	for _, sk := range signingKeys {
-		k, err := sk.gen()
-		if err != nil {
-			return err
-		}
+	made, err := genSigningKeys()
+	if err != nil {
+		return err
+	}
+	for i, sk := range signingKeys {
+		k := made[i]
 		if err := w.key(filepath.Join(keysDir, sk.name+".key"), k); err != nil {
 			return err
 		}
-		der, _, err := issue(w.leaf("localhost", k.Public(), x509.ExtKeyUsageServerAuth), siteCA, k.Public(), siteKey)
+		tmpl := w.leaf("localhost", k.Public(), x509.ExtKeyUsageServerAuth)
+		tmpl.DNSNames = append(tmpl.DNSNames, sk.name+".localhost")
+		der, _, err := issue(tmpl, siteCA, k.Public(), siteKey)
 		if err != nil {
 			return err
 		}

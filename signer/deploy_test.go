@@ -62,8 +62,8 @@ func TestInitLayout(t *testing.T) {
 	}
 	// Each signing key's certificate holds that key.
 	keys, byName := loadTestKeys(t)
-	if len(keys) != 3 {
-		t.Errorf("%d keys, want 3", len(keys))
+	if len(keys) != len(signingKeys) {
+		t.Errorf("%d keys, want %d", len(keys), len(signingKeys))
 	}
 	for name, k := range byName {
 		c := readCert(t, filepath.Join(certsDir, name+".pem"))

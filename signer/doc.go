@@ -114,7 +114,9 @@
 // connections, which a client can multiply: each identity has its own
 // queue, and the workers take from them by deficit round robin, each
 // turn worth the same signing cost (an RSA-2048 signature costs about 32
-// ECDSA P-256 ones), so that behind one client's backlog another
+// ECDSA P-256 ones; a turn is worth at most that, and a costlier
+// request, such as an RSA-4096 signature, waits for its client to save
+// up several turns), so that behind one client's backlog another
 // client's request waits about one turn of each other client.
 //
 // What is answered with an error code for that request alone, while
@@ -123,9 +125,13 @@
 //   - a key ID the signer does not hold: CODE_UNKNOWN_KEY;
 //   - a key the client may not use (see Authorization):
 //     CODE_PERMISSION_DENIED, at once;
-//   - an algorithm that is unknown or does not match the key's type, a
-//     digest that is not 32 bytes, an Ed25519 message longer than
-//     [MaxMessage], a request ID already in flight on its stream:
+//   - an algorithm number the signer does not know, an algorithm that
+//     does not suit the key's type (an ECDSA algorithm, with any of its
+//     hashes, for an ECDSA key on any of P-256, P-384 and P-521; PKCS #1
+//     v1.5 or PSS for an RSA key; ED25519 for an Ed25519 key), a digest
+//     whose length is not that of the algorithm's hash (32, 48 or 64
+//     bytes for SHA-256, SHA-384, SHA-512), an Ed25519 message longer
+//     than [MaxMessage], a request ID already in flight on its stream:
 //     CODE_BAD_REQUEST;
 //   - a request whose time ran out before a worker took it:
 //     CODE_DEADLINE_EXCEEDED (timeout_nanos counts from its arrival on

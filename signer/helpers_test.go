@@ -37,6 +37,18 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Every later Init of the tests writes the same keys: an RSA-4096
+	// key alone takes seconds to make under the race detector.
+	var made []crypto.Signer
+	for _, sk := range signingKeys {
+		s, err := readPrivateKey(filepath.Join(testDir, keysDir, sk.name+".key"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		made = append(made, s)
+	}
+	reuseKeys = func() ([]crypto.Signer, error) { return made, nil }
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {
@@ -122,30 +134,54 @@ func testContext(t testing.TB) context.Context {
 }
 
 // verify checks sig over payload (a digest or, for Ed25519, the message)
-// with the public key in spki.
+// with the public key in spki, as the algorithm's wire comment says,
+// independently of the server's schemes table.
 func verify(spki []byte, alg pb.Algorithm, payload, sig []byte) error {
 	pub, err := x509.ParsePKIXPublicKey(spki)
 	if err != nil {
 		return err
 	}
+	h, pss := wantHash[alg], false
 	switch alg {
-	case pb.Algorithm_ECDSA_P256_SHA256:
-		if !ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), payload, sig) {
-			return fmt.Errorf("ECDSA signature does not verify")
+	case pb.Algorithm_ECDSA_P256_SHA256, pb.Algorithm_ECDSA_SHA384, pb.Algorithm_ECDSA_SHA512:
+		if k, ok := pub.(*ecdsa.PublicKey); !ok || len(payload) != h.Size() || !ecdsa.VerifyASN1(k, payload, sig) {
+			return fmt.Errorf("%v signature does not verify", alg)
 		}
+		return nil
 	case pb.Algorithm_ED25519:
-		if !ed25519.Verify(pub.(ed25519.PublicKey), payload, sig) {
+		if k, ok := pub.(ed25519.PublicKey); !ok || !ed25519.Verify(k, payload, sig) {
 			return fmt.Errorf("Ed25519 signature does not verify")
 		}
-	case pb.Algorithm_RSA_PKCS1_SHA256:
-		return rsa.VerifyPKCS1v15(pub.(*rsa.PublicKey), crypto.SHA256, payload, sig)
-	case pb.Algorithm_RSA_PSS_SHA256:
-		return rsa.VerifyPSS(pub.(*rsa.PublicKey), crypto.SHA256, payload, sig,
-			&rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		return nil
+	case pb.Algorithm_RSA_PSS_SHA256, pb.Algorithm_RSA_PSS_SHA384, pb.Algorithm_RSA_PSS_SHA512:
+		pss = true
+	case pb.Algorithm_RSA_PKCS1_SHA256, pb.Algorithm_RSA_PKCS1_SHA384, pb.Algorithm_RSA_PKCS1_SHA512:
 	default:
 		return fmt.Errorf("no such algorithm %v", alg)
 	}
-	return nil
+	k, ok := pub.(*rsa.PublicKey)
+	if !ok {
+		return fmt.Errorf("%v with a %T", alg, pub)
+	}
+	if pss {
+		// The salt must be exactly as long as the hash, as TLS requires.
+		return rsa.VerifyPSS(k, h, payload, sig, &rsa.PSSOptions{SaltLength: h.Size()})
+	}
+	return rsa.VerifyPKCS1v15(k, h, payload, sig)
+}
+
+// wantHash is the hash of each algorithm that signs a digest, as the
+// wire protocol defines it.
+var wantHash = map[pb.Algorithm]crypto.Hash{
+	pb.Algorithm_ECDSA_P256_SHA256: crypto.SHA256,
+	pb.Algorithm_ECDSA_SHA384:      crypto.SHA384,
+	pb.Algorithm_ECDSA_SHA512:      crypto.SHA512,
+	pb.Algorithm_RSA_PKCS1_SHA256:  crypto.SHA256,
+	pb.Algorithm_RSA_PKCS1_SHA384:  crypto.SHA384,
+	pb.Algorithm_RSA_PKCS1_SHA512:  crypto.SHA512,
+	pb.Algorithm_RSA_PSS_SHA256:    crypto.SHA256,
+	pb.Algorithm_RSA_PSS_SHA384:    crypto.SHA384,
+	pb.Algorithm_RSA_PSS_SHA512:    crypto.SHA512,
 }
 
 func digest(s string) []byte {

@@ -68,8 +68,9 @@ func newQueue(base time.Time, delay time.Duration, timed bool) *queue {
 }
 
 // newFairQueue makes a queue, as newQueue does, that shares the workers
-// between the ops' clients, a quantum of cost per turn (at least the
-// cost of the costliest op, so that every turn signs one at least).
+// between the ops' clients, a quantum of cost per turn (see quantum: an
+// op that costs more than a turn waits for its client to save up the
+// credit of several turns).
 // Every op pushed must have a client.
 func newFairQueue(base time.Time, delay time.Duration, quantum int64) *queue {
 	q := newQueue(base, delay, false)

@@ -351,7 +351,7 @@ func TestPublicKeyUnknown(t *testing.T) {
 	if status.Code(err) != codes.NotFound {
 		t.Errorf("PublicKey of an unknown key: %v, want NotFound", err)
 	}
-	if ids := sv.s.KeyIDs(); len(ids) != 3 {
+	if ids := sv.s.KeyIDs(); len(ids) != len(signingKeys) {
 		t.Errorf("KeyIDs = %v", ids)
 	}
 }

@@ -16,9 +16,9 @@ import (
 var ErrNoPEM = errors.New("signer: no PEM block of the expected type")
 
 // ReadCert reads the certificate of a deployment's signing key name
-// (ecdsap256, ed25519 or rsa2048; see Init): dir/certs/name.pem, what a
-// TLS front end serves, and whose public key names the key
-// (KeyID(cert.PublicKey)). It holds no private key. Its errors are those
+// (ecdsap256, ecdsap384, ecdsap521, rsa2048, rsa3072, rsa4096 or ed25519;
+// see Init): dir/certs/name.pem, what a TLS front end serves, and whose
+// public key names the key (KeyID(cert.PublicKey)). It holds no private key. Its errors are those
 // of reading the file, ErrNoPEM, and x509's.
 func ReadCert(dir, name string) (*x509.Certificate, error) {
 	path := filepath.Join(dir, certsDir, name+".pem")

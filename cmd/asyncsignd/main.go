@@ -28,11 +28,13 @@
 // clients take a signer's certificate from; the client CA (client-ca.pem),
 // which issues the client identities and is the only CA the signer takes
 // a client's certificate from; a client identity (client.pem,
-// client-key.pem); signing keys (keys/NAME.key, PKCS #8) and a front
-// end's certificate for each (certs/NAME.pem), for a TLS front end that
-// serves with a key while the key stays here. The certificates of the
-// signer and of the front ends name localhost and 127.0.0.1, and each
-// name of -hosts (DNS names or IP addresses, comma-separated). The CAs'
+// client-key.pem); signing keys (keys/NAME.key, PKCS #8, for NAME in
+// ecdsap256, ecdsap384, ecdsap521, rsa2048, rsa3072, rsa4096, ed25519)
+// and a front end's certificate for each (certs/NAME.pem), for a TLS
+// front end that serves with a key while the key stays here. The
+// certificates of the signer and of the front ends name localhost and
+// 127.0.0.1, and each name of -hosts (DNS names or IP addresses,
+// comma-separated); a front end's also NAME.localhost. The CAs'
 // private keys (ca-key.pem, signer-ca-key.pem, client-ca-key.pem) go to
 // DIR.ca beside DIR, never into DIR: move DIR.ca offline, and back when
 // "client" needs it. Private keys get mode 0600, keys/ and DIR.ca 0700.

@@ -10,10 +10,10 @@
 //	           [-remote ADDR[,ADDR...] -remote-dir DIR [-remote-client NAME] | -remote embedded [-remote-delay D]]
 //	           [algorithm ...]
 //
-// For each algorithm (all of them when none is named) it measures three
-// ways of doing the same operations, for -seconds each (in slices of about
-// 100ms taken in turn, so that a machine whose speed drifts skews every
-// row alike and the ratios between them hold):
+// For each algorithm (when none is named, all but the larger keys) it
+// measures three ways of doing the same operations, for -seconds each (in
+// slices of about 100ms taken in turn, so that a machine whose speed
+// drifts skews every row alike and the ratios between them hold):
 //
 //   - sync: one after another on one goroutine, as `openssl speed`
 //     without -async_jobs;
@@ -36,8 +36,9 @@
 //
 // # Remote signing
 //
-// With -remote it measures ecdsap256, ed25519 and rsa2048 (those named, or
-// all three) through a remote signer, cmd/asyncsignd, with package remote:
+// With -remote it measures ecdsap256, ecdsap384, ecdsap521, ed25519,
+// rsa2048, rsa3072 and rsa4096 (those named, or when none is, ecdsap256,
+// ed25519 and rsa2048) through a remote signer, cmd/asyncsignd, with package remote:
 // the same rows, the async ones through the remote engine's jobs, and one
 // more, unary: one goroutine per operation, each a plain unary SignOne
 // gRPC call, as most programs call a signing service. -remote takes the
@@ -78,11 +79,13 @@
 // median, ops_per_sec_min and ops_per_sec_max the extremes, count the
 // number of runs, and ops and seconds the totals of all runs.
 //
-// Algorithms, named as openssl speed names them: ecdsap256, ed25519,
-// rsa2048, sha256, aes-128-gcm. The last two compare with the 16384-byte
-// column of `openssl speed sha256` and `openssl speed -evp aes-128-gcm`
-// (aes-128-gcm is EVP's AES-128-GCM, not the low-level AES of `openssl
-// speed aes-128-cbc`).
+// Algorithms, named as openssl speed names them: ecdsap256, ecdsap384,
+// ecdsap521, ed25519, rsa2048, rsa3072, rsa4096, sha256, aes-128-gcm
+// (ecdsap384, ecdsap521, rsa3072 and rsa4096 only when named; P-384 signs
+// a SHA-384 digest, P-521 a SHA-512 one, as TLS 1.3 pairs them). The last
+// two compare with the 16384-byte column of `openssl speed sha256` and
+// `openssl speed -evp aes-128-gcm` (aes-128-gcm is EVP's AES-128-GCM, not
+// the low-level AES of `openssl speed aes-128-cbc`).
 //
 // Interrupted (SIGINT, Ctrl-C), it stops measuring, prints what it
 // measured so far (the rows cut short included, over the time they ran)
@@ -293,7 +296,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 			"                  [-remote ADDR[,ADDR...] -remote-dir DIR [-remote-client NAME] | -remote embedded [-remote-delay D]]\n"+
 			"                  [algorithm ...]\n\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\nalgorithms (all when none is named), as openssl speed names them:\n%s", describeAlgorithms())
+		fmt.Fprintf(stderr, "\nalgorithms (when none is named, those without *), as openssl speed names them:\n%s", describeAlgorithms())
 		fmt.Fprintf(stderr, "\nA row measures for -seconds, then gives the work still in flight at most a tenth\n"+
 			"of that to finish and cancels the rest, some µs per job: even at -async_jobs %d\n"+
 			"of rsa2048 a row takes two to three times -seconds, not the minute finishing would.\n"+
@@ -354,7 +357,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	case *remoteAddrs == "" && fs.NArg() == 0:
 		// The default run: every algorithm here, and where async jobs
 		// pay most, a signer across a (loopback) network.
-		cfg.algorithms = algorithms
+		cfg.algorithms = defaultAlgorithms()
 		rc.addrs = []string{embedded}
 		rc.algorithms = []algorithm{mustAlgorithm("ed25519")}
 		return cfg, nil
@@ -373,7 +376,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		}
 	}
 	if len(named) == 0 {
-		for _, a := range algorithms {
+		for _, a := range defaultAlgorithms() {
 			if _, ok := remoteAlgorithms[a.name]; ok {
 				named = append(named, a)
 			}
@@ -381,7 +384,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	}
 	for _, a := range named {
 		if _, ok := remoteAlgorithms[a.name]; !ok {
-			return bad("a remote signer does not offer %s: it offers ecdsap256, ed25519 and rsa2048", a.name)
+			return bad("a remote signer does not offer %s: it offers ecdsap256, ecdsap384, ecdsap521, ed25519, rsa2048, rsa3072 and rsa4096", a.name)
 		}
 	}
 	rc.algorithms = named

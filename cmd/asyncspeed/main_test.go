@@ -34,7 +34,7 @@ func TestBadArguments(t *testing.T) {
 		{[]string{"-async_jobs", "0"}, "-async_jobs must be from 1"},
 		{[]string{"-workers", "-1"}, "-workers must be at least 1"},
 		{[]string{"-mode", "select"}, `unknown -mode "select"`},
-		{[]string{"md5"}, `unknown algorithm "md5": known are ecdsap256, ed25519, rsa2048, sha256, aes-128-gcm`},
+		{[]string{"md5"}, `unknown algorithm "md5": known are ecdsap256, ecdsap384, ecdsap521, ed25519, rsa2048, rsa3072, rsa4096, sha256, aes-128-gcm`},
 		{[]string{"-nosuchflag"}, "flag provided but not defined: -nosuchflag"},
 		{[]string{"-seconds", "abc"}, "invalid value"},
 	} {

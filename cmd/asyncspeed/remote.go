@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto"
+	_ "crypto/sha256" // the digests, by crypto.Hash
+	_ "crypto/sha512"
 	"errors"
 	"fmt"
 	"net"
@@ -32,20 +34,26 @@ type remoteConfig struct {
 const embedded = "embedded"
 
 // remoteAlgorithms are those a remote signer offers, with what asyncspeed
-// signs for each: a SHA-256 digest, or Ed25519's 64-byte message as in the
-// local rows.
+// signs for each, as in the local rows: a digest (SHA-384 for P-384,
+// SHA-512 for P-521, as TLS 1.3 pairs them; SHA-256 for the others), or
+// Ed25519's 64-byte message.
 var remoteAlgorithms = map[string]struct {
 	alg     remote.Algorithm
 	payload []byte
 }{
-	"ecdsap256": {remote.ECDSAP256SHA256, digestOf("asyncspeed")},
+	"ecdsap256": {remote.ECDSAP256SHA256, digestOf(crypto.SHA256)},
+	"ecdsap384": {remote.ECDSASHA384, digestOf(crypto.SHA384)},
+	"ecdsap521": {remote.ECDSASHA512, digestOf(crypto.SHA512)},
 	"ed25519":   {remote.Ed25519, make([]byte, 64)},
-	"rsa2048":   {remote.RSAPKCS1SHA256, digestOf("asyncspeed")},
+	"rsa2048":   {remote.RSAPKCS1SHA256, digestOf(crypto.SHA256)},
+	"rsa3072":   {remote.RSAPKCS1SHA256, digestOf(crypto.SHA256)},
+	"rsa4096":   {remote.RSAPKCS1SHA256, digestOf(crypto.SHA256)},
 }
 
-func digestOf(s string) []byte {
-	d := sha256.Sum256([]byte(s))
-	return d[:]
+func digestOf(h crypto.Hash) []byte {
+	w := h.New()
+	w.Write([]byte("asyncspeed"))
+	return w.Sum(nil)
 }
 
 // remoteModes are the rows of an algorithm measured through a remote
@@ -186,6 +194,11 @@ func allFailed(rows []row) error {
 	return nil
 }
 
+// initDeployment writes the embedded signer's deployment. Tests, which
+// start many, replace it with a copy of one: its RSA-4096 key alone takes
+// seconds to make under the race detector.
+var initDeployment = signer.Init
+
 // startEmbedded starts a signer in this process on loopback, with a
 // throwaway deployment (CA, certificates, keys) in a temporary directory;
 // stop stops it and removes the directory.
@@ -198,7 +211,7 @@ func startEmbedded(delay time.Duration) (addr, dir string, stop func(), err erro
 		os.RemoveAll(dir)
 		return "", "", nil, err
 	}
-	if err := signer.Init(dir); err != nil {
+	if err := initDeployment(dir); err != nil {
 		return fail(err)
 	}
 	srv, err := signer.New(signer.Config{Dir: dir, Delay: delay})

@@ -81,15 +81,26 @@ func binaries(t testing.TB) (signer, keyless string) {
 	return filepath.Join(binDir, "asyncsignd"), filepath.Join(binDir, "keyless")
 }
 
-// deployment writes a fresh deployment (asyncsignd init) and returns its
-// directory: the signer's.
+// deployment returns the directory of a deployment (asyncsignd init):
+// the signer's. Every test shares one, which none writes into (a server
+// gets a copy, serverCopy): its RSA-4096 key alone takes seconds to make
+// under the race detector.
 func deployment(t testing.TB) string {
 	t.Helper()
-	dir := t.TempDir()
-	if err := signer.Init(dir); err != nil {
-		t.Fatal(err)
+	shared.once.Do(func() {
+		shared.dir = filepath.Join(binDir, "deploy")
+		shared.err = signer.Init(shared.dir)
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
 	}
-	return dir
+	return shared.dir
+}
+
+var shared struct {
+	once sync.Once
+	dir  string
+	err  error
 }
 
 // serverCopy returns a copy of the deployment dir with only what the
@@ -267,6 +278,10 @@ func sitePub(t testing.TB, dir, name string) crypto.PublicKey {
 // goClientScheme says it for any key.
 var wantScheme = map[string]tls.SignatureScheme{
 	"ecdsap256": tls.ECDSAWithP256AndSHA256,
+	"ecdsap384": tls.ECDSAWithP384AndSHA384,
+	"ecdsap521": tls.ECDSAWithP521AndSHA512,
 	"ed25519":   tls.Ed25519,
 	"rsa2048":   tls.PSSWithSHA256,
+	"rsa3072":   tls.PSSWithSHA256,
+	"rsa4096":   tls.PSSWithSHA256,
 }
