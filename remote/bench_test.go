@@ -34,17 +34,7 @@ func BenchmarkSignJobs(b *testing.B) {
 				}
 				return 0
 			}
-			n := 0
-			b.ReportAllocs()
-			b.ResetTimer()
-			defer cpuPerOp(b)()
-			err := loop.Run(context.Background(), loop.Config{Mode: m.mode, InFlight: 256}, func() (loop.Task, bool) {
-				n++
-				return loop.Task{Fn: fn}, n <= b.N
-			}, func(loop.Result) {})
-			if err != nil {
-				b.Fatal(err)
-			}
+			benchJobs(b, m.mode, 256, fn)
 			st := e.Stats()
 			b.ReportMetric(float64(st.Sent)/float64(max(st.Batches, 1)), "reqs/batch")
 		})
@@ -80,18 +70,24 @@ func BenchmarkOneInFlight(b *testing.B) {
 				}
 				return 0
 			}
-			n := 0
-			b.ReportAllocs()
-			b.ResetTimer()
-			defer cpuPerOp(b)()
-			err := loop.Run(context.Background(), loop.Config{Mode: m.mode, InFlight: 1}, func() (loop.Task, bool) {
-				n++
-				return loop.Task{Fn: fn}, n <= b.N
-			}, func(loop.Result) {})
-			if err != nil {
-				b.Fatal(err)
-			}
+			benchJobs(b, m.mode, 1, fn)
 		})
+	}
+}
+
+// benchJobs runs b.N tasks of fn through loop.Run in mode, inFlight at a
+// time, reporting allocations and the process's CPU per operation.
+func benchJobs(b *testing.B, mode loop.Mode, inFlight int, fn func(context.Context, []byte) int) {
+	n := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer cpuPerOp(b)()
+	err := loop.Run(context.Background(), loop.Config{Mode: mode, InFlight: inFlight}, func() (loop.Task, bool) {
+		n++
+		return loop.Task{Fn: fn}, n <= b.N
+	}, func(loop.Result) {})
+	if err != nil {
+		b.Fatal(err)
 	}
 }
 

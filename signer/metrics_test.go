@@ -1,7 +1,6 @@
 package signer
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -10,15 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/seed-e1024768/async/internal/promtest"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	pb "github.com/seed-e1024768/async/internal/signpb"
 )
@@ -28,29 +26,7 @@ import (
 // `asyncsignd_requests_total{code="ok",key_type="ecdsa_p256"}`.
 func scrape(t testing.TB, reg prometheus.Gatherer) map[string]float64 {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	return parseMetrics(t, rec.Body.String())
-}
-
-// parseMetrics parses the text exposition format.
-func parseMetrics(t testing.TB, text string) map[string]float64 {
-	t.Helper()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
-		}
-		out[line[:i]] = v
-	}
-	return out
+	return promtest.Scrape(t, reg)
 }
 
 // syncBuffer is a log's destination that tests read while the server

@@ -1,22 +1,20 @@
 package remotemetrics_test
 
 import (
-	"bufio"
 	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
 	"net"
-	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/seed-e1024768/async/internal/promtest"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/goleak"
 
 	"github.com/seed-e1024768/async/remote"
@@ -27,23 +25,7 @@ import (
 // scrape returns reg's series by name and labels.
 func scrape(t *testing.T, reg prometheus.Gatherer) map[string]float64 {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	out := map[string]float64{}
-	sc := bufio.NewScanner(rec.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("line %q: %v", line, err)
-		}
-		out[line[:i]] = v
-	}
-	return out
+	return promtest.Scrape(t, reg)
 }
 
 // TestCollector: an engine registered through New shows its requests
