@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net"
 	"net/http"
@@ -95,6 +96,32 @@ func deployment(t testing.TB) string {
 		t.Fatal(shared.err)
 	}
 	return shared.dir
+}
+
+// privateDeployment returns a copy of the shared deployment that the
+// test may write into (a key of its own, say): private keys 0600 and keys/
+// 0700, as init makes them, so that a signer serves it.
+func privateDeployment(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "deploy")
+	if err := os.CopyFS(dir, os.DirFS(deployment(t))); err != nil {
+		t.Fatal(err)
+	}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && d.Name() == "keys":
+			return os.Chmod(path, 0o700)
+		case strings.HasSuffix(path, ".key") || strings.HasSuffix(path, "-key.pem"):
+			return os.Chmod(path, 0o600)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 var shared struct {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/seed-e1024768/async/internal/signtest"
 	"github.com/seed-e1024768/async/internal/softhsm"
+	"github.com/seed-e1024768/async/signer"
 )
 
 // TestPKCS11ServesWithTokenKey: the front end serves HTTPS with keys that
@@ -24,7 +25,12 @@ import (
 func TestPKCS11ServesWithTokenKey(t *testing.T) {
 	signerBin, keylessBin := binaries(t)
 	tok := softhsm.New(t, "keyless")
-	dir := deployment(t)
+	// A deployment of its own: the token's certificates replace init's,
+	// which the other tests share.
+	dir := filepath.Join(t.TempDir(), "deploy")
+	if err := signer.Init(dir); err != nil {
+		t.Fatal(err)
+	}
 	token := []string{"-pkcs11", tok.Module, "-pkcs11-token", tok.Label, "-pkcs11-pin-file", tok.PINFile}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -38,12 +44,12 @@ func TestPKCS11ServesWithTokenKey(t *testing.T) {
 			t.Fatalf("asyncsignd pkcs11-key: %v\n%s", err, out)
 		}
 	}
-	signer := signtest.Start(t, signerBin, append([]string{"serve", "-dir", dir, "-listen", "127.0.0.1:0"}, token...)...)
+	signd := signtest.Start(t, signerBin, append([]string{"serve", "-dir", dir, "-listen", "127.0.0.1:0"}, token...)...)
 	srvDir := serverCopy(t, dir)
 	ca := filepath.Join(dir, "ca.pem")
 	for _, alg := range []string{"ecdsap256", "rsa2048"} {
 		t.Run(alg, func(t *testing.T) {
-			srv := signtest.Start(t, keylessBin, "-dir", srvDir, "-signer", signer.Addr, "-listen", "127.0.0.1:0", "-alg", alg)
+			srv := signtest.Start(t, keylessBin, "-dir", srvDir, "-signer", signd.Addr, "-listen", "127.0.0.1:0", "-alg", alg)
 			_, port, err := net.SplitHostPort(srv.Addr)
 			if err != nil {
 				t.Fatal(err)
