@@ -87,7 +87,9 @@
 // machine, a network, another process), and the loop parks at once; its
 // P, with nothing to run, looks at the netpoller itself. A loop in
 // ModePoll has nothing to park on: after a fruitless round whose yield
-// returned at once, it gives its thread's CPU away (sched_yield) instead.
+// returned at once, and while the process's threads are being preempted
+// (getrusage counts their involuntary context switches: other threads
+// wait for a CPU), it gives its thread's CPU away (sched_yield) instead.
 //
 // # Back-pressure and cancellation
 //

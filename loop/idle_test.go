@@ -13,9 +13,10 @@ import (
 // takes CPU from whatever the operation waits for (on a busy machine,
 // another process; on this one, the signer's goroutines, whose threads
 // wait for a CPU). It parks instead (fd and callback modes), or gives its
-// thread's CPU away at each fruitless round of polling (poll mode). Before
-// this was so, the loop spun spinRounds (128) yields before every park,
-// and polled on without ever yielding its thread.
+// thread's CPU away at each fruitless round of polling while other
+// threads wait for a CPU (poll mode). Before this was so, the loop spun
+// spinRounds (128) yields before every park, and polled on without ever
+// yielding its thread.
 func TestIdleWaitDoesNotSpin(t *testing.T) {
 	const ops = 20
 	for _, tc := range []struct {
@@ -29,7 +30,8 @@ func TestIdleWaitDoesNotSpin(t *testing.T) {
 			spins, yields := 0, 0
 			testHookSpin = func() { spins++ }
 			testHookYield = func() { yields++ }
-			defer func() { testHookSpin, testHookYield = nil, nil }()
+			testHookContended = func() bool { return true } // as on a busy machine
+			defer func() { testHookSpin, testHookYield, testHookContended = nil, nil, nil }()
 			results, _, err := tally(t, context.Background(), Config{Mode: tc.mode, InFlight: 1}, ops,
 				func(i int) Task { return Task{Fn: e.task, Args: taskArgs(i, 1)} })
 			if err != nil {

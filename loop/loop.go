@@ -208,6 +208,24 @@ type loop struct {
 
 	n         *notifier
 	stopAfter func() bool
+	ivcsw     int64 // the process's involuntary context switches, as contended last saw them
+}
+
+// contended reports whether a thread of the process was preempted (an
+// involuntary context switch) since the loop last asked: whether threads
+// wait for a CPU, this process's or another's, so that CPU the loop spins
+// on is CPU they wait for.
+func (l *loop) contended() bool {
+	if testHookContended != nil {
+		return testHookContended()
+	}
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return true
+	}
+	c := ru.Nivcsw != l.ivcsw
+	l.ivcsw = ru.Nivcsw
+	return c
 }
 
 func (l *loop) init(cfg Config) error {
@@ -282,6 +300,9 @@ var testHookNoJobs func()
 // testHookSpin, when set by a test, is called at each round of spinWait;
 // testHookYield each time a round of polling gives the thread's CPU away.
 var testHookSpin, testHookYield func()
+
+// testHookContended, when set by a test, answers contended.
+var testHookContended func() bool
 
 func (l *loop) run() error {
 	for {
@@ -437,10 +458,11 @@ func (l *loop) runReady() {
 		// wait for (an engine's workers) run before the next.
 		t := time.Now()
 		runtime.Gosched()
-		if time.Since(t) < idleYield {
+		if time.Since(t) < idleYield && l.contended() {
 			// None of them wanted this P: they wait for the kernel
-			// (the network, a timer) or for a CPU. Give the thread's
-			// CPU away for a moment rather than spin on it.
+			// (the network, a timer) or for a CPU, and other threads
+			// want this one's. Give its CPU away for a moment rather
+			// than spin on it.
 			if testHookYield != nil {
 				testHookYield()
 			}
