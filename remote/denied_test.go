@@ -13,11 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-
-	"github.com/seed-e1024768/async/internal/signpb"
-	"github.com/seed-e1024768/async/internal/signtest"
 	"github.com/seed-e1024768/async/signer"
 )
 
@@ -89,7 +84,7 @@ func TestDenied(t *testing.T) {
 	if denied == 0 || signed == 0 {
 		t.Fatalf("%d denied, %d signed of %d: want requests to reach each signer", denied, signed, n)
 	}
-	sa, sb := stats(t, a, dirA), stats(t, b, dirA)
+	sa, sb := statsIn(t, a, dirA), statsIn(t, b, dirA)
 	if sa.Received+sb.Received != n || sa.Received != uint64(denied) {
 		t.Errorf("the signers received %d and %d requests, for %d sent of which %d denied: a denied request was sent again", sa.Received, sb.Received, n, denied)
 	}
@@ -105,21 +100,4 @@ func TestDenied(t *testing.T) {
 	if _, err := ea.PublicKey(context.Background(), rsa); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("PublicKey of a denied key: %v, want ErrUnknownKey", err)
 	}
-}
-
-// stats asks the signer s, of the deployment dir, for its counters.
-func stats(t *testing.T, s *signtest.Proc, dir string) *signpb.StatsResponse {
-	t.Helper()
-	conn, err := grpc.NewClient("passthrough:///"+s.Addr, grpc.WithTransportCredentials(credentials.NewTLS(clientTLS(t, dir))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := signpb.NewSignerClient(conn).Stats(ctx, &signpb.StatsRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
 }

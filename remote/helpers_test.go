@@ -142,10 +142,16 @@ func dial(t testing.TB, cfg Config, signers ...*signtest.Proc) *Engine {
 	return e
 }
 
-// serverStats asks a signer for its counters.
+// serverStats asks a signer of the tests' deployment for its counters.
 func serverStats(t testing.TB, s *signtest.Proc) *signpb.StatsResponse {
 	t.Helper()
 	_, dir, _ := testSignd(t)
+	return statsIn(t, s, dir)
+}
+
+// statsIn asks the signer s, of the deployment dir, for its counters.
+func statsIn(t testing.TB, s *signtest.Proc, dir string) *signpb.StatsResponse {
+	t.Helper()
 	conn, err := grpc.NewClient("passthrough:///"+s.Addr, grpc.WithTransportCredentials(credentials.NewTLS(clientTLS(t, dir))))
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -98,22 +97,7 @@ type served struct {
 func serve(t testing.TB, cfg Config) *served {
 	t.Helper()
 	cfg.Dir = testDir
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sv := &served{s: s, addr: lis.Addr().String(), errc: make(chan error, 1)}
-	go func() { sv.errc <- s.Serve(lis) }()
-	t.Cleanup(func() {
-		s.Stop(5 * time.Second)
-		if err := <-sv.errc; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	sv := serveAt(t, cfg)
 	tc, err := ClientTLS(testDir)
 	if err != nil {
 		t.Fatal(err)

@@ -4,13 +4,12 @@ package main
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
+	"github.com/seed-e1024768/async/internal/signtest"
 	"github.com/seed-e1024768/async/signer"
 )
 
@@ -32,8 +31,7 @@ func TestMain(m *testing.M) {
 }
 
 // copyShared writes into dir (absent, or an empty directory) a copy of
-// the shared deployment, private keys 0600 and keys/ 0700 as Init makes
-// them.
+// the shared deployment.
 func copyShared(dir string) error {
 	shared.once.Do(func() {
 		if shared.tmp, shared.err = os.MkdirTemp("", "asyncspeed-test-"); shared.err == nil {
@@ -43,18 +41,5 @@ func copyShared(dir string) error {
 	if shared.err != nil {
 		return fmt.Errorf("the tests' shared deployment: %w", shared.err)
 	}
-	if err := os.CopyFS(dir, os.DirFS(filepath.Join(shared.tmp, "deploy"))); err != nil {
-		return err
-	}
-	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		switch {
-		case err != nil:
-			return err
-		case d.IsDir() && d.Name() == "keys":
-			return os.Chmod(path, 0o700)
-		case strings.HasSuffix(path, ".key") || strings.HasSuffix(path, "-key.pem"):
-			return os.Chmod(path, 0o600)
-		}
-		return nil
-	})
+	return signtest.CopyDeployment(dir, filepath.Join(shared.tmp, "deploy"))
 }

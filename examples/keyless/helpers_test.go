@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log"
 	"net"
 	"net/http"
@@ -104,21 +103,7 @@ func deployment(t testing.TB) string {
 func privateDeployment(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "deploy")
-	if err := os.CopyFS(dir, os.DirFS(deployment(t))); err != nil {
-		t.Fatal(err)
-	}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		switch {
-		case err != nil:
-			return err
-		case d.IsDir() && d.Name() == "keys":
-			return os.Chmod(path, 0o700)
-		case strings.HasSuffix(path, ".key") || strings.HasSuffix(path, "-key.pem"):
-			return os.Chmod(path, 0o600)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := signtest.CopyDeployment(dir, deployment(t)); err != nil {
 		t.Fatal(err)
 	}
 	return dir
