@@ -61,13 +61,30 @@ func TestBoundsCountWholeRequests(t *testing.T) {
 	// overhead; those past the client's bound are refused, and the
 	// client then holds, with what its stream reserves to read on, no
 	// more than its bound.
-	check := func(st pb.Signer_SignClient, bound string) int {
+	size := int64(proto.Size(bigRequest(0, key, secret)))
+	// held is what the client id holds, in bytes.
+	held := func(id string) int64 {
+		sv.s.budget.mu.Lock()
+		defer sv.s.budget.mu.Unlock()
+		if c := sv.s.budget.clients[id]; c != nil {
+			return c.bytes.Load()
+		}
+		return 0
+	}
+	check := func(st pb.Signer_SignClient, id, bound string) int {
 		t.Helper()
 		before := sv.s.Stats()
 		if err := st.Send(batch()); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, func() bool { return sv.s.Stats().Received == before.Received+n })
+		// Received counts a batch's requests as the server starts on
+		// them: wait until every one is held or refused (the client
+		// holds each one taken, and each refused one counts as failed).
+		waitFor(t, func() bool {
+			st := sv.s.Stats()
+			refused := int64(st.Failed - before.Failed)
+			return st.Received == before.Received+n && held(id) >= (n-refused)*(size+opOverhead)
+		})
 		want := int(sv.s.Stats().Failed - before.Failed)
 		if want == 0 {
 			t.Fatalf("none refused for the %s's bound", bound)
@@ -80,16 +97,9 @@ func TestBoundsCountWholeRequests(t *testing.T) {
 		return want
 	}
 	a := signStream(t, sv)
-	refused := check(a, "client")
-	size := int64(proto.Size(bigRequest(0, key, secret)))
+	refused := check(a, DefaultClientName, "client")
 	t.Logf("%d of %d refused for the client's bound", refused, n)
-	var cl *client
-	sv.s.budget.mu.Lock()
-	for _, c := range sv.s.budget.clients {
-		cl = c
-	}
-	sv.s.budget.mu.Unlock()
-	if got, want := cl.bytes.Load(), int64(n-refused)*(size+opOverhead); got < want || got > clientMem {
+	if got, want := held(DefaultClientName), int64(n-refused)*(size+opOverhead); got < want || got > clientMem {
 		t.Errorf("the client holds %d bytes; want at least %d for its requests, at most its bound %d", got, want, clientMem)
 	}
 	// Another client is served, until the server's bound (7 MiB).
@@ -101,7 +111,7 @@ func TestBoundsCountWholeRequests(t *testing.T) {
 	if _, err := st.Recv(); err != nil { // the limits
 		t.Fatal(err)
 	}
-	t.Logf("%d of %d of the other client's refused for the server's bound", check(st, "signer"), n)
+	t.Logf("%d of %d of the other client's refused for the server's bound", check(st, "other", "signer"), n)
 	sv.s.Stop(0)
 }
 
