@@ -9,7 +9,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"io"
@@ -117,10 +116,9 @@ func runAll(t *testing.T, bin string, runs []*clientRun) {
 // siteServer serves a deployment whose certificates certs/NAME.pem each
 // name NAME.localhost, every one of them, and returns it, the deployment,
 // the server's port and the file of the CAs its clients trust. With
-// inProcess the keys are in the server's process, not in a signer, and
-// the deployment has keys on P-384 and P-521 too, if asyncsignd init did
-// not write them: the server's choice of schemes, and its naming of them,
-// then meet every curve and hash whatever the signer's client makes.
+// inProcess the keys are in the server's process, not in a signer: the
+// server's choice of schemes, and its naming of them, then meet every
+// curve and hash whatever the signer's client makes.
 func siteServer(t *testing.T, inProcess bool) (s *server, dir, addr, port, ca string) {
 	t.Helper()
 	dir = siteDeployment(t)
@@ -128,17 +126,6 @@ func siteServer(t *testing.T, inProcess bool) (s *server, dir, addr, port, ca st
 		_, signerAddr := startSignerInProcess(t, dir, 0)
 		s, addr, _ = startServerInProcess(t, config{dir: serverCopy(t, dir), signers: []string{signerAddr}, signTimeout: 10 * time.Second})
 	} else {
-		for name, curve := range map[string]elliptic.Curve{"ecdsap384": elliptic.P384(), "ecdsap521": elliptic.P521()} {
-			if slices.Contains(siteNames(t, dir), name) {
-				continue
-			}
-			k, err := ecdsa.GenerateKey(curve, rand.Reader)
-			if err != nil {
-				t.Fatal(err)
-			}
-			writeKey(t, dir, name, k)
-			issueSite(t, dir, name, k.Public(), name+".localhost", "localhost")
-		}
 		keys := make(map[string]crypto.Signer)
 		for _, name := range siteNames(t, dir) {
 			k := readPEMKey(t, filepath.Join(dir, "keys", name+".key"))
