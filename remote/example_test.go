@@ -13,6 +13,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/seed-e1024768/async/loop"
@@ -22,12 +23,14 @@ import (
 
 // embeddedSigner starts a signer in this process on loopback, with a
 // fresh deployment in a temporary directory, as `asyncsignd init` and
-// `asyncsignd serve` would; stop ends it and removes the directory.
+// `asyncsignd serve` would; stop ends it and removes the directory, and
+// the CA keys Init writes beside the deployment (signer.CADir).
 func embeddedSigner() (dir, addr string, stop func()) {
-	dir, err := os.MkdirTemp("", "remote-example-")
+	tmp, err := os.MkdirTemp("", "remote-example-")
 	if err != nil {
 		log.Fatal(err)
 	}
+	dir = filepath.Join(tmp, "deploy") // and deploy.ca beside it
 	if err := signer.Init(dir); err != nil {
 		log.Fatal(err)
 	}
@@ -40,7 +43,7 @@ func embeddedSigner() (dir, addr string, stop func()) {
 		log.Fatal(err)
 	}
 	go srv.Serve(lis)
-	return dir, lis.Addr().String(), func() { srv.Stop(time.Second); os.RemoveAll(dir) }
+	return dir, lis.Addr().String(), func() { srv.Stop(time.Second); os.RemoveAll(tmp) }
 }
 
 // keyIDOf returns the key ID and public key of the deployment's

@@ -201,16 +201,19 @@ var initDeployment = signer.Init
 
 // startEmbedded starts a signer in this process on loopback, with a
 // throwaway deployment (CA, certificates, keys) in a temporary directory;
-// stop stops it and removes the directory.
+// stop stops it and removes the directory. The deployment is made in a
+// directory of its own, so that removing that one also removes the CA
+// keys that Init writes beside the deployment (signer.CADir).
 func startEmbedded(delay time.Duration) (addr, dir string, stop func(), err error) {
-	dir, err = os.MkdirTemp("", "asyncspeed-signer-")
+	tmp, err := os.MkdirTemp("", "asyncspeed-signer-")
 	if err != nil {
 		return "", "", nil, err
 	}
 	fail := func(err error) (string, string, func(), error) {
-		os.RemoveAll(dir)
+		os.RemoveAll(tmp)
 		return "", "", nil, err
 	}
+	dir = filepath.Join(tmp, "deploy")
 	if err := initDeployment(dir); err != nil {
 		return fail(err)
 	}
@@ -230,6 +233,6 @@ func startEmbedded(delay time.Duration) (addr, dir string, stop func(), err erro
 	return lis.Addr().String(), dir, func() {
 		srv.Stop(time.Second)
 		<-served
-		os.RemoveAll(dir)
+		os.RemoveAll(tmp)
 	}, nil
 }

@@ -45,6 +45,39 @@ func TestRemoteEmbeddedJSON(t *testing.T) {
 	}
 }
 
+// -remote embedded leaves nothing in the temporary directory, the CA keys
+// that signer.Init writes beside the deployment least of all.
+func TestRemoteEmbeddedCleansUp(t *testing.T) {
+	if err := copyShared(filepath.Join(t.TempDir(), "deploy")); err != nil { // made now, not in tmp
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	saved := initDeployment
+	t.Cleanup(func() { initDeployment = saved })
+	initDeployment = func(dir string, hosts ...string) error {
+		if err := saved(dir, hosts...); err != nil {
+			return err
+		}
+		// As signer.Init does, which the shared copy skips.
+		if err := os.Mkdir(signer.CADir(dir), 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(signer.CADir(dir), "ca-key.pem"), []byte("not a key"), 0o600)
+	}
+	status, _, stderr := runCmd(t, "-seconds", "0.01", "-async_jobs", "1", "-mode", "callback", "-remote", "embedded", "ed25519")
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, stderr)
+	}
+	left, err := os.ReadDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("left behind in the temporary directory: %s", e.Name())
+	}
+}
+
 // The table for a remote signer says which and has a unary column.
 func TestRemoteTable(t *testing.T) {
 	status, stdout, stderr := runCmd(t, "-seconds", "0.02", "-async_jobs", "2", "-mode", "callback", "-remote", "embedded", "ecdsap256", "rsa2048")
