@@ -285,8 +285,8 @@ func TestResolveToNothing(t *testing.T) {
 	kid := keyID(t, dir, "ed25519")
 
 	const wait = 300 * time.Millisecond
+	start := time.Now() // before the deadline is set, which it then cannot precede
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	start := time.Now()
 	_, err := e.Sign(ctx, kid, Ed25519, []byte("x"))
 	cancel()
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "resolves to no address") {
