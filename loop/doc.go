@@ -41,7 +41,8 @@
 //
 //   - ModeFD: after each Pause or Finish the loop applies the WaitCtx's
 //     ChangedFDs to its epoll set, and waits until a job's fd is readable.
-//     Pair it with offload.NotifyFD.
+//     Pair it with offload.NotifyFD. (The wait fds of this module's own
+//     engines it watches instead of epoll: see Waiting.)
 //   - ModeCallback: the loop sets a callback on every slot's WaitCtx. A job
 //     that paused with status StatusOK waits for its callback (or one of its
 //     fds, if it has any); the callback queues the slot and, when the loop
@@ -76,6 +77,18 @@
 // parks on a channel instead, which a callback readies directly: no
 // system call, and no need for a P to look at the netpoller.
 //
+// The wait fds of this module's engines (package offload and remote, and
+// any engine built on package engine) are not put in the epoll set at
+// all: the loop watches them. The engine's goroutine that makes one
+// readable readies the loop as a callback does, and the loop then resumes
+// the jobs that wait on it. The fd is still written, so the man page's
+// contract holds for whoever else waits on it, but the loop, parked on a
+// channel, learns of it without the kernel: a machine whose CPUs are busy
+// with other work delays a parked loop's wake-up as it delays a blocked
+// goroutine's, not by the time a thread blocked in epoll takes to be
+// scheduled. A job's own fds, and any other engine's, are polled with
+// epoll as described.
+//
 // The runtime looks at its netpoller only when a P runs out of work, or
 // every 10ms, so a loop parked there while the engine keeps every P busy
 // would sleep until the engine had drained all its work. So before it
@@ -108,8 +121,10 @@
 //
 // After the first InFlight tasks, running a task allocates nothing in the
 // loop, and the loop adds no system call of its own beyond epoll_wait while
-// it has jobs waiting on fds, and a read of its eventfd when callbacks
-// arrived while it slept (see the benchmarks). A slot whose job finishes
+// it has jobs waiting on fds other than this module's engines', and a read
+// of its eventfd when callbacks arrived while it slept (see the
+// benchmarks). A job waiting on a watched fd costs the engine's write and
+// the job's read of that fd, and nothing in the loop. A slot whose job finishes
 // takes its next task at once, so the pool hands it the job that just
 // finished. Task.Tag is handed back as given, so a caller that wants
 // no allocation either passes a pointer or a small value.

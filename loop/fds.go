@@ -2,7 +2,11 @@
 
 package loop
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/seed-e1024768/async/internal/wake"
+)
 
 // fdEntry is the loop's record of one wait fd.
 //
@@ -13,9 +17,17 @@ import "slices"
 // again and again while its job is not paused, or its slot is idle. In the
 // usual case (an engine's stable eventfd, drained by the resumed job) it is
 // added once and stays.
+//
+// The wait fds of this module's engines are never armed: the loop watches
+// them instead (see wake.Watch), so that the goroutine that signals one
+// readies the loop at once, as a callback does, where the netpoller would
+// need a P with nothing to do, and a kernel wake-up, to notice. The loop
+// holds a reference to such an fd (bell) while some slot has it, so its
+// number cannot be reused meanwhile.
 type fdEntry struct {
 	armed bool
-	slots []int32 // slots whose WaitCtx lists the fd: one, or all of an engine's that shares one
+	bell  *wake.FD // the module's wait fd of this number, watched; nil for any other fd
+	slots []int32  // slots whose WaitCtx lists the fd: one, or all of an engine's that shares one
 }
 
 // syncFDs applies the fds the slot's job added and deleted in the run that
@@ -74,6 +86,12 @@ func (l *loop) register(s *slot, fd int) {
 	if slices.Contains(e.slots, s.idx) {
 		return
 	}
+	if len(e.slots) == 0 {
+		if e.bell = wake.Lookup(fd); e.bell != nil {
+			e.bell.Watch(l.n)
+			l.bells = append(l.bells, fd)
+		}
+	}
 	e.slots = append(e.slots, s.idx)
 	s.fds = append(s.fds, fd)
 }
@@ -91,8 +109,42 @@ func (l *loop) unregister(s *slot, fd int) {
 		e.slots = slices.Delete(e.slots, j, j+1)
 	}
 	if len(e.slots) == 0 {
+		l.unwatch(fd)
 		l.disarm(fd)
 	}
+}
+
+// unwatch stops watching fd, if the loop does.
+func (l *loop) unwatch(fd int) {
+	e := &l.fdTab[fd]
+	if e.bell == nil {
+		return
+	}
+	e.bell.Unwatch(l.n)
+	e.bell.Release()
+	e.bell = nil
+	if i := slices.Index(l.bells, fd); i >= 0 {
+		l.bells = slices.Delete(l.bells, i, i+1)
+	}
+}
+
+// ringBells makes ready the waiting slots of every watched fd that is
+// readable, and reports whether it made any.
+func (l *loop) ringBells() bool {
+	woke := false
+	for _, fd := range l.bells {
+		e := &l.fdTab[fd]
+		if !e.bell.Ready() {
+			continue
+		}
+		for _, i := range e.slots {
+			if s := &l.slots[i]; s.state == slotWaiting {
+				l.wake(s)
+				woke = true
+			}
+		}
+	}
+	return woke
 }
 
 // arm puts the slot's fds in the epoll set, reporting false if one cannot
@@ -101,7 +153,7 @@ func (l *loop) unregister(s *slot, fd int) {
 func (l *loop) arm(s *slot) bool {
 	for _, fd := range s.fds {
 		e := &l.fdTab[fd]
-		if e.armed {
+		if e.armed || e.bell != nil {
 			continue
 		}
 		if l.poller.add(fd) != nil {

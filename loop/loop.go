@@ -199,6 +199,7 @@ type loop struct {
 
 	poller poller    // the epoll set: the loop's eventfd and the armed wait fds
 	armed  int       // fds in the epoll set besides the loop's eventfd
+	bells  []int     // watched fds (see fdEntry.bell)
 	fdTab  []fdEntry // indexed by fd
 	added  []int     // AppendChangedFDs buffers
 	del    []int
@@ -280,6 +281,9 @@ func (l *loop) close() {
 			l.pool.CancelJob(&s.job)
 			s.job = nil
 		}
+	}
+	for len(l.bells) > 0 {
+		l.unwatch(l.bells[len(l.bells)-1])
 	}
 	for i := range l.slots {
 		l.slots[i].wctx.Free() // engines' cleanups close their fds
@@ -606,12 +610,15 @@ func (l *loop) spinWait() error {
 }
 
 // collect makes ready the slots whose callbacks or fds have fired, without
-// waiting. Callbacks are seen without a system call; fds need epoll, and
-// only while some are armed (the loop's own eventfd is written only while
-// it sleeps).
+// waiting. Callbacks and watched fds are seen without a system call; other
+// fds need epoll, and only while some are armed (the loop's own eventfd is
+// written only while it sleeps).
 func (l *loop) collect() error {
 	if l.n.pending.Load() > 0 {
 		l.takeNotes()
+	}
+	if len(l.bells) > 0 {
+		l.ringBells()
 	}
 	if l.armed > 0 {
 		return l.wait(0)
@@ -635,16 +642,24 @@ const idleYield = time.Microsecond
 // that a callback wakes it.
 func (l *loop) wait(timeout int) error {
 	if l.armed == 0 && timeout < 0 {
-		// Only callbacks can wake the loop: sleep on a channel, which a
-		// callback's post readies at once, where the netpoller would
-		// need a P with nothing to do to look at the eventfd.
+		// Only callbacks and watched fds can wake the loop: sleep on a
+		// channel, which they ready at once, where the netpoller would
+		// need a P with nothing to do to look at the eventfd. A watched
+		// fd may have been signaled before the loop said it sleeps:
+		// look, after saying so.
 		if !l.n.sleep(onChan) {
 			l.takeNotes()
+			l.ringBells()
+			return nil
+		}
+		if l.ringBells() {
+			l.n.unsleep()
 			return nil
 		}
 		<-l.n.kick
 		l.n.awake()
 		l.takeNotes()
+		l.ringBells()
 		return nil
 	}
 	var (
@@ -656,9 +671,13 @@ func (l *loop) wait(timeout int) error {
 	} else {
 		if !l.n.sleep(onEpoll) {
 			l.takeNotes() // a callback came, or ctx is done: no sleep
+			l.ringBells()
 			return nil
 		}
 		defer l.n.awake()
+		if l.ringBells() {
+			return nil
+		}
 		// park looks for events before it waits for them.
 		evs, err = l.poller.park(timeout)
 	}
@@ -671,6 +690,9 @@ func (l *loop) wait(timeout int) error {
 		} else {
 			l.fdReady(fd)
 		}
+	}
+	if timeout != 0 && len(l.bells) > 0 {
+		l.ringBells()
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 type notifier struct {
 	canceled atomic.Bool  // ctx is done; read by the loop every round
 	pending  atomic.Int32 // len(queue), for the loop to look at without the lock
+	asleep   atomic.Bool  // parked != awake, for Signaled to look at without the lock
 
 	// kick wakes a loop parked on it, with no fd armed: a post readies
 	// the loop goroutine directly, with no system call and without the
@@ -77,6 +78,24 @@ func (n *notifier) post(idx int32) bool {
 	return true
 }
 
+// Signaled wakes the loop, if it sleeps, for a wait fd it watches (see
+// fdEntry.bell): it is the fd's wake.Watcher. A loop that is awake looks
+// at its watched fds before it sleeps, after it says it does (see
+// loop.wait), so Signaled, which comes after the fd's count went up,
+// takes the lock only for a loop that may sleep already: the engine's
+// goroutines signal on every completion, and would otherwise contend
+// with the loop for the lock.
+func (n *notifier) Signaled() {
+	if !n.asleep.Load() {
+		return
+	}
+	n.mu.Lock()
+	if !n.closed {
+		n.wakeLocked()
+	}
+	n.mu.Unlock()
+}
+
 // sleep marks the loop as going to sleep as how says, so that posts wake
 // it; it reports false, marking nothing, when there is something to do
 // already.
@@ -87,6 +106,7 @@ func (n *notifier) sleep(how parking) bool {
 		return false
 	}
 	n.parked = how
+	n.asleep.Store(true)
 	return true
 }
 
@@ -94,7 +114,19 @@ func (n *notifier) sleep(how parking) bool {
 func (n *notifier) awake() {
 	n.mu.Lock()
 	n.parked = awake
+	n.asleep.Store(false)
 	n.mu.Unlock()
+}
+
+// unsleep marks the loop as awake again after it went to sleep(onChan)
+// and found something to do before it blocked: it takes back the kick a
+// post may have sent meanwhile, which would end the next sleep at once.
+func (n *notifier) unsleep() {
+	n.awake()
+	select {
+	case <-n.kick:
+	default:
+	}
 }
 
 // take swaps the queue for buf (empty, with the queue's capacity) and

@@ -19,6 +19,10 @@
 //     Only the first signal writes the eventfd and only the last drain
 //     reads it, so completions that come in bunches cost no system call
 //     each.
+//   - An application in this module (package loop) may watch the fd
+//     rather than poll it: it finds the FD by number (Lookup) and is told
+//     of each signal by the signaling goroutine (Watch), without the
+//     kernel. The fd is written all the same, for every other waiter.
 //
 // The wait fd is an eventfd(2), so only Linux has one: elsewhere a Policy
 // that allows it and finds no callback asks for none (the application then

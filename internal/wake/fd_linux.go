@@ -30,6 +30,9 @@ type FD struct {
 	refs    atomic.Int32
 	pending atomic.Int32 // Signals not yet drained
 	drain   sync.Mutex   // orders drains, so that none eats another's wake-up
+
+	watchMu  sync.Mutex                // orders Watch and Unwatch
+	watchers atomic.Pointer[[]Watcher] // see Watch; replaced, never changed
 }
 
 // Available reports whether this OS has wait fds: Linux has, as eventfds.
@@ -95,6 +98,7 @@ func (p *Policy) shared() (*FD, error) {
 	}
 	f := &FD{fd: fd}
 	f.refs.Store(1)
+	registry.Store(fd, f)
 	p.fd.Store(f)
 	return f, nil
 }
@@ -131,16 +135,19 @@ func cleanup(_ *async.WaitCtx, _ any, _ int, data any) {
 
 func (f *FD) unref() {
 	if f.refs.Add(-1) == 0 {
+		registry.CompareAndDelete(f.fd, f) // before the number can be reused
 		_ = unix.Close(f.fd)
 	}
 }
 
-// Signal makes the fd readable, until the matching Drain. Each Signal
-// must be matched by one Drain, by the operation it woke.
+// Signal makes the fd readable, until the matching Drain, and then tells
+// its watchers. Each Signal must be matched by one Drain, by the
+// operation it woke.
 func (f *FD) Signal() {
 	if f.pending.Add(1) == 1 {
 		f.write()
 	}
+	f.ring()
 }
 
 func (f *FD) write() {
@@ -164,6 +171,7 @@ func (f *FD) Drain() {
 		f.read()
 		if f.pending.Load() > 0 { // signaled since, and maybe read above
 			f.write()
+			f.ring()
 		}
 	}
 	f.drain.Unlock()
