@@ -43,7 +43,10 @@
 //     fd is shared, its being readable says that some job of the engine
 //     can go on: the others, resumed too, pause again (a spurious resume),
 //     and a completion costs a system call only when none was pending.
-//     The job pauses with async.StatusUnsupported.
+//     The job pauses with async.StatusUnsupported. (Package loop watches
+//     the fd instead of polling it, and is told of its own jobs'
+//     completions without it: those neither write nor read the fd. See
+//     its "Waiting".)
 //   - NotifyAuto with a callback on the WaitCtx: the job pauses with
 //     async.StatusOK, and the engine calls the callback, on a goroutine of
 //     its own, when the operation completes. No fd is made.

@@ -114,7 +114,7 @@ func (k *Waker) Complete(r Request) {
 	}
 	switch {
 	case h.wake.FD != nil:
-		h.wake.FD.Signal()
+		h.wake.Signal()
 	case h.wake.Callback != nil:
 		k.callBack(r, h)
 		return
@@ -192,7 +192,7 @@ func Free(r Request) {
 		switch s := h.state.Load(); {
 		case s == done:
 			if h.wake.FD != nil {
-				h.wake.FD.Drain()
+				h.wake.Drain()
 			}
 			r.Release()
 			return

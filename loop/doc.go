@@ -79,15 +79,18 @@
 //
 // The wait fds of this module's engines (package offload and remote, and
 // any engine built on package engine) are not put in the epoll set at
-// all: the loop watches them. The engine's goroutine that makes one
-// readable readies the loop as a callback does, and the loop then resumes
-// the jobs that wait on it. The fd is still written, so the man page's
-// contract holds for whoever else waits on it, but the loop, parked on a
-// channel, learns of it without the kernel: a machine whose CPUs are busy
-// with other work delays a parked loop's wake-up as it delays a blocked
-// goroutine's, not by the time a thread blocked in epoll takes to be
-// scheduled. A job's own fds, and any other engine's, are polled with
-// epoll as described.
+// all: the loop watches them. The engine's goroutine that completes an
+// operation of one of the loop's jobs queues that job's slot and readies
+// the loop, exactly as a callback does, so the loop resumes that job
+// alone, not every job that waits on the shared fd. The loop,
+// parked on a channel, learns of it without the kernel: a machine whose
+// CPUs are busy with other work delays a parked loop's wake-up as it
+// delays a blocked goroutine's, not by the time a thread blocked in epoll
+// takes to be scheduled. Since nothing polls the fd for the loop's jobs,
+// their operations neither write nor read it; the operations of other
+// applications that share the engine (and so the fd) still make it
+// readable, so the man page's contract holds for them. A job's own fds,
+// and any other engine's, are polled with epoll as described.
 //
 // The runtime looks at its netpoller only when a P runs out of work, or
 // every 10ms, so a loop parked there while the engine keeps every P busy
@@ -123,8 +126,7 @@
 // loop, and the loop adds no system call of its own beyond epoll_wait while
 // it has jobs waiting on fds other than this module's engines', and a read
 // of its eventfd when callbacks arrived while it slept (see the
-// benchmarks). A job waiting on a watched fd costs the engine's write and
-// the job's read of that fd, and nothing in the loop. A slot whose job finishes
+// benchmarks). A job waiting on a watched fd costs no system call at all. A slot whose job finishes
 // takes its next task at once, so the pool hands it the job that just
 // finished. Task.Tag is handed back as given, so a caller that wants
 // no allocation either passes a pointer or a small value.

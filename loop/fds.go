@@ -21,9 +21,13 @@ import (
 // The wait fds of this module's engines are never armed: the loop watches
 // them instead (see wake.Watch), so that the goroutine that signals one
 // readies the loop at once, as a callback does, where the netpoller would
-// need a P with nothing to do, and a kernel wake-up, to notice. The loop
-// holds a reference to such an fd (bell) while some slot has it, so its
-// number cannot be reused meanwhile.
+// need a P with nothing to do, and a kernel wake-up, to notice; and it
+// watches them for its slots' WaitCtxs (wake.FD.WatchFor), so that their
+// operations queue their slot, as a callback does, and neither write nor
+// read the fd. (Watching the fd itself, wake.FD.Watch, covers operations
+// that signaled before the loop saw the fd.) The loop holds a reference to
+// such an fd (bell) while some slot has it, so its number cannot be
+// reused meanwhile.
 type fdEntry struct {
 	armed bool
 	bell  *wake.FD // the module's wait fd of this number, watched; nil for any other fd
@@ -92,6 +96,9 @@ func (l *loop) register(s *slot, fd int) {
 			l.bells = append(l.bells, fd)
 		}
 	}
+	if e.bell != nil {
+		e.bell.WatchFor(s.wctx, s.ref) // told as by the slot's callback, the fd unwritten
+	}
 	e.slots = append(e.slots, s.idx)
 	s.fds = append(s.fds, fd)
 }
@@ -107,6 +114,9 @@ func (l *loop) unregister(s *slot, fd int) {
 	e := &l.fdTab[fd]
 	if j := slices.Index(e.slots, s.idx); j >= 0 {
 		e.slots = slices.Delete(e.slots, j, j+1)
+		if e.bell != nil {
+			e.bell.UnwatchFor(s.wctx)
+		}
 	}
 	if len(e.slots) == 0 {
 		l.unwatch(fd)
@@ -114,11 +124,14 @@ func (l *loop) unregister(s *slot, fd int) {
 	}
 }
 
-// unwatch stops watching fd, if the loop does.
+// unwatch stops watching fd, if the loop does, for every slot.
 func (l *loop) unwatch(fd int) {
 	e := &l.fdTab[fd]
 	if e.bell == nil {
 		return
+	}
+	for _, i := range e.slots {
+		e.bell.UnwatchFor(l.slots[i].wctx)
 	}
 	e.bell.Unwatch(l.n)
 	e.bell.Release()

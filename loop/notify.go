@@ -186,6 +186,10 @@ type slotRef struct {
 	idx int32
 }
 
+// Signaled queues the slot, as its callback does: it is the watcher of
+// the slot's WaitCtx for the watched fds it lists (see wake.FD.WatchFor).
+func (r *slotRef) Signaled() { r.n.post(r.idx) }
+
 // notifySlot is every slot's async.CallbackFunc: it queues the slot for the
 // loop to resume. It takes a mutex briefly and makes at most one
 // non-blocking write; it returns 0 when the loop has ended, else 1.

@@ -52,7 +52,9 @@
 //     operation that completed has not returned, so an application may
 //     keep polling it for the next operation; and since only the first
 //     completion of a bunch writes it and only the last return reads it,
-//     most operations cost no system call.
+//     most operations cost no system call. (Package loop is told of its
+//     own jobs' completions directly, and their operations leave the fd
+//     alone: see its "Waiting".)
 //
 //   - Callback ([NotifyAuto] when the WaitCtx has a callback, set with
 //     [async.WaitCtx.SetCallback]). The engine sets the status to

@@ -22,7 +22,11 @@
 //   - An application in this module (package loop) may watch the fd
 //     rather than poll it: it finds the FD by number (Lookup) and is told
 //     of each signal by the signaling goroutine (Watch), without the
-//     kernel. The fd is written all the same, for every other waiter.
+//     kernel. For the WaitCtxs it watches the fd for (WatchFor), the
+//     signals are quiet: they neither write nor read the fd, since no one
+//     polls it for those jobs. Every other WaitCtx's operations make it
+//     readable as above, so the man page's contract holds for every
+//     application that waits on the fd.
 //
 // The wait fd is an eventfd(2), so only Linux has one: elsewhere a Policy
 // that allows it and finds no callback asks for none (the application then

@@ -20,8 +20,8 @@ import (
 // cannot make the engine write to a closed (or reused) fd number. The
 // engine's next operation then makes a new one.
 //
-// It is readable exactly while some operation that signaled it has not
-// drained it yet (pending counts them), so that a completion costs a
+// It is readable exactly while some operation that signaled it loudly (see
+// WatchFor) has not drained it yet (pending counts them), so that a completion costs a
 // write(2) only when the fd was not readable already, and a drain a
 // read(2) only when it is the last: when completions come in bunches,
 // most cost no system call.
@@ -33,6 +33,7 @@ type FD struct {
 
 	watchMu  sync.Mutex                // orders Watch and Unwatch
 	watchers atomic.Pointer[[]Watcher] // see Watch; replaced, never changed
+	watched  sync.Map                  // *async.WaitCtx → Watcher: see WatchFor
 }
 
 // Available reports whether this OS has wait fds: Linux has, as eventfds.

@@ -15,6 +15,8 @@ const Available = false
 // says why if it were.
 func waitFD(*async.WaitCtx, *Policy) (*FD, error) { return nil, ErrNoWaitFD }
 
-func (*FD) unref()  {}
-func (*FD) Signal() {}
-func (*FD) Drain()  {}
+func (*FD) unref()                        {}
+func (*FD) Signal()                       {}
+func (*FD) Drain()                        {}
+func (*FD) signalFor(*async.WaitCtx) bool { return false }
+func (*FD) drainFor(bool)                 {}

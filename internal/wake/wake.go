@@ -43,6 +43,9 @@ type Wake struct {
 	// Callback and Arg are the WaitCtx's callback, as Set found it.
 	Callback async.CallbackFunc
 	Arg      any
+
+	w     *async.WaitCtx // the job's, with FD
+	quiet bool           // the last Signal was quiet (see FD.WatchFor); the engine's until the job's Drain
 }
 
 // Set arranges how to wake the job whose WaitCtx is w, as p says, into the
@@ -64,9 +67,23 @@ func (k *Wake) Set(w *async.WaitCtx, p *Policy) (async.EngineStatus, error) {
 		if err != nil {
 			return async.StatusUnsupported, err
 		}
-		k.FD = f
+		k.FD, k.w = f, w
 	}
 	return async.StatusUnsupported, nil
+}
+
+// Signal wakes the job through k's wait fd: it makes the fd readable, or,
+// when the job's application watches the fd for the job's WaitCtx (see
+// FD.WatchFor), only tells the watcher. Each Signal is matched by one
+// Drain, by the job, after it was woken.
+func (k *Wake) Signal() {
+	k.quiet = k.FD.signalFor(k.w)
+}
+
+// Drain takes back the last Signal of k.
+func (k *Wake) Drain() {
+	k.FD.drainFor(k.quiet)
+	k.quiet = false
 }
 
 // Reset drops k's reference to its wait fd and its callback, leaving k
@@ -74,7 +91,7 @@ func (k *Wake) Set(w *async.WaitCtx, p *Policy) (async.EngineStatus, error) {
 func (k *Wake) Reset() {
 	if k.FD != nil {
 		k.FD.unref()
-		k.FD = nil
+		k.FD, k.w = nil, nil
 	}
 	k.Callback, k.Arg = nil, nil
 }
@@ -87,11 +104,11 @@ func (k *Wake) Reset() {
 func (k *Wake) PauseRetry(ctx context.Context, w *async.WaitCtx) error {
 	SetStatus(w, async.StatusEAGAIN)
 	if k.FD != nil {
-		k.FD.Signal()
+		k.Signal()
 	}
 	err := async.PauseJob(ctx)
 	if k.FD != nil {
-		k.FD.Drain()
+		k.Drain()
 	}
 	return err
 }

@@ -5,6 +5,8 @@ package wake
 import (
 	"slices"
 	"sync"
+
+	"github.com/seed-e1024768/async"
 )
 
 // An application that waits on wait fds learns that one is readable from
@@ -12,10 +14,12 @@ import (
 // this module's engines an application of this module (package loop) can
 // learn it sooner, from the goroutine that signals the fd: it looks the fd
 // up by number (Lookup), and watches it (Watch). Each Signal then calls its
-// Watcher, after the fd is readable, and the Watcher readies the parked
+// Watcher, after the fd is ready, and the Watcher readies the parked
 // application directly, as a WaitCtx callback would: no system call and no
-// netpoller on the way. The fd is written just the same, so the contract
-// of wait fds holds for everyone else who waits on it.
+// netpoller on the way. The application says for which of its WaitCtxs it
+// watches (WatchFor): their jobs' Signals need not write the fd, nor their
+// Drains read it. Every other job's Signal writes it just the same, so the
+// contract of wait fds holds for everyone else who waits on it.
 
 // A Watcher is told that a wait fd it watches was signaled. Signaled runs
 // on the signaling goroutine, after the fd is ready (see Ready): it must
@@ -48,9 +52,40 @@ func Lookup(fd int) *FD {
 // Release drops a reference Lookup took.
 func (f *FD) Release() { f.unref() }
 
-// Ready reports whether f is readable: some operation that signaled it has
-// not drained it yet.
+// Ready reports whether f is readable: some operation that signaled it
+// loudly (see WatchFor) has not drained it yet.
 func (f *FD) Ready() bool { return f.pending.Load() > 0 }
+
+// WatchFor says that the jobs of w are woken by their application when it
+// is told, by wk, that their operation completed, and never by f being
+// readable: their operations' Signals then call wk.Signaled instead of
+// writing the fd (and ringing f's watchers), and their Drains skip the
+// read, but for those that signaled before WatchFor. The application that
+// owns w (package loop) calls it while it watches f, and UnwatchFor
+// before it stops, or before it lets w be listed by anyone who polls f.
+func (f *FD) WatchFor(w *async.WaitCtx, wk Watcher) { f.watched.Store(w, wk) }
+
+// UnwatchFor undoes WatchFor(w, ...).
+func (f *FD) UnwatchFor(w *async.WaitCtx) { f.watched.Delete(w) }
+
+// signalFor signals f for an operation of the job whose WaitCtx is w, and
+// reports whether it did so quietly: by telling w's watcher alone (see
+// WatchFor), without writing the fd.
+func (f *FD) signalFor(w *async.WaitCtx) bool {
+	if v, ok := f.watched.Load(w); ok {
+		v.(Watcher).Signaled()
+		return true
+	}
+	f.Signal()
+	return false
+}
+
+// drainFor takes back one Signal, unless it was quiet.
+func (f *FD) drainFor(quiet bool) {
+	if !quiet {
+		f.Drain()
+	}
+}
 
 // Watch has w told of every later Signal of f, until Unwatch.
 func (f *FD) Watch(w Watcher) {

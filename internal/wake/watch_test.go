@@ -94,3 +94,51 @@ func TestLookup(t *testing.T) {
 		t.Fatalf("Lookup(%d) found a wait fd in another eventfd", other)
 	}
 }
+
+// The operations of a WaitCtx watched for the fd (WatchFor) neither write
+// nor read it, nor ring its watchers: their Signals tell the WaitCtx's own
+// watcher alone. Every other WaitCtx's operations make it readable and
+// ring as before, and an operation that signaled quietly drains quietly,
+// even after UnwatchFor.
+func TestWatchFor(t *testing.T) {
+	p := policy(new(engine), false, true)
+	watched, other := async.NewWaitCtx(), async.NewWaitCtx()
+	defer watched.Free()
+	defer other.Free()
+	kw, ko := setFD(t, watched, p), setFD(t, other, p)
+	defer kw.Reset()
+	defer ko.Reset()
+	f := kw.FD
+	var fdWide, own bell
+	f.Watch(&fdWide)
+	defer f.Unwatch(&fdWide)
+	f.WatchFor(watched, &own)
+
+	kw.Signal()
+	if f.Ready() || readable(t, f.fd) || own.rung.Load() != 1 || fdWide.rung.Load() != 0 {
+		t.Fatalf("after a watched WaitCtx's Signal: ready %v, readable %v, its watcher told %d times, the fd's %d; want neither ready nor readable, 1 and 0",
+			f.Ready(), readable(t, f.fd), own.rung.Load(), fdWide.rung.Load())
+	}
+	ko.Signal()
+	if !f.Ready() || !readable(t, f.fd) || own.rung.Load() != 1 || fdWide.rung.Load() != 1 {
+		t.Fatalf("after another WaitCtx's Signal: ready %v, readable %v, told %d and %d times; want ready, readable, 1 and 1",
+			f.Ready(), readable(t, f.fd), own.rung.Load(), fdWide.rung.Load())
+	}
+	f.UnwatchFor(watched)
+	kw.Drain() // quiet still: must not eat the other's wake-up
+	if !readable(t, f.fd) || !f.Ready() {
+		t.Fatal("a quiet Drain took the fd's readability from another WaitCtx's operation")
+	}
+	ko.Drain()
+	if readable(t, f.fd) || f.Ready() {
+		t.Fatal("the fd is readable or ready after every Signal was drained")
+	}
+	kw.Signal() // unwatched now: loud
+	if !readable(t, f.fd) || own.rung.Load() != 1 || fdWide.rung.Load() != 2 {
+		t.Fatal("after UnwatchFor, the WaitCtx's Signal did not make the fd readable and ring it")
+	}
+	kw.Drain()
+	if readable(t, f.fd) || f.Ready() {
+		t.Fatal("the fd is readable or ready after its Signal was drained")
+	}
+}
