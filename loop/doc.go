@@ -106,6 +106,10 @@
 // returned at once, and while the process's threads are being preempted
 // (getrusage counts their involuntary context switches: other threads
 // wait for a CPU), it gives its thread's CPU away (sched_yield) instead.
+// If that takes long (other work's time slices ran meanwhile: the machine
+// is busy), it naps for its next fruitless rounds: it parks for 50µs on a
+// timerfd in its epoll set, holding neither a CPU nor a P, rather than
+// spin on CPU that what the jobs wait for needs.
 //
 // # Back-pressure and cancellation
 //

@@ -208,6 +208,7 @@ type loop struct {
 	rbuf   [8]byte // eventfd read buffer
 
 	n         *notifier
+	napper    napper // ModePoll's naps on a contended machine
 	stopAfter func() bool
 	ivcsw     int64 // the process's involuntary context switches, as contended last saw them
 }
@@ -288,6 +289,7 @@ func (l *loop) close() {
 	for i := range l.slots {
 		l.slots[i].wctx.Free() // engines' cleanups close their fds
 	}
+	l.napper.close(&l.poller)
 	l.poller.close()
 	if l.n != nil {
 		l.n.close()
@@ -302,11 +304,16 @@ func (l *loop) close() {
 var testHookNoJobs func()
 
 // testHookSpin, when set by a test, is called at each round of spinWait;
-// testHookYield each time a round of polling gives the thread's CPU away.
+// testHookYield each time a round of polling gives the thread's CPU away
+// (a yield or a nap).
 var testHookSpin, testHookYield func()
 
 // testHookContended, when set by a test, answers contended.
 var testHookContended func() bool
+
+// testHookBusy, when set by a test, says whether a yield of a fruitless
+// round of polling took long enough to nap (see busyYield).
+var testHookBusy func() bool
 
 func (l *loop) run() error {
 	for {
@@ -460,17 +467,32 @@ func (l *loop) runReady() {
 	if len(cur) > 0 && l.finished == before {
 		// A round of polling got nowhere: let the goroutines the jobs
 		// wait for (an engine's workers) run before the next.
+		if l.napper.streak > 0 {
+			l.napper.streak--
+			l.nap()
+			return
+		}
 		t := time.Now()
 		runtime.Gosched()
 		if time.Since(t) < idleYield && l.contended() {
 			// None of them wanted this P: they wait for the kernel
 			// (the network, a timer) or for a CPU, and other threads
 			// want this one's. Give its CPU away for a moment rather
-			// than spin on it.
+			// than spin on it. If that takes long, other work keeps
+			// the CPUs busy: nap for the next napStreak fruitless
+			// rounds instead (see nap).
 			if testHookYield != nil {
 				testHookYield()
 			}
+			t = time.Now()
 			unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+			busy := time.Since(t) > busyYield
+			if testHookBusy != nil {
+				busy = testHookBusy()
+			}
+			if busy {
+				l.napper.streak = napStreak
+			}
 		}
 	}
 }
