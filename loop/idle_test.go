@@ -25,23 +25,12 @@ func TestIdleWaitDoesNotSpin(t *testing.T) {
 	}{{ModeFD, kindFD}, {ModeCallback, kindCallback}, {ModePoll, kindPoll}} {
 		t.Run(tc.mode.String(), func(t *testing.T) {
 			leakCheck(t)
-			e := newFakeEngine(t, tc.kind, 1)
-			e.delay = 2 * time.Millisecond
 			spins, yields := 0, 0
 			testHookSpin = func() { spins++ }
 			testHookYield = func() { yields++ }
 			testHookContended = func() bool { return true } // as on a busy machine
 			defer func() { testHookSpin, testHookYield, testHookContended = nil, nil, nil }()
-			results, _, err := tally(t, context.Background(), Config{Mode: tc.mode, InFlight: 1}, ops,
-				func(i int) Task { return Task{Fn: e.task, Args: taskArgs(i, 1)} })
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, r := range results {
-				if r.Err != nil || r.Ret != expected(i, 1) {
-					t.Fatalf("task %d: %+v", i, r)
-				}
-			}
+			runSlow(t, tc.mode, tc.kind, ops)
 			if tc.mode == ModePoll {
 				// Every operation takes 2ms: many fruitless rounds each.
 				if yields < ops {
@@ -55,5 +44,24 @@ func TestIdleWaitDoesNotSpin(t *testing.T) {
 				t.Errorf("%d spin rounds in %d slow operations; want about one each (a spin of %d before every park is the fault)", spins, ops, spinRounds)
 			}
 		})
+	}
+}
+
+// runSlow runs ops operations of 2ms each, one at a time, through a loop
+// in mode on a fake engine of kind, and fails t unless each returns its
+// result.
+func runSlow(t *testing.T, mode Mode, kind notifyKind, ops int) {
+	t.Helper()
+	e := newFakeEngine(t, kind, 1)
+	e.delay = 2 * time.Millisecond
+	results, _, err := tally(t, context.Background(), Config{Mode: mode, InFlight: 1}, ops,
+		func(i int) Task { return Task{Fn: e.task, Args: taskArgs(i, 1)} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range results {
+		if r.Err != nil || r.Ret != expected(i, 1) {
+			t.Fatalf("task %d: %+v", i, r)
+		}
 	}
 }

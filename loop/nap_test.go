@@ -2,11 +2,7 @@
 
 package loop
 
-import (
-	"context"
-	"testing"
-	"time"
-)
+import "testing"
 
 // On a machine whose CPUs other work keeps busy (a yield that takes long),
 // a loop in ModePoll naps on its timerfd between fruitless rounds, and
@@ -16,23 +12,12 @@ import (
 func TestPollNapsWhenBusy(t *testing.T) {
 	const ops = 20
 	leakCheck(t)
-	e := newFakeEngine(t, kindPoll, 1)
-	e.delay = 2 * time.Millisecond
 	yields, probes := 0, 0
 	testHookYield = func() { yields++ }
 	testHookContended = func() bool { return true }
 	testHookBusy = func() bool { probes++; return true }
 	defer func() { testHookYield, testHookContended, testHookBusy = nil, nil, nil }()
-	results, _, err := tally(t, context.Background(), Config{Mode: ModePoll, InFlight: 1}, ops,
-		func(i int) Task { return Task{Fn: e.task, Args: taskArgs(i, 1)} })
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, r := range results {
-		if r.Err != nil || r.Ret != expected(i, 1) {
-			t.Fatalf("task %d: %+v", i, r)
-		}
-	}
+	runSlow(t, ModePoll, kindPoll, ops)
 	// Each 2ms operation takes several naps of napFor; a probe comes only
 	// after napStreak of them.
 	if yields < 2*ops {
