@@ -706,17 +706,26 @@ func (l *loop) wait(timeout int) error {
 	if err != nil {
 		return err
 	}
-	for _, ev := range evs {
-		if fd := int(ev.Fd); fd == l.n.efd {
-			l.drainNotes()
-		} else {
-			l.fdReady(fd)
-		}
-	}
+	l.dispatch(evs)
 	if timeout != 0 && len(l.bells) > 0 {
 		l.ringBells()
 	}
 	return nil
+}
+
+// dispatch acts on the events of the epoll set: the loop's eventfd, the
+// timerfd of its naps (see nap), and wait fds.
+func (l *loop) dispatch(evs []unix.EpollEvent) {
+	for _, ev := range evs {
+		switch fd := int(ev.Fd); {
+		case fd == l.n.efd:
+			l.drainNotes()
+		case l.napper.made && fd == l.napper.fd:
+			l.napper.expired()
+		default:
+			l.fdReady(fd)
+		}
+	}
 }
 
 // drainNotes takes the wake-up from the loop's eventfd, then the slots

@@ -77,17 +77,7 @@ func (l *loop) nap() {
 		p.breakDown(&l.poller)
 		return
 	}
-	for _, ev := range evs {
-		switch fd := int(ev.Fd); fd {
-		case p.fd:
-			var b [8]byte
-			unix.Read(p.fd, b[:]) // the expiry count: rearmed by the next nap
-		case l.n.efd:
-			l.drainNotes()
-		default:
-			l.fdReady(fd)
-		}
-	}
+	l.dispatch(evs)
 }
 
 func (p *napper) make(poller *poller) {
@@ -103,6 +93,13 @@ func (p *napper) make(poller *poller) {
 	}
 	p.fd, p.made = fd, true
 	p.setting = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(napFor))}
+}
+
+// expired takes the timerfd's expiry count, which makes it unreadable
+// until the next nap arms it.
+func (p *napper) expired() {
+	var b [8]byte
+	unix.Read(p.fd, b[:])
 }
 
 // breakDown closes the timerfd and marks naps unavailable.

@@ -12,9 +12,10 @@ import (
 )
 
 // notifier is the part of the loop other goroutines touch: engines'
-// completion goroutines through the slots' callbacks, and the context's
-// AfterFunc. Both queue or flag what they have to say and wake the loop by
-// writing its eventfd, which is in the loop's epoll set.
+// completion goroutines through the slots' callbacks and the wait fds the
+// loop watches, and the context's AfterFunc. They queue or flag what they
+// have to say and wake the loop, on its channel or by writing its
+// eventfd, which is in the loop's epoll set, as it sleeps.
 type notifier struct {
 	canceled atomic.Bool  // ctx is done; read by the loop every round
 	pending  atomic.Int32 // len(queue), for the loop to look at without the lock

@@ -20,11 +20,11 @@ import (
 // cannot make the engine write to a closed (or reused) fd number. The
 // engine's next operation then makes a new one.
 //
-// It is readable exactly while some operation that signaled it loudly (see
-// WatchFor) has not drained it yet (pending counts them), so that a completion costs a
-// write(2) only when the fd was not readable already, and a drain a
-// read(2) only when it is the last: when completions come in bunches,
-// most cost no system call.
+// It is readable exactly while some operation that signaled it loudly
+// (see WatchFor) has not drained it yet (pending counts them), so that a
+// completion costs a write(2) only when the fd was not readable already,
+// and a drain a read(2) only when it is the last: when completions come in
+// bunches, most cost no system call.
 type FD struct {
 	fd      int
 	refs    atomic.Int32
@@ -171,8 +171,7 @@ func (f *FD) Drain() {
 		}
 		f.read()
 		if f.pending.Load() > 0 { // signaled since, and maybe read above
-			f.write()
-			f.ring()
+			f.write() // (that Signal rang: watchers look at pending, not at the fd)
 		}
 	}
 	f.drain.Unlock()

@@ -16,7 +16,5 @@ const Available = false
 func waitFD(*async.WaitCtx, *Policy) (*FD, error) { return nil, ErrNoWaitFD }
 
 func (*FD) unref()                        {}
-func (*FD) Signal()                       {}
-func (*FD) Drain()                        {}
 func (*FD) signalFor(*async.WaitCtx) bool { return false }
 func (*FD) drainFor(bool)                 {}

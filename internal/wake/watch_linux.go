@@ -21,9 +21,11 @@ import (
 // Drains read it. Every other job's Signal writes it just the same, so the
 // contract of wait fds holds for everyone else who waits on it.
 
-// A Watcher is told that a wait fd it watches was signaled. Signaled runs
-// on the signaling goroutine, after the fd is ready (see Ready): it must
-// be short and must not block.
+// A Watcher is told that a wait fd it watches was signaled (see Watch), or
+// that an operation of a WaitCtx it watches the fd for completed (see
+// WatchFor). Signaled runs on the signaling goroutine, after the fd is
+// ready (see Ready) or, for a WaitCtx watched for, instead of making it
+// so: it must be short and must not block.
 type Watcher interface {
 	Signaled()
 }
