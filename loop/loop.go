@@ -289,7 +289,7 @@ func (l *loop) close() {
 	for i := range l.slots {
 		l.slots[i].wctx.Free() // engines' cleanups close their fds
 	}
-	l.napper.close(&l.poller)
+	l.napper.close()
 	l.poller.close()
 	if l.n != nil {
 		l.n.close()
@@ -713,15 +713,13 @@ func (l *loop) wait(timeout int) error {
 	return nil
 }
 
-// dispatch acts on the events of the epoll set: the loop's eventfd, the
-// timerfd of its naps (see nap), and wait fds.
+// dispatch acts on the events of the epoll set: the loop's eventfd and
+// wait fds.
 func (l *loop) dispatch(evs []unix.EpollEvent) {
 	for _, ev := range evs {
 		switch fd := int(ev.Fd); {
 		case fd == l.n.efd:
 			l.drainNotes()
-		case l.napper.made && fd == l.napper.fd:
-			l.napper.expired()
 		default:
 			l.fdReady(fd)
 		}

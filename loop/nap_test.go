@@ -34,31 +34,57 @@ func TestPollNapsWhenBusy(t *testing.T) {
 	}
 }
 
-// A nap's timer that expires after the nap ended (an earlier event woke
-// the loop) is taken wherever the loop next sees it, as the timer it is:
-// afterwards the epoll set reports nothing, where a timerfd left readable
-// would end every later park at once.
-func TestNapTimerTakenAnywhere(t *testing.T) {
+// A nap lasts its napFor, however the last one ended: a timer that
+// expired before its nap parked (or with no nap to take it) neither ends
+// the next nap early nor leaves it parked for good. The timerfd is the
+// netpoller's, not in the loop's epoll set, whose waits it must not end.
+func TestNapLastsItsTime(t *testing.T) {
 	leakCheck(t)
 	l := &loop{ctx: context.Background(), mode: ModePoll}
 	defer l.close()
 	if err := l.init(Config{Mode: ModePoll, InFlight: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if l.napper.make(&l.poller); !l.napper.made {
+	if l.napper.make(); l.napper.broken {
 		t.Skip("no timerfd here: naps fall back to sched_yield")
 	}
-	l.napper.setting.Value = unix.NsecToTimespec(1000)
-	if err := unix.TimerfdSettime(l.napper.fd, 0, &l.napper.setting, nil); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Millisecond)
-	evs, err := l.poller.poll()
-	if err != nil || len(evs) != 1 || int(evs[0].Fd) != l.napper.fd {
-		t.Fatalf("poll = %v, %v; want the expired timer", evs, err)
-	}
-	l.dispatch(evs)
-	if evs, err := l.poller.poll(); err != nil || len(evs) != 0 {
-		t.Fatalf("after dispatch, poll = %v, %v; want nothing ready", evs, err)
+	naps := make(chan time.Duration)
+	go func() {
+		defer close(naps)
+		for i := range 6 {
+			if i%2 == 1 {
+				// An expiry no nap takes: the timer goes off, and
+				// the netpoller sees it, before the next nap.
+				stale := unix.ItimerSpec{Value: unix.NsecToTimespec(1000)}
+				if err := unix.TimerfdSettime(l.napper.fd, 0, &stale, nil); err != nil {
+					t.Error(err)
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+			start := time.Now()
+			l.nap()
+			naps <- time.Since(start)
+		}
+	}()
+	limit := time.After(10 * time.Second)
+	for i := 0; ; i++ {
+		select {
+		case d, ok := <-naps:
+			if !ok {
+				if evs, err := l.poller.poll(); err != nil || len(evs) != 0 {
+					t.Errorf("the loop's epoll set reports %v, %v after naps; want nothing", evs, err)
+				}
+				if l.napper.broken {
+					t.Error("naps broke down")
+				}
+				return
+			}
+			if d < napFor {
+				t.Errorf("nap %d lasted %v; want at least %v", i, d, napFor)
+			}
+		case <-limit:
+			t.Fatalf("nap %d has not ended after 10s", i)
+		}
 	}
 }
