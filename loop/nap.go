@@ -60,7 +60,6 @@ type napper struct {
 	rc      syscall.RawConn // f's
 	broken  bool            // it could not be made: give the CPU away with sched_yield
 	streak  int             // naps left before asking whether the machine is contended
-	expired func(uintptr) bool
 	setting unix.ItimerSpec
 }
 
@@ -81,7 +80,7 @@ func (l *loop) nap() {
 		p.breakDown()
 		return
 	}
-	if p.rc.Read(p.expired) != nil {
+	if p.rc.Read(takeExpiry) != nil { // a func, not a closure: no allocation
 		// The timerfd is the loop's own and open, and pollable on
 		// every Linux: this does not happen. Should it, the loop
 		// polls on, without naps.
@@ -105,7 +104,6 @@ func (p *napper) make() {
 	}
 	p.f, p.fd, p.rc = f, fd, rc
 	p.setting = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(napFor))}
-	p.expired = takeExpiry
 }
 
 // takeExpiry is the netpoller's test of a nap's end: it takes the
