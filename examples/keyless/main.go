@@ -15,7 +15,9 @@
 // DIR/client-key.pem (the identity it shows the signers, and the only CA
 // it takes a signer's certificate from: a front end's or a client's
 // certificate is no signer's). It never opens DIR/keys: it may be given a
-// copy of DIR without it. Its first line on standard output is
+// copy of DIR without it. Each ADDR of -signer is a host:port, or a gRPC
+// target such as dns:///signers.internal:7443, one signer per address the
+// name resolves to. Its first line on standard output is
 //
 //	listening on HOST:PORT
 //
