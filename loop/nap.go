@@ -26,9 +26,10 @@ import (
 // timerfd wakes it on time (a timer of the runtime's own would wake it
 // only at the next millisecond, on a busy machine). The timerfd is the
 // netpoller's own fd, not one in the loop's epoll set: waking through a
-// second epoll set cost a system call and an epoll wake-up more per nap,
-// and measured 0.60x-0.66x the blocking rate where this measured
-// 0.65x-0.70x. A nap costs three system calls: arming the timer, a read
+// second epoll set cost a system call and an epoll wake-up more per nap:
+// in paired runs of the sync and poll rows alone it measured 0.60x-0.66x
+// the blocking rate where this measured 0.65x-0.70x (asyncspeed's own
+// rows, noisier, showed no difference). A nap costs three system calls: arming the timer, a read
 // that finds it unexpired, and the read of its expiry when it wakes the
 // loop. (The first read cannot be skipped: the netpoller forgets an
 // expiry that came before the park.)

@@ -88,3 +88,23 @@ func TestNapLastsItsTime(t *testing.T) {
 		}
 	}
 }
+
+// A nap allocates nothing: a loop on a busy machine naps at every
+// fruitless round, several times an operation. (The netpoller's test of
+// its end is a plain func; a closure would escape through RawConn.Read.)
+func TestNapAllocatesNothing(t *testing.T) {
+	if raceBuild {
+		t.Skip("under the race detector the netpoller's read allocates; run without -race")
+	}
+	l := &loop{ctx: context.Background(), mode: ModePoll}
+	defer l.close()
+	if err := l.init(Config{Mode: ModePoll, InFlight: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if l.napper.make(); l.napper.broken {
+		t.Skip("no timerfd here: naps fall back to sched_yield")
+	}
+	if n := testing.AllocsPerRun(100, l.nap); n != 0 {
+		t.Errorf("a nap allocates %v times; want none", n)
+	}
+}

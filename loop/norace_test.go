@@ -1,0 +1,6 @@
+//go:build !race
+
+package loop
+
+// raceBuild: see race_test.go.
+const raceBuild = false
