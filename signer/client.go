@@ -183,11 +183,18 @@ func (c *client) keysFor(r *keyring) map[string]*key {
 func admitKey(r *keyring, view map[string]*key, req *pb.SignRequest) (c int64, denied *key) {
 	k := view[req.GetKeyId()]
 	if k == nil {
-		if dk := r.keys[req.GetKeyId()]; dk != nil {
-			return 0, dk
-		}
+		return 0, deniedKey(r, view, req)
 	}
 	return costOf(k, req), nil
+}
+
+// deniedKey returns req's key when r holds it but view, the keys its
+// client may use under r, does not; nil otherwise.
+func deniedKey(r *keyring, view map[string]*key, req *pb.SignRequest) *key {
+	if view[req.GetKeyId()] != nil {
+		return nil
+	}
+	return r.keys[req.GetKeyId()]
 }
 
 // errDenied is the error of a request for a key its client may not use:

@@ -18,6 +18,7 @@ type op struct {
 	req      *pb.SignRequest
 	st       *stream       // nil for SignOne
 	cl       *client       // whose share it takes and whose bytes it holds
+	ring     *keyring      // the keys and policy it was admitted under
 	b        *budget       // charged there, unless nil
 	charge   int64         // bytes charged to cl: its encoded size and opOverhead
 	size     int64         // its encoded size
@@ -69,7 +70,7 @@ func (o *op) release() {
 		o.st.held.Add(-1)
 		o.st.heldBytes.Add(-o.size)
 	}
-	o.req, o.st, o.cl, o.b = nil, nil, nil, nil
+	o.req, o.st, o.cl, o.b, o.ring = nil, nil, nil, nil, nil
 	o.charge, o.size, o.cost, o.deadline, o.counted = 0, 0, 0, 0, false
 	o.state.Store(opQueued)
 	o.res.Id, o.res.Code, o.res.Signature, o.res.Error = 0, 0, nil, ""

@@ -104,8 +104,13 @@ func load(dir string, store KeyStore, auth Authorizer) (*config, error) {
 // and the server's certificate again, and puts them in force at once:
 // the next request of each client is authorized under the new policy,
 // and the next connection's handshake uses the new CA and certificate.
-// Requests and connections in flight carry on; a request already queued
-// is signed with the key it was queued for. If anything cannot be read
+// Connections in flight carry on, and so do signatures being made. A
+// request still queued is checked again when a worker takes it: if the
+// new configuration no longer lets its client use its key, it is
+// answered CODE_PERMISSION_DENIED, and if the signer no longer holds the
+// key, CODE_UNKNOWN_KEY, so that access taken away ends at once, queue
+// and all. (A key ID names the public key, so a request is never signed
+// by another key than it named.) If anything cannot be read
 // or does not parse, the old configuration stays in force, whole, and
 // Reload returns why: New's errors (a *PolicyError, a *PermissionError,
 // ErrNoKeys, those of the key store and of reading the files). Reloads

@@ -375,3 +375,64 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Errorf("received %d, signed %d; want %d", stats.Received, stats.Signed, streams*perStream)
 	}
 }
+
+// TestReloadReachesQueued (reload without restart): a request still
+// waiting for a worker when a Reload takes its key from its client, or
+// from the signer, is answered as one sent after the reload would be
+// (CODE_PERMISSION_DENIED, CODE_UNKNOWN_KEY), not signed: a revoked
+// client's queue does not outlive its access.
+func TestReloadReachesQueued(t *testing.T) {
+	_, byName := loadTestKeys(t)
+	dir := copyDeployment(t)
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := newKey(Key{Name: "a", Signer: ec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaKey := byName["rsa2048"]
+	store := &memStore{keys: []Key{{Name: "a", Signer: ec}, {Name: "b", Signer: rsaKey.signer}}}
+	writePolicy(t, dir, `{"authz-alice": ["a", "b"]}`)
+	// Requests wait Delay/2 for a worker: time enough to reload, even
+	// under -race on a busy machine.
+	sv := serveAt(t, Config{Dir: dir, Keys: store, Delay: 4 * time.Second})
+	st, err := dialAs(t, sv, "authz-alice").Sign(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := []*pb.SignRequest{
+		{Id: 1, KeyId: ecKey.id, Algorithm: pb.Algorithm_ECDSA_P256_SHA256, Payload: digest("a")},
+		{Id: 2, KeyId: rsaKey.id, Algorithm: pb.Algorithm_RSA_PKCS1_SHA256, Payload: digest("b")},
+	}
+	if err := st.Send(&pb.RequestBatch{Requests: reqs}); err != nil {
+		t.Fatal(err)
+	}
+	queued := func() int {
+		sv.s.q.mu.Lock()
+		defer sv.s.q.mu.Unlock()
+		return sv.s.q.n
+	}
+	for deadline := time.Now().Add(10 * time.Second); queued() < len(reqs); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests queued after 10s, want %d", queued(), len(reqs))
+		}
+	}
+	// Alice keeps b, which the signer no longer has, and loses a.
+	store.set(Key{Name: "a", Signer: ec})
+	writePolicy(t, dir, `{"authz-alice": ["b"]}`)
+	if err := sv.s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if n := queued(); n != len(reqs) {
+		t.Fatalf("%d requests still queued after the reload, want %d: the test reloaded too late", n, len(reqs))
+	}
+	got := recvAnswers(t, st, len(reqs))
+	if got[1] != pb.Code_CODE_PERMISSION_DENIED {
+		t.Errorf("queued request for a key its client lost: %v, want CODE_PERMISSION_DENIED", got[1])
+	}
+	if got[2] != pb.Code_CODE_UNKNOWN_KEY {
+		t.Errorf("queued request for a key the signer lost: %v, want CODE_UNKNOWN_KEY", got[2])
+	}
+}

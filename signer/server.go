@@ -461,12 +461,23 @@ func (s *Server) run(o *op) {
 		msg  string
 	)
 	kt := s.keyTypeOf(o.req)
+	ring := s.ring.Load()
+	var denied *key
+	if ring != o.ring {
+		// A Reload since the request was admitted: authorize it again,
+		// so that access taken away ends at once, queue and all.
+		denied = deniedKey(ring, o.cl.keysFor(ring), o.req)
+	}
+	switch {
 	// The clock is read only for a deadline (and the metrics).
-	if o.deadline != 0 && o.expired(time.Since(s.base)) {
+	case o.deadline != 0 && o.expired(time.Since(s.base)):
 		code, msg = pb.Code_CODE_DEADLINE_EXCEEDED, errExpired
-	} else {
+	case denied != nil:
+		code, msg = pb.Code_CODE_PERMISSION_DENIED, errDenied
+		s.noteDenied(o.cl.id, denied.name)
+	default:
 		start := s.obs.taken(o)
-		code, sig, msg = handle(s.ring.Load().keys, o.req)
+		code, sig, msg = handle(ring.keys, o.req)
 		s.obs.signed(start, kt)
 	}
 	o.answer(code, sig, msg)

@@ -68,7 +68,7 @@ func (s *Server) signOne(ctx context.Context, cl *client, req *pb.SignRequest, r
 	}
 	o := newOp(req, nil, 2)
 	o.cl, o.b, o.charge = cl, s.budget, size+opOverhead
-	o.cost = c
+	o.cost, o.ring = c, ring
 	if arrived != 0 {
 		o.deadline = deadlineOf(req, arrived)
 	}

@@ -213,7 +213,7 @@ func (st *stream) take(b *pb.RequestBatch, ops []*op) []*op {
 			}
 			o := newOp(r, st, 2)
 			o.cl, o.b, o.charge, o.size, o.counted = st.cl, s.budget, size+opOverhead, size, true
-			o.cost = c
+			o.cost, o.ring = c, ring
 			if r.GetTimeoutNanos() != 0 || r.GetDeadlineUnixNano() != 0 {
 				if arrived == 0 {
 					arrived = time.Since(s.base)

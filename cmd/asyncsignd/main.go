@@ -79,8 +79,9 @@
 // or SIGINT it answers the requests in flight (for at most -grace) and
 // exits 0; a second SIGTERM or SIGINT ends it at once, exit status 1.
 // SIGHUP reloads the keys, the policy, the client CA and the server's
-// certificate (signer.Server.Reload): requests and connections in flight
-// carry on; if anything new does not parse, the old configuration stays
+// certificate (signer.Server.Reload): connections and signatures in
+// flight carry on, and a request still queued is checked again under the
+// new policy and keys; if anything new does not parse, the old configuration stays
 // in force and standard error says why. -cpuprofile FILE writes a CPU profile of the whole
 // run, for go tool pprof.
 //
