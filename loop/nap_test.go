@@ -40,14 +40,7 @@ func TestPollNapsWhenBusy(t *testing.T) {
 // netpoller's, not in the loop's epoll set, whose waits it must not end.
 func TestNapLastsItsTime(t *testing.T) {
 	leakCheck(t)
-	l := &loop{ctx: context.Background(), mode: ModePoll}
-	defer l.close()
-	if err := l.init(Config{Mode: ModePoll, InFlight: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if l.napper.make(); l.napper.broken {
-		t.Skip("no timerfd here: naps fall back to sched_yield")
-	}
+	l := napLoop(t)
 	naps := make(chan time.Duration)
 	go func() {
 		defer close(naps)
@@ -96,15 +89,23 @@ func TestNapAllocatesNothing(t *testing.T) {
 	if raceBuild {
 		t.Skip("under the race detector the netpoller's read allocates; run without -race")
 	}
+	l := napLoop(t)
+	if n := testing.AllocsPerRun(100, l.nap); n != 0 {
+		t.Errorf("a nap allocates %v times; want none", n)
+	}
+}
+
+// napLoop makes a ModePoll loop with its timerfd made, closed when t
+// ends, or skips t where there is no timerfd.
+func napLoop(t *testing.T) *loop {
+	t.Helper()
 	l := &loop{ctx: context.Background(), mode: ModePoll}
-	defer l.close()
+	t.Cleanup(l.close)
 	if err := l.init(Config{Mode: ModePoll, InFlight: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if l.napper.make(); l.napper.broken {
 		t.Skip("no timerfd here: naps fall back to sched_yield")
 	}
-	if n := testing.AllocsPerRun(100, l.nap); n != 0 {
-		t.Errorf("a nap allocates %v times; want none", n)
-	}
+	return l
 }

@@ -229,14 +229,7 @@ func TestReloadKeys(t *testing.T) {
 	_, byName := loadTestKeys(t)
 	dir := copyDeployment(t)
 	writePolicy(t, dir, `{"authz-alice": ["a", "b"]}`)
-	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecKey, err := newKey(Key{Name: "a", Signer: ec})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ec, ecKey := newECKey(t, "a")
 	store := &memStore{keys: []Key{{Name: "a", Signer: ec}}}
 	sv := serveAt(t, Config{Dir: dir, Keys: store})
 	q0 := sv.s.q.quantum
@@ -384,14 +377,7 @@ func TestReloadUnderLoad(t *testing.T) {
 func TestReloadReachesQueued(t *testing.T) {
 	_, byName := loadTestKeys(t)
 	dir := copyDeployment(t)
-	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecKey, err := newKey(Key{Name: "a", Signer: ec})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ec, ecKey := newECKey(t, "a")
 	rsaKey := byName["rsa2048"]
 	store := &memStore{keys: []Key{{Name: "a", Signer: ec}, {Name: "b", Signer: rsaKey.signer}}}
 	writePolicy(t, dir, `{"authz-alice": ["a", "b"]}`)
@@ -435,4 +421,19 @@ func TestReloadReachesQueued(t *testing.T) {
 	if got[2] != pb.Code_CODE_UNKNOWN_KEY {
 		t.Errorf("queued request for a key the signer lost: %v, want CODE_UNKNOWN_KEY", got[2])
 	}
+}
+
+// newECKey makes a fresh P-256 key named name: its signer, for a
+// memStore, and the signer's view of it, for its ID.
+func newECKey(t *testing.T, name string) (*ecdsa.PrivateKey, *key) {
+	t.Helper()
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := newKey(Key{Name: name, Signer: ec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ec, k
 }
