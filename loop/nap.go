@@ -29,10 +29,10 @@ import (
 // second epoll set cost a system call and an epoll wake-up more per nap:
 // in paired runs of the sync and poll rows alone it measured 0.60x-0.66x
 // the blocking rate where this measured 0.65x-0.70x (asyncspeed's own
-// rows, noisier, showed no difference). A nap costs three system calls: arming the timer, a read
-// that finds it unexpired, and the read of its expiry when it wakes the
-// loop. (The first read cannot be skipped: the netpoller forgets an
-// expiry that came before the park.)
+// rows, noisier, showed no difference). A nap costs three system calls:
+// arming the timer, a read that finds it unexpired, and the read of its
+// expiry when it wakes the loop. (The first read cannot be skipped: the
+// netpoller forgets an expiry that came before the park.)
 
 // napFor is how long a nap lasts. Measured at one job in flight against a
 // signer with no delay, both cores busy with other work, 40µs and 50µs
