@@ -107,9 +107,10 @@
 // (getrusage counts their involuntary context switches: other threads
 // wait for a CPU), it gives its thread's CPU away (sched_yield) instead.
 // If that takes long (other work's time slices ran meanwhile: the machine
-// is busy), it naps for its next fruitless rounds: it parks for 50µs on a
-// timerfd in its epoll set, holding neither a CPU nor a P, rather than
-// spin on CPU that what the jobs wait for needs.
+// is busy), it naps for its next fruitless rounds: it sleeps for 20µs on
+// a timer of the runtime's own, holding neither a CPU nor a P, rather than
+// spin on CPU that what the jobs wait for needs; the nap ends at the next
+// switch between the goroutines the jobs wait for, with no system call.
 //
 // # Back-pressure and cancellation
 //

@@ -208,7 +208,7 @@ type loop struct {
 	rbuf   [8]byte // eventfd read buffer
 
 	n         *notifier
-	napper    napper // ModePoll's naps on a contended machine
+	naps      int // ModePoll on a contended machine: naps left before it asks again
 	stopAfter func() bool
 	ivcsw     int64 // the process's involuntary context switches, as contended last saw them
 }
@@ -289,7 +289,6 @@ func (l *loop) close() {
 	for i := range l.slots {
 		l.slots[i].wctx.Free() // engines' cleanups close their fds
 	}
-	l.napper.close()
 	l.poller.close()
 	if l.n != nil {
 		l.n.close()
@@ -467,8 +466,8 @@ func (l *loop) runReady() {
 	if len(cur) > 0 && l.finished == before {
 		// A round of polling got nowhere: let the goroutines the jobs
 		// wait for (an engine's workers) run before the next.
-		if l.napper.streak > 0 {
-			l.napper.streak--
+		if l.naps > 0 {
+			l.naps--
 			l.nap()
 			return
 		}
@@ -491,7 +490,7 @@ func (l *loop) runReady() {
 				busy = testHookBusy()
 			}
 			if busy {
-				l.napper.streak = napStreak
+				l.naps = napStreak
 			}
 		}
 	}
