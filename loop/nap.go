@@ -50,11 +50,13 @@ const napFor = 20 * time.Microsecond
 const busyYield = 250 * time.Microsecond
 
 // napStreak is how many fruitless rounds a loop that found the machine
-// busy naps before it looks again (some 50ms of naps or more): looking
-// costs a yield, which on a busy machine is a time slice of other work.
-// 400 gave 0.57x-0.62x where 2000 gave 0.67x-0.70x (with naps of 50µs on
-// a timerfd), and a machine that has become quiet meanwhile pays naps for
-// a tenth of a second at most.
+// busy naps before it looks again (40ms of naps or more): looking costs a
+// yield, which on a busy machine is a time slice of other work. 400 gave
+// 0.57x-0.62x where 2000 gave 0.67x-0.70x (with naps of 50µs on a
+// timerfd). A machine that has become quiet meanwhile pays naps for 2000
+// fruitless rounds at most: a tenth of a second, or up to two seconds
+// where the process sleeps through its naps (the millisecond above), in
+// which what the jobs wait for still wakes the loop as it comes.
 const napStreak = 2000
 
 // nap gives the loop's CPU and P away for about napFor.
