@@ -106,8 +106,9 @@
 // signer in for a distant one: a request waits half the delay before a
 // worker takes it, and its answer waits until the whole delay has passed
 // since the request arrived; one timer serves each of the two queues, and
-// the last moments of a wait are slept in the kernel, where the runtime's
-// timers would be up to a millisecond late.
+// the last moments of a wait are slept on a timerfd in the netpoller,
+// holding no P, where the runtime's timers would be up to a millisecond
+// late.
 //
 // Requests are signed in turn between client identities (the
 // Subject CommonName of a client's certificate), not streams or

@@ -20,7 +20,7 @@ import (
 // waits for them in whole milliseconds), which would add half a
 // millisecond to every delayed answer on average. So the timer is armed
 // for a little before the head comes due, and the worker it wakes sleeps
-// the rest in the kernel (sleepPrecisely), which is late by tens of
+// the rest on a timerfd (preciseSleep), which is late by tens of
 // microseconds.
 //
 // A fair queue (the requests') then shares the workers between clients:
@@ -43,6 +43,8 @@ type queue struct {
 	timer *time.Timer
 	armed bool // timer is armed, or a worker sleeps, for the head's due time
 	done  bool
+	// precise is what a worker sleeps on for the head's last preciseSpan.
+	precise preciseSleep
 
 	// The fair queue's round: clients with ops ready, whose turn it is
 	// (active[turn]), and whether it has had its quantum this turn.
@@ -201,7 +203,7 @@ func (q *queue) grow() {
 }
 
 // preciseSpan is how long before the head comes due its timer fires, to
-// leave the rest to sleepPrecisely: more than the timer can be late.
+// leave the rest to preciseSleep: more than the timer can be late.
 const preciseSpan = 2 * time.Millisecond
 
 // arm sets the timer for a little before the head's due time; q.mu held,
@@ -244,8 +246,9 @@ func (q *queue) pop() *op {
 			if wait := q.ring[q.head].due - now; wait <= preciseSpan {
 				// Sleep the rest here; nobody else needs to.
 				q.armed = true
+				q.precise.prepare()
 				q.mu.Unlock()
-				sleepPrecisely(wait)
+				q.precise.sleep(wait)
 				q.mu.Lock()
 				q.armed = false
 				continue
@@ -276,5 +279,6 @@ func (q *queue) close() {
 	if q.timer != nil {
 		q.timer.Stop()
 	}
+	q.precise.close()
 	q.mu.Unlock()
 }

@@ -4,5 +4,9 @@ package signer
 
 import "time"
 
-// sleepPrecisely sleeps for d; here with the runtime's timers.
-func sleepPrecisely(d time.Duration) { time.Sleep(d) }
+// preciseSleep sleeps, here, on the runtime's timers (see sleep_linux.go).
+type preciseSleep struct{}
+
+func (*preciseSleep) prepare()              {}
+func (*preciseSleep) sleep(d time.Duration) { time.Sleep(d) }
+func (*preciseSleep) close()                {}
