@@ -37,7 +37,7 @@ import "time"
 
 // napFor is how long a nap lasts at least. Measured at one job in flight
 // against a signer with no delay, both cores busy with other work, in
-// runs of the poll row alone, 20µs gave 5,300-7,000 operations a second;
+// runs of the poll row alone, 20µs gave 5,300-7,100 operations a second;
 // 10µs 4,400-5,700 (each nap costs a round of polling); 50µs, which
 // outlasts the operation's last steps often enough to meet the
 // millisecond above, 3,700-4,800.
